@@ -1,0 +1,4 @@
+"""``python -m onnxscore``."""
+from onnxscore.cli import main
+
+main()

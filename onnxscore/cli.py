@@ -1,0 +1,154 @@
+"""Thin click commands: parse -> call the library -> render -> exit code.
+
+Exit status: 0 success; 1 with ``--strict`` when a cost is unknown or an op has no rule;
+2 when an input is unusable (not ONNX, truncated, cyclic, absurd dims, bad options).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from typing import List, Optional
+
+import click
+
+from onnxscore.errors import OnnxScoreError
+from onnxscore.model import parse_dims, parse_input_shapes
+from onnxscore.netscore import ALPHA, BETA, GAMMA
+from onnxscore.render import FORMATS, render
+from onnxscore.report import Report
+
+EXIT_OK, EXIT_STRICT, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _fail(message: str) -> None:
+    click.echo(f"onnxscore: error: {message}", err=True)
+
+
+def shape_options(fn):
+    """--dim and --input, meaning the same in every command."""
+    fn = click.option("--input", "input_shapes", multiple=True, metavar="NAME=D1xD2x...",
+                      help="Whole shape of a model input, e.g. --input x=1x3x224x224.")(fn)
+    fn = click.option("--dim", "dims", multiple=True, metavar="NAME=INT",
+                      help="Value of a symbolic dimension, e.g. --dim batch=1 --dim seq=128.")(fn)
+    return fn
+
+
+def netscore_options(fn):
+    """--accuracy and the NetScore exponents."""
+    fn = click.option("--gamma", type=float, default=GAMMA, show_default=True,
+                      help="NetScore exponent of MACs.")(fn)
+    fn = click.option("--beta", type=float, default=BETA, show_default=True,
+                      help="NetScore exponent of parameters.")(fn)
+    fn = click.option("--alpha", type=float, default=ALPHA, show_default=True,
+                      help="NetScore exponent of accuracy.")(fn)
+    fn = click.option("--accuracy", type=float, default=None, metavar="PERCENT",
+                      help="Top-1 accuracy in % for NetScore (default: the model's "
+                           "'onnxscore.accuracy' metadata).")(fn)
+    return fn
+
+
+def format_option(fn):
+    return click.option("--format", "fmt", type=click.Choice(FORMATS), default="text",
+                        show_default=True, help="Output format.")(fn)
+
+
+def _guard(fn):
+    """Library errors become one line on stderr and exit status 2, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except OnnxScoreError as e:
+            _fail(str(e))
+            sys.exit(EXIT_BAD_INPUT)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="onnxscore")
+def main() -> None:
+    """Exact parameters, MACs, FLOPs and NetScore of ONNX models, layer by layer."""
+
+
+@main.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@shape_options
+@netscore_options
+@format_option
+@click.option("--top", type=int, default=10, show_default=True, help="How many hotspot layers to list.")
+@click.option("--layers/--no-layers", default=True, show_default=True, help="Show the per-layer table.")
+@click.option("--strict", is_flag=True, help="Exit 1 if any op has no rule or any cost is unknown.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write the report to this file instead of standard output.")
+@_guard
+def analyze(models, dims, input_shapes, accuracy, alpha, beta, gamma, fmt, top, layers, strict,
+            output) -> None:
+    """Analyze MODELS: totals, NetScore, hotspots and the per-layer table.
+
+    \b
+    Example:
+      onnxscore analyze resnet50.onnx --accuracy 76.1
+      onnxscore analyze bert.onnx --dim batch=1 --dim sequence=128 --format json
+    """
+    from onnxscore.walk import analyze as run
+
+    dim_values, shapes = parse_dims(dims), parse_input_shapes(input_shapes)
+    reports: List[Report] = []
+    failed = False
+    for path in models:
+        try:
+            reports.append(run(path, dim_values, shapes, accuracy, alpha, beta, gamma))
+        except OnnxScoreError as e:
+            _fail(str(e))
+            failed = True
+        except Exception as e:  # last resort: one line, never a traceback
+            _fail(f"{path}: cannot analyze ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+            failed = True
+    if reports:
+        text = render(reports, fmt, top=top, layers=layers)
+        if output:
+            with open(output, "w", encoding="utf-8") as f:
+                f.write(text)
+        else:
+            click.echo(text, nl=False)
+    if failed:
+        sys.exit(EXIT_BAD_INPUT)
+    if strict and any(not r.totals.complete for r in reports):
+        for r in reports:
+            if not r.totals.complete:
+                _fail(f"{r.model.path}: --strict: some costs are unknown or unsupported "
+                      f"({', '.join(r.unsupported_ops) or ', '.join(r.unresolved_dims) or 'see warnings'})")
+        sys.exit(EXIT_STRICT)
+
+
+@main.command("ops")
+@click.option("--domain", default=None, help="Only this domain ('' or ai.onnx for the default).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def ops_command(domain: Optional[str], fmt: str) -> None:
+    """List every op with a cost rule, its kind, and whether it costs zero by declaration.
+
+    \b
+    Example:
+      onnxscore ops --domain ai.onnx.ml
+    """
+    from onnxscore.ops import all_rules
+    from onnxscore.ops.registry import normalize_domain
+
+    rules = [r for r in all_rules() if domain is None or r.domain == normalize_domain(domain)]
+    if fmt == "json":
+        click.echo(json.dumps([{"domain": r.domain or "ai.onnx", "op_type": r.op_type, "kind": r.kind,
+                                "zero_cost": r.zero_cost, "doc": r.doc.splitlines()[0] if r.doc else ""}
+                               for r in rules], indent=2))
+        return
+    for r in rules:
+        first = r.doc.splitlines()[0] if r.doc else ""
+        click.echo(f"{r.domain or 'ai.onnx':<12} {r.op_type:<34} {r.kind:<13} "
+                   f"{'zero' if r.zero_cost else 'rule':<5} {first}")
+    click.echo(f"{len(rules)} ops")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,261 @@
+"""ModelProto -> networkx.DiGraph: one graph node per ONNX node, edges for tensors.
+
+Node attributes: ``op_type``, ``domain``, ``attrs`` (plain Python values), ``inputs`` and
+``outputs`` (tensor names, ``""`` for an absent optional input), ``input_shapes``,
+``output_shapes``, ``input_dtypes``, ``output_dtypes``, ``subgraphs`` (attribute name ->
+DiGraph of the same form) and ``index`` (position in the ONNX graph). After
+:func:`onnxscore.analyze` the walker's results can be put on the nodes with
+:func:`onnxscore.walk.annotate` (``macs``, ``flops``, ``params``, ``status``).
+
+Edge attributes: ``name``, ``shape``, ``dtype`` of the first tensor between the two nodes and
+``tensors``, the names of all of them. ``G.graph`` holds the tensor table (``tensors``: name ->
+(shape, dtype)), the constants (``constants``: name -> :class:`ConstTensor`), the graph
+``inputs`` and ``outputs``, and ``producers`` (tensor -> node).
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
+
+import networkx as nx
+import numpy as np
+import onnx
+from onnx import AttributeProto, GraphProto, TensorProto, helper, numpy_helper
+
+from onnxscore.errors import GraphError
+from onnxscore.model import load_model, shape_of
+
+# Inline constants up to this many elements are decoded for rules (shape tensors, trip counts);
+# anything larger is a weight and is only ever sized, never read.
+SMALL_CONST = 4096
+
+
+@dataclass(frozen=True)
+class ConstTensor:
+    """A tensor whose value is fixed by the file: an initializer or a Constant output."""
+
+    name: str
+    shape: Optional[Tuple[int, ...]]
+    dtype: int
+    nbytes: Optional[int]
+    external: bool = False
+    value: Optional[np.ndarray] = None  # small inline constants only
+    source: str = "initializer"  # initializer | Constant | ConstantOfShape
+
+    @property
+    def numel(self) -> Optional[int]:
+        return None if self.shape is None else int(math.prod(self.shape))
+
+
+_SUB_BYTE_BITS = {}
+for _name, _bits in (("INT4", 4), ("UINT4", 4), ("FLOAT4E2M1", 4), ("INT2", 2), ("UINT2", 2)):
+    if hasattr(TensorProto, _name):
+        _SUB_BYTE_BITS[getattr(TensorProto, _name)] = _bits
+
+
+def dtype_name(dtype: int) -> str:
+    try:
+        return TensorProto.DataType.Name(dtype).lower()
+    except ValueError:
+        return f"dtype{dtype}"
+
+
+def storage_bytes(dtype: int, numel: int) -> Optional[int]:
+    """Bytes that ``numel`` elements of ``dtype`` occupy, packed for sub-byte types."""
+    if dtype in _SUB_BYTE_BITS:
+        return (numel * _SUB_BYTE_BITS[dtype] + 7) // 8
+    if dtype in (TensorProto.STRING, TensorProto.UNDEFINED):
+        return None
+    try:
+        return numel * helper.tensor_dtype_to_np_dtype(dtype).itemsize
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+def _tensor_const(t: TensorProto, name: str, source: str = "initializer") -> ConstTensor:
+    shape = tuple(int(d) for d in t.dims)
+    n = int(math.prod(shape))
+    external = t.data_location == TensorProto.EXTERNAL
+    nbytes = storage_bytes(t.data_type, n)
+    if external:
+        length = next((e.value for e in t.external_data if e.key == "length"), None)
+        if length is not None and length.isdigit():
+            nbytes = int(length)
+    value = None
+    if not external and n <= SMALL_CONST and t.data_type != TensorProto.STRING:
+        try:
+            value = numpy_helper.to_array(t)
+        except Exception:  # a malformed small tensor only loses its value
+            value = None
+    return ConstTensor(name, shape, t.data_type, nbytes, external, value, source)
+
+
+def _constant_node_tensor(node: onnx.NodeProto) -> Optional[ConstTensor]:
+    """The constant a Constant node makes, from whichever ``value*`` attribute it has."""
+    out = node.output[0] if node.output else ""
+    for a in node.attribute:
+        if a.name == "value" and a.type == AttributeProto.TENSOR:
+            return _tensor_const(a.t, out, "Constant")
+        if a.name == "sparse_value" and a.type == AttributeProto.SPARSE_TENSOR:
+            dims = tuple(int(d) for d in a.sparse_tensor.dims)
+            n = int(math.prod(dims))
+            return ConstTensor(out, dims, a.sparse_tensor.values.data_type,
+                               storage_bytes(a.sparse_tensor.values.data_type, n), source="Constant")
+        if a.name in ("value_float", "value_int", "value_string"):
+            v = helper.get_attribute_value(a)
+            dt = {"value_float": TensorProto.FLOAT, "value_int": TensorProto.INT64,
+                  "value_string": TensorProto.STRING}[a.name]
+            return ConstTensor(out, (), dt, storage_bytes(dt, 1), value=np.asarray(v), source="Constant")
+        if a.name in ("value_floats", "value_ints", "value_strings"):
+            v = helper.get_attribute_value(a)
+            dt = {"value_floats": TensorProto.FLOAT, "value_ints": TensorProto.INT64,
+                  "value_strings": TensorProto.STRING}[a.name]
+            return ConstTensor(out, (len(v),), dt, storage_bytes(dt, len(v)),
+                               value=np.asarray(v), source="Constant")
+    return None
+
+
+def _constant_of_shape(node: onnx.NodeProto, consts: Mapping[str, ConstTensor],
+                       tensors: Mapping[str, Tuple]) -> Optional[ConstTensor]:
+    """The tensor a ConstantOfShape with a constant shape input makes, sized from that shape
+    (or the inferred output shape); its value is never materialised."""
+    out = node.output[0]
+    dtype = next((a.t.data_type for a in node.attribute if a.name == "value"), TensorProto.FLOAT)
+    src = consts.get(node.input[0]) if node.input else None
+    if src is None:  # a shape computed at run time makes activations, not weights
+        return None
+    shape: Optional[Tuple] = None
+    if src.value is not None:
+        shape = tuple(int(v) for v in np.asarray(src.value).reshape(-1))
+    else:
+        inferred = tensors.get(out, (None,))[0]
+        if inferred is not None and all(isinstance(d, int) for d in inferred):
+            shape = tuple(inferred)
+    if shape is None or any(d < 0 for d in shape):
+        return ConstTensor(out, None, dtype, None, source="ConstantOfShape")
+    return ConstTensor(out, shape, dtype, storage_bytes(dtype, int(math.prod(shape))),
+                       source="ConstantOfShape")
+
+
+def _attr_value(a: AttributeProto) -> Any:
+    if a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS):
+        return None  # kept as DiGraphs in ``subgraphs``
+    v = helper.get_attribute_value(a)
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if isinstance(v, list) and v and isinstance(v[0], bytes):
+        return [x.decode("utf-8", "replace") for x in v]
+    return v
+
+
+def _value_infos(graph: GraphProto) -> Dict[str, Tuple[Optional[Tuple], int]]:
+    table: Dict[str, Tuple[Optional[Tuple], int]] = {}
+    for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
+        dtype = vi.type.tensor_type.elem_type if vi.type.HasField("tensor_type") else 0
+        shape = shape_of(vi.type)
+        if vi.name not in table or (table[vi.name][0] is None and shape is not None):
+            table[vi.name] = (shape, dtype)
+    return table
+
+
+def build_graph(graph: GraphProto, outer: Optional[Mapping[str, Tuple]] = None,
+                outer_consts: Optional[Mapping[str, ConstTensor]] = None,
+                path: str = "<model>", opset: int = 0) -> nx.DiGraph:
+    """One ONNX graph (or subgraph) as a DiGraph; ``outer`` is the enclosing tensor table."""
+    G = nx.DiGraph(path=path, opset=opset)
+    tensors: Dict[str, Tuple[Optional[Tuple], int]] = dict(outer or {})
+    consts: Dict[str, ConstTensor] = dict(outer_consts or {})
+    for t in graph.initializer:
+        c = _tensor_const(t, t.name)
+        consts[t.name] = c
+        tensors[t.name] = (c.shape, c.dtype)
+    tensors.update({k: v for k, v in _value_infos(graph).items()
+                    if k not in tensors or v[0] is not None})
+    producers: Dict[str, str] = {}
+    keys = []
+    seen_names = set()
+    for i, node in enumerate(graph.node):
+        key = node.name if node.name and node.name not in seen_names else f"{node.op_type}_{i}"
+        while key in seen_names:
+            key = f"{key}_{i}"
+        seen_names.add(key)
+        keys.append(key)
+        for out in node.output:
+            if not out:
+                continue
+            if out in producers:
+                raise GraphError(f"{path}: tensor {out!r} is produced by both {producers[out]!r} "
+                                 f"and {key!r}")
+            producers[out] = key
+        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+            c = _constant_node_tensor(node)
+            if c is not None:
+                consts[c.name] = c
+                if tensors.get(c.name, (None,))[0] is None:
+                    tensors[c.name] = (c.shape, c.dtype)
+    for node in graph.node:
+        if node.op_type == "ConstantOfShape" and node.domain in ("", "ai.onnx") and node.output:
+            c = _constant_of_shape(node, consts, tensors)
+            if c is not None:
+                consts[c.name] = c
+    for key, node in zip(keys, graph.node):
+        subgraphs = {}
+        for a in node.attribute:
+            if a.type == AttributeProto.GRAPH:
+                subgraphs[a.name] = build_graph(a.g, tensors, consts, path, opset)
+            elif a.type == AttributeProto.GRAPHS:
+                for j, g in enumerate(a.graphs):
+                    subgraphs[f"{a.name}[{j}]"] = build_graph(g, tensors, consts, path, opset)
+        info_in = [tensors.get(n, (None, 0)) if n else (None, 0) for n in node.input]
+        info_out = [tensors.get(n, (None, 0)) if n else (None, 0) for n in node.output]
+        G.add_node(key, op_type=node.op_type, domain=node.domain, index=len(G),
+                   attrs={a.name: _attr_value(a) for a in node.attribute
+                          if a.type not in (AttributeProto.GRAPH, AttributeProto.GRAPHS)},
+                   inputs=list(node.input), outputs=list(node.output),
+                   input_shapes=[s for s, _ in info_in], input_dtypes=[d for _, d in info_in],
+                   output_shapes=[s for s, _ in info_out], output_dtypes=[d for _, d in info_out],
+                   subgraphs=subgraphs)
+    for key, node in zip(keys, graph.node):
+        for name in node.input:
+            src = producers.get(name)
+            if src is None:
+                continue
+            if G.has_edge(src, key):
+                G.edges[src, key]["tensors"].append(name)
+            else:
+                shape, dtype = tensors.get(name, (None, 0))
+                G.add_edge(src, key, name=name, shape=shape, dtype=dtype, tensors=[name])
+    if not nx.is_directed_acyclic_graph(G):
+        cycle = nx.find_cycle(G)
+        raise GraphError(f"{path}: the graph has a cycle through {cycle[0][0]!r} -> {cycle[0][1]!r}")
+    G.graph.update(tensors=tensors, constants=consts, producers=producers,
+                   inputs=[vi.name for vi in graph.input if vi.name not in
+                           {t.name for t in graph.initializer}],
+                   outputs=[vi.name for vi in graph.output],
+                   initializers=[t.name for t in graph.initializer])
+    return G
+
+
+def default_opset(model: onnx.ModelProto) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def load_graph(path: Union[str, os.PathLike, onnx.ModelProto], dims: Optional[Mapping[str, int]] = None,
+               input_shapes: Optional[Mapping[str, Any]] = None) -> nx.DiGraph:
+    """Load a model (weights never read) and return its graph, shapes inferred.
+
+    Parameters
+    ----------
+    path : str, PathLike or ModelProto
+        The model.
+    dims : mapping, optional
+        Values of symbolic dimensions, e.g. ``{"batch": 1, "seq": 128}``.
+    input_shapes : mapping, optional
+        Whole input shapes, e.g. ``{"x": (1, 3, 224, 224)}``.
+    """
+    loaded = load_model(path, dims, input_shapes)
+    G = build_graph(loaded.proto.graph, path=loaded.path, opset=default_opset(loaded.proto))
+    G.graph["loaded"] = loaded
+    return G

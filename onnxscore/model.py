@@ -1,0 +1,231 @@
+"""Path -> ModelProto without reading weight bytes; dimension overrides; shape inference."""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import ModelProto, TensorProto
+
+from onnxscore.errors import GraphError, ModelLoadError, UsageError
+
+log = logging.getLogger(__name__)
+
+# Larger than any real tensor dimension; a dim past it is corruption, not a model.
+MAX_DIM = 2**40
+DIM_OVERRIDE_PREFIX = "--dim"
+
+
+@dataclass
+class LoadedModel:
+    """A parsed model with its shapes inferred, and what loading it had to say."""
+
+    path: str
+    proto: ModelProto
+    warnings: List[str] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)  # defaults applied, e.g. batch = 1
+    input_shapes: Dict[str, Tuple] = field(default_factory=dict)  # as used for the analysis
+
+
+def parse_dims(items: Sequence[str]) -> Dict[str, int]:
+    """``["batch=1", "seq=128"]`` -> ``{"batch": 1, "seq": 128}``."""
+    dims: Dict[str, int] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip().isdigit():
+            raise UsageError(f"--dim {item!r}: expected NAME=INT, e.g. --dim batch=1")
+        dims[name.strip()] = int(value)
+    return dims
+
+
+def parse_input_shapes(items: Sequence[str]) -> Dict[str, Tuple[int, ...]]:
+    """``["x=1x3x224x224"]`` -> ``{"x": (1, 3, 224, 224)}`` (``,`` also separates dims)."""
+    shapes: Dict[str, Tuple[int, ...]] = {}
+    for item in items:
+        name, sep, value = item.rpartition("=")
+        parts = value.replace(",", "x").split("x") if value else []
+        if not sep or not name or not parts or not all(p.strip().isdigit() for p in parts):
+            raise UsageError(f"--input {item!r}: expected NAME=D1xD2x..., e.g. --input x=1x3x224x224")
+        shapes[name] = tuple(int(p) for p in parts)
+    return shapes
+
+
+def read_model(path: Union[str, os.PathLike]) -> ModelProto:
+    """Parse ``path`` as an ONNX model without loading external data; never writes to it."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ModelLoadError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise ModelLoadError(f"{path}: is a directory, not an ONNX file")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ModelLoadError(f"{path}: cannot read ({e.strerror or e})") from None
+    return parse_model(data, path)
+
+
+def parse_model(data: bytes, path: str) -> ModelProto:
+    """Bytes -> ModelProto, rejecting what is not a plausible ONNX model."""
+    if not data:
+        raise ModelLoadError(f"{path}: empty file, not an ONNX model")
+    model = ModelProto()
+    try:
+        model.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError) as e:
+        raise ModelLoadError(f"{path}: not an ONNX model or truncated ({_short(e)})") from None
+    if not model.HasField("graph") or model.ir_version <= 0:
+        raise ModelLoadError(f"{path}: not an ONNX model (no graph or IR version in the file)")
+    if not model.graph.node and not model.graph.output:
+        raise ModelLoadError(f"{path}: the ONNX graph is empty (no nodes, no outputs)")
+    return model
+
+
+def _short(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:120] if text else type(e).__name__
+
+
+def check_external_data(model: ModelProto, path: str) -> List[str]:
+    """Warnings about external-data references; the files are never opened."""
+    base = os.path.dirname(os.path.abspath(path))
+    warnings: List[str] = []
+    missing, escaping = set(), set()
+    for t in _all_tensors(model.graph):
+        if t.data_location != TensorProto.EXTERNAL:
+            continue
+        location = next((e.value for e in t.external_data if e.key == "location"), "")
+        target = os.path.normpath(os.path.join(base, location))
+        if os.path.isabs(location) or os.path.commonpath([base, target]) != base:
+            escaping.add(location)
+        elif not os.path.exists(target):
+            missing.add(location)
+    for loc in sorted(escaping):
+        warnings.append(f"external data path {loc!r} leaves the model's folder; not followed")
+    for loc in sorted(missing):
+        warnings.append(f"external data file {loc!r} is missing; sizes come from tensor dims "
+                        "(weights are never read)")
+    return warnings
+
+
+def _all_tensors(graph: onnx.GraphProto):
+    """Initializers and Constant-node tensors of a graph and all its subgraphs."""
+    yield from graph.initializer
+    for node in graph.node:
+        for a in node.attribute:
+            if a.type == onnx.AttributeProto.TENSOR:
+                yield a.t
+            elif a.type == onnx.AttributeProto.GRAPH:
+                yield from _all_tensors(a.g)
+            elif a.type == onnx.AttributeProto.GRAPHS:
+                for g in a.graphs:
+                    yield from _all_tensors(g)
+
+
+def check_dims(model: ModelProto, path: str) -> None:
+    """Reject negative or absurd dimensions in declared shapes and tensor dims."""
+    g = model.graph
+    for t in _all_tensors(g):
+        for d in t.dims:
+            if d < 0 or d > MAX_DIM:
+                raise GraphError(f"{path}: tensor {t.name!r} has an absurd dimension {d}")
+    for vi in list(g.input) + list(g.output) + list(g.value_info):
+        if not vi.type.HasField("tensor_type"):
+            continue
+        for d in vi.type.tensor_type.shape.dim:
+            if d.HasField("dim_value") and (d.dim_value < 0 or d.dim_value > MAX_DIM):
+                raise GraphError(f"{path}: tensor {vi.name!r} has an absurd dimension {d.dim_value}")
+
+
+def apply_dims(model: ModelProto, dims: Mapping[str, int], input_shapes: Mapping[str, Sequence[int]],
+               path: str) -> Tuple[List[str], List[str]]:
+    """Fix graph-input dimensions in place: ``input_shapes`` whole, ``dims`` by name, and a
+    symbolic leading batch dimension to 1. Returns (notes, warnings)."""
+    g = model.graph
+    init_names = {t.name for t in g.initializer}
+    real_inputs = [vi for vi in g.input if vi.name not in init_names]
+    names = {vi.name for vi in real_inputs}
+    for name, value in list(dims.items()) + [(k, d) for k, s in input_shapes.items() for d in s]:
+        if value <= 0 or value > MAX_DIM:
+            raise UsageError(f"{path}: dimension {name}={value} is out of range")
+    unknown = sorted(set(input_shapes) - names)
+    if unknown:
+        raise UsageError(f"{path}: --input names {', '.join(unknown)}, but the model's inputs are "
+                         f"{', '.join(sorted(names)) or 'none'}")
+    notes: List[str] = []
+    used = set()
+    for vi in real_inputs:
+        if not vi.type.HasField("tensor_type"):
+            continue
+        shape = vi.type.tensor_type.shape
+        if vi.name in input_shapes:
+            new = input_shapes[vi.name]
+            shape.ClearField("dim")
+            for d in new:
+                shape.dim.add().dim_value = int(d)
+            continue
+        for i, d in enumerate(shape.dim):
+            if d.HasField("dim_value"):
+                continue
+            if d.dim_param and d.dim_param in dims:
+                used.add(d.dim_param)
+                d.dim_value = dims[d.dim_param]
+            elif i == 0 and len(shape.dim) > 1:
+                label = d.dim_param or "?"
+                notes.append(f"batch dimension {label!r} of input {vi.name!r} set to 1 "
+                             f"(pass --dim {label if d.dim_param else 'NAME'}=N to change)")
+                d.dim_value = 1
+    # Symbolic dims may also be referenced elsewhere (outputs, value_info): bind them too.
+    for vi in list(g.output) + list(g.value_info):
+        if vi.type.HasField("tensor_type"):
+            for d in vi.type.tensor_type.shape.dim:
+                if d.dim_param and d.dim_param in dims:
+                    used.add(d.dim_param)
+                    d.dim_value = dims[d.dim_param]
+    warnings = [f"--dim {n} does not name a dimension of this model" for n in sorted(set(dims) - used)]
+    return notes, warnings
+
+
+def infer_shapes(model: ModelProto, path: str) -> Tuple[ModelProto, List[str]]:
+    """ONNX shape inference with data propagation; on failure, keep the declared shapes."""
+    try:
+        return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False,
+                                                 data_prop=True), []
+    except Exception as e:  # onnx raises several types, incl. plain RuntimeError
+        return model, [f"ONNX shape inference failed ({_short(e)}); using declared shapes only"]
+
+
+def load_model(path: Union[str, os.PathLike, ModelProto], dims: Optional[Mapping[str, int]] = None,
+               input_shapes: Optional[Mapping[str, Sequence[int]]] = None) -> LoadedModel:
+    """Read, check, bind dimensions and infer shapes; the file is only ever read."""
+    if isinstance(path, ModelProto):
+        proto = ModelProto()
+        proto.CopyFrom(path)
+        path = "<model>"
+    else:
+        path = os.fspath(path)
+        proto = read_model(path)
+    check_dims(proto, path)
+    warnings = check_external_data(proto, path) if path != "<model>" else []
+    notes, dim_warnings = apply_dims(proto, dict(dims or {}), dict(input_shapes or {}), path)
+    proto, inference_warnings = infer_shapes(proto, path)
+    loaded = LoadedModel(path, proto, warnings + dim_warnings + inference_warnings, notes)
+    init_names = {t.name for t in proto.graph.initializer}
+    for vi in proto.graph.input:
+        if vi.name not in init_names:
+            loaded.input_shapes[vi.name] = shape_of(vi.type)
+    return loaded
+
+
+def shape_of(type_proto: onnx.TypeProto) -> Optional[Tuple]:
+    """A TypeProto's shape: ints, symbolic names (str), or None per unknown dim."""
+    if not type_proto.HasField("tensor_type"):
+        return None
+    tt = type_proto.tensor_type
+    if not tt.HasField("shape"):
+        return None
+    return tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                 for d in tt.shape.dim)

@@ -1,0 +1,60 @@
+"""If, Loop, Scan and SequenceMap: the cost of their subgraphs.
+
+* ``If``: both branches are walked and listed; the node costs the more expensive branch
+  (by MACs, then FLOPs), and says which.
+* ``Loop``: body x trip count ``M`` when ``M`` is a constant; otherwise unknown.
+* ``Scan``: body x the length of the scanned axis of the first scan input.
+* ``SequenceMap``: body x sequence length, which a static analysis cannot know: unknown unless
+  the sequence has no elements to map.
+"""
+from __future__ import annotations
+
+from onnxscore.ops.registry import CONTROL, DATA, Cost, Ctx, UnknownShape, rule
+
+
+@rule("If", kind="control_flow", roles={0: CONTROL})
+def if_(ctx: Ctx) -> Cost:
+    """max(cost(then_branch), cost(else_branch)); both branches are listed."""
+    then_c, else_c = ctx.subgraph_cost("then_branch"), ctx.subgraph_cost("else_branch")
+    key = lambda c: (c.macs, c.flops)  # noqa: E731
+    taken = "then_branch" if key(then_c) >= key(else_c) else "else_branch"
+    ctx.note = (f"If: then_branch {then_c.macs} MACs / {then_c.flops} FLOPs, else_branch "
+                f"{else_c.macs} MACs / {else_c.flops} FLOPs; counted the more expensive "
+                f"({taken})")
+    return max(then_c, else_c, key=key)
+
+
+@rule("Loop", kind="control_flow", roles={0: CONTROL, 1: CONTROL})
+def loop(ctx: Ctx) -> Cost:
+    """body x M, where M (input 0) must be a constant trip count."""
+    body = ctx.subgraph_cost("body")
+    m = ctx.value(0)
+    if m is None or m.size != 1:
+        raise UnknownShape(["Loop trip count"], ctx.name)
+    trips = int(m.reshape(-1)[0])
+    ctx.note = f"Loop: body x {trips} iterations"
+    return body * trips
+
+
+@rule("Scan", kind="control_flow", roles={})
+def scan(ctx: Ctx) -> Cost:
+    """body x the scanned length: axis ``scan_input_axes[0]`` (default 0) of the first scan input."""
+    body = ctx.subgraph_cost("body")
+    n_scan = int(ctx.attr("num_scan_inputs", 1))
+    first = len(ctx.inputs) - n_scan
+    if ctx.opset and ctx.opset < 9:  # opset 8 has a leading sequence_lens input and batch axis
+        shape = ctx.in_shape(first)
+        trips = shape[1]
+    else:
+        axes = ctx.attr("scan_input_axes") or [0]
+        shape = ctx.in_shape(first)
+        trips = shape[axes[0] % len(shape)]
+    ctx.note = f"Scan: body x {trips} iterations"
+    return body * trips
+
+
+@rule("SequenceMap", kind="control_flow", roles={0: DATA})
+def sequence_map(ctx: Ctx) -> Cost:
+    """body x sequence length; a sequence's length is not known statically."""
+    ctx.subgraph_cost("body")
+    raise UnknownShape(["SequenceMap sequence length"], ctx.name)

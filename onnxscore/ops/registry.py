@@ -1,0 +1,231 @@
+"""The registry of cost rules, keyed by the exact ``(domain, op_type)``.
+
+Counting convention (the one place it is stated in code; the README repeats it):
+
+* One **MAC** is one multiply-add. ``macs`` counts only the multiply-adds of the
+  contractions: Conv (1-D to 3-D, any groups, dilation, strides, pads), ConvTranspose
+  (``N * Cin * prod(input spatial) * Cout/group * prod(kernel)``, never doubled), Gemm and
+  MatMul (batched and broadcast, 1-D operands), Einsum (any contraction), Attention
+  (``Q*K^T`` and ``P*V``), LSTM/GRU/RNN (every gate, direction and time step) and their
+  quantized twins. Bias additions, activations and normalisations are never MACs.
+* ``flops = 2 * macs + the arithmetic of every other op`` (bias, elementwise, normalisation,
+  pooling, softmax, reductions, resize). Per-element constants are named in the module that
+  uses them, with the reasoning next to them.
+* Ops that move or reshape data without arithmetic (Reshape, Transpose, Gather, Concat, ...)
+  are declared zero-cost explicitly; an op with no declaration at all is *unsupported*, which
+  is never the same as zero.
+
+A rule is a pure function of a :class:`Ctx` (shapes, dtypes and attributes of one node)
+returning a :class:`Cost`. It also declares the *role* of each input, which is what the walker
+uses to count parameters: ``WEIGHT`` inputs count when they come from a constant, ``DATA``
+inputs count when constant, floating point and not a scalar, ``BUFFER`` inputs are reported
+apart (BatchNormalization's running statistics), ``QUANT`` inputs are quantisation overhead
+(scales, zero points) and ``CONTROL`` inputs (shapes, axes, indices, pads) never count.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+WEIGHT = "weight"
+DATA = "data"
+BUFFER = "buffer"
+QUANT = "quant"
+CONTROL = "control"
+ROLES = (WEIGHT, DATA, BUFFER, QUANT, CONTROL)
+
+DEFAULT_DOMAIN = ""
+ML_DOMAIN = "ai.onnx.ml"
+
+Dim = Any  # int, a symbolic name (str), or None when nothing is known
+Shape = Optional[Tuple[Dim, ...]]
+
+
+def normalize_domain(domain: str) -> str:
+    """ONNX spells the default domain both ``""`` and ``"ai.onnx"``."""
+    return DEFAULT_DOMAIN if domain in ("", "ai.onnx") else domain
+
+
+class UnknownShape(Exception):
+    """A rule needed a dimension that is not known; ``dims`` names what is missing."""
+
+    def __init__(self, dims: Sequence[str], tensor: str = ""):
+        self.dims = tuple(dims)
+        self.tensor = tensor
+        super().__init__(f"unresolved dimension(s) {', '.join(self.dims)} in {tensor!r}")
+
+
+@dataclass(frozen=True)
+class Cost:
+    """The cost of one node: raw integer MACs and FLOPs."""
+
+    macs: int = 0
+    flops: int = 0
+
+    @classmethod
+    def of_macs(cls, macs: int, extra_flops: int = 0) -> "Cost":
+        """A contraction of ``macs`` multiply-adds (2 FLOPs each) plus ``extra_flops``."""
+        return cls(int(macs), 2 * int(macs) + int(extra_flops))
+
+    @classmethod
+    def of_flops(cls, flops: int) -> "Cost":
+        return cls(0, int(flops))
+
+    def __add__(self, other: "Cost") -> "Cost":
+        return Cost(self.macs + other.macs, self.flops + other.flops)
+
+    def __mul__(self, k: int) -> "Cost":
+        return Cost(self.macs * int(k), self.flops * int(k))
+
+    __rmul__ = __mul__
+
+
+ZERO = Cost()
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """What a rule may know about one input or output tensor."""
+
+    name: str
+    shape: Shape = None
+    dtype: int = 0
+    value: Optional[np.ndarray] = None  # only for small constants stored inline
+
+
+def numel(shape: Sequence[int]) -> int:
+    """Number of elements of a concrete shape (1 for a scalar)."""
+    return int(math.prod(int(d) for d in shape))
+
+
+def concrete(shape: Shape, tensor: str = "") -> Tuple[int, ...]:
+    """``shape`` as ints, or :class:`UnknownShape` naming the symbolic dimensions."""
+    if shape is None:
+        raise UnknownShape([f"shape of {tensor}"], tensor)
+    missing = [str(d) if isinstance(d, str) else "?" for d in shape if not isinstance(d, int)]
+    if missing:
+        raise UnknownShape(missing, tensor)
+    return tuple(int(d) for d in shape)
+
+
+@dataclass
+class Ctx:
+    """One node as a rule sees it: attributes, input and output tensors, the opset."""
+
+    name: str
+    op_type: str
+    domain: str
+    attrs: Mapping[str, Any]
+    inputs: Sequence[Optional[Tensor]]
+    outputs: Sequence[Optional[Tensor]]
+    opset: int = 0
+    # Set by the walker for nodes with subgraphs: cost of the named graph attribute.
+    subgraph_cost: Optional[Callable[[str], "Cost"]] = field(default=None, repr=False)
+    # A rule may leave a short remark for the report (e.g. which If branch was taken).
+    note: str = ""
+
+    def attr(self, name: str, default: Any = None) -> Any:
+        return self.attrs.get(name, default)
+
+    def has_input(self, i: int) -> bool:
+        return i < len(self.inputs) and self.inputs[i] is not None
+
+    def has_output(self, i: int) -> bool:
+        return i < len(self.outputs) and self.outputs[i] is not None
+
+    def in_shape(self, i: int) -> Tuple[int, ...]:
+        """Concrete shape of input ``i``; raises :class:`UnknownShape` if any dim is unknown."""
+        if not self.has_input(i):
+            raise UnknownShape([f"input {i} of {self.name}"], self.name)
+        t = self.inputs[i]
+        return concrete(t.shape, t.name)
+
+    def out_shape(self, i: int = 0) -> Tuple[int, ...]:
+        """Concrete shape of output ``i``; raises :class:`UnknownShape` if any dim is unknown."""
+        if not self.has_output(i):
+            raise UnknownShape([f"output {i} of {self.name}"], self.name)
+        t = self.outputs[i]
+        return concrete(t.shape, t.name)
+
+    def in_numel(self, i: int) -> int:
+        return numel(self.in_shape(i))
+
+    def out_numel(self, i: int = 0) -> int:
+        return numel(self.out_shape(i))
+
+    def value(self, i: int) -> Optional[np.ndarray]:
+        """The value of input ``i`` when it is a small constant stored inline, else None."""
+        if not self.has_input(i):
+            return None
+        return self.inputs[i].value
+
+
+RuleFn = Callable[[Ctx], Cost]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A registered rule: how to cost one ``(domain, op_type)`` and what its inputs are."""
+
+    domain: str
+    op_type: str
+    kind: str
+    fn: RuleFn
+    roles: Mapping[int, str]
+    zero_cost: bool
+    doc: str
+
+    def role(self, index: int) -> str:
+        return self.roles.get(index, DATA)
+
+
+_RULES: Dict[Tuple[str, str], Rule] = {}
+
+
+def _add(domain: str, op_type: str, kind: str, fn: RuleFn, roles, zero: bool, doc: str) -> None:
+    key = (normalize_domain(domain), op_type)
+    if key in _RULES:
+        raise RuntimeError(f"duplicate cost rule for {key}")
+    roles = dict(roles or {})
+    bad = {r for r in roles.values() if r not in ROLES}
+    if bad:
+        raise RuntimeError(f"unknown input role(s) {bad} for {key}")
+    _RULES[key] = Rule(key[0], op_type, kind, fn, roles, zero, (doc or "").strip())
+
+
+def rule(*op_types: str, kind: str, domain: str = DEFAULT_DOMAIN,
+         roles: Optional[Mapping[int, str]] = None) -> Callable[[RuleFn], RuleFn]:
+    """Register ``fn`` as the cost rule of each of ``op_types``.
+
+    ``roles`` maps input index to one of WEIGHT, DATA, BUFFER, QUANT, CONTROL; an input not
+    listed is DATA.
+    """
+
+    def decorate(fn: RuleFn) -> RuleFn:
+        for op in op_types:
+            _add(domain, op, kind, fn, roles, False, fn.__doc__ or "")
+        return fn
+
+    return decorate
+
+
+def _zero(ctx: Ctx) -> Cost:
+    return ZERO
+
+
+def zero_cost(*op_types: str, kind: str, why: str, domain: str = DEFAULT_DOMAIN,
+              roles: Optional[Mapping[int, str]] = None) -> None:
+    """Declare ops that do no arithmetic (data movement, shape logic, I/O): cost is 0 by rule."""
+    for op in op_types:
+        _add(domain, op, kind, _zero, roles, True, why)
+
+
+def lookup(domain: str, op_type: str) -> Optional[Rule]:
+    return _RULES.get((normalize_domain(domain), op_type))
+
+
+def all_rules() -> Tuple[Rule, ...]:
+    return tuple(sorted(_RULES.values(), key=lambda r: (r.domain, r.op_type)))

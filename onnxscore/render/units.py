@@ -1,0 +1,46 @@
+"""Human units: the only place raw integers become "4.09 G" or "97.7 MiB"."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+_SI = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
+_BIN = ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"))
+
+
+def si(n: Optional[float], digits: int = 3) -> str:
+    """1234567 -> '1.23 M'; None (unknown) -> '?'."""
+    if n is None:
+        return "?"
+    for scale, suffix in _SI:
+        if abs(n) >= scale:
+            return f"{n / scale:.{digits}g} {suffix}"
+    return f"{n:.{digits}g}" if isinstance(n, float) else str(n)
+
+
+def binary_bytes(n: Optional[int]) -> str:
+    """Bytes in KiB/MiB/GiB (powers of 1024)."""
+    if n is None:
+        return "?"
+    for scale, suffix in _BIN:
+        if n >= scale:
+            return f"{n / scale:.3g} {suffix}"
+    return f"{n} B"
+
+
+def shape(s) -> str:
+    """(1, 3, 224, 224) -> '1x3x224x224'; symbolic dims by name; unknown rank -> '?'."""
+    if s is None:
+        return "?"
+    if len(s) == 0:
+        return "scalar"
+    return "x".join("?" if d is None else str(d) for d in s)
+
+
+def shapes(ss: Sequence) -> str:
+    return ", ".join(shape(s) for s in ss if s is not None) if ss else ""
+
+
+def percent(part: Optional[int], whole: int) -> str:
+    if part is None or not whole:
+        return ""
+    return f"{100 * part / whole:.1f}%"

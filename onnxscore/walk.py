@@ -1,0 +1,323 @@
+"""The walker: visits the graph once, applies each node's rule, counts every weight once."""
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
+
+import networkx as nx
+import onnx
+from onnx import TensorProto
+
+from onnxscore import ops
+from onnxscore.graph import ConstTensor, default_opset, dtype_name, load_graph
+from onnxscore.netscore import ACCURACY_METADATA_KEY, ALPHA, BETA, GAMMA, netscore
+from onnxscore.ops.registry import (BUFFER, CONTROL, DATA, QUANT, WEIGHT, Cost, Ctx, Rule, Tensor,
+                                    UnknownShape)
+from onnxscore.report import (ERROR, OK, UNKNOWN, UNSUPPORTED, ZERO, LayerCost, ModelInfo, Report,
+                              Totals)
+
+log = logging.getLogger(__name__)
+
+# Ops that only re-type or re-arrange a constant: a weight reached through them is still the
+# one weight it was, counted once at the node that finally uses it.
+TRANSPARENT = frozenset({"Cast", "CastLike", "Transpose", "Reshape", "Squeeze", "Unsqueeze",
+                         "Identity", "Flatten", "DequantizeLinear", "Dropout"})
+
+FLOAT_TYPES = frozenset(getattr(TensorProto, n) for n in (
+    "FLOAT", "DOUBLE", "FLOAT16", "BFLOAT16", "FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2",
+    "FLOAT8E5M2FNUZ", "FLOAT4E2M1", "FLOAT8E8M0") if hasattr(TensorProto, n))
+
+# Claim strength: a tensor used as a parameter anywhere is a parameter.
+_RANK = {WEIGHT: 3, BUFFER: 2, QUANT: 1}
+
+
+class _BodyUnknown(UnknownShape):
+    """A subgraph holds a node whose cost is unknown."""
+
+
+@dataclass
+class _Claim:
+    kind: str  # WEIGHT (a parameter), BUFFER or QUANT
+    layer: str
+    users: List[str] = field(default_factory=list)
+
+
+@dataclass
+class _Walk:
+    """What one walk accumulates over the graph and its subgraphs."""
+
+    layers: List[LayerCost] = field(default_factory=list)
+    claims: Dict[str, _Claim] = field(default_factory=dict)
+    consts: Dict[str, ConstTensor] = field(default_factory=dict)
+    unresolved: Dict[str, List[str]] = field(default_factory=lambda: defaultdict(list))
+    unsupported: Counter = field(default_factory=Counter)
+    warnings: List[str] = field(default_factory=list)
+    errors_logged: Set[str] = field(default_factory=set)
+
+
+def _is_default(domain: str) -> bool:
+    return domain in ("", "ai.onnx")
+
+
+def _root(G: nx.DiGraph, name: str) -> Optional[str]:
+    """The constant that tensor ``name`` is, looking through transparent ops, or None."""
+    consts = G.graph["constants"]
+    producers = G.graph["producers"]
+    seen = set()
+    while name and name not in seen:
+        seen.add(name)
+        if name in consts:
+            return name
+        key = producers.get(name)
+        if key is None:
+            return None
+        nd = G.nodes[key]
+        if not (_is_default(nd["domain"]) and nd["op_type"] in TRANSPARENT and nd["inputs"]):
+            return None
+        name = nd["inputs"][0]
+    return None
+
+
+def _folds_constant(G: nx.DiGraph, key: str) -> bool:
+    """A transparent node whose data input is a constant: it prepares a weight, not a layer."""
+    nd = G.nodes[key]
+    return (_is_default(nd["domain"]) and nd["op_type"] in TRANSPARENT and bool(nd["inputs"])
+            and _root(G, nd["inputs"][0]) is not None)
+
+
+def _claim_kind(role: str, dtype: int, const: ConstTensor) -> Optional[str]:
+    if role == WEIGHT:
+        return WEIGHT
+    if role == DATA:
+        big = const.numel is None or const.numel > 1
+        return WEIGHT if big and (dtype or const.dtype) in FLOAT_TYPES else None
+    if role in (BUFFER, QUANT):
+        return role
+    return None
+
+
+def _claim_inputs(G: nx.DiGraph, key: str, rule: Optional[Rule], w: _Walk, layer: str) -> List[str]:
+    """Record each constant input of node ``key`` by its role; return the new parameters."""
+    nd = G.nodes[key]
+    new: List[str] = []
+    skip_first = _folds_constant(G, key)
+    for i, name in enumerate(nd["inputs"]):
+        if not name or (i == 0 and skip_first):
+            continue
+        root = _root(G, name)
+        if root is None:
+            continue
+        const = G.graph["constants"][root]
+        role = rule.role(i) if rule is not None else DATA
+        kind = _claim_kind(role, nd["input_dtypes"][i], const)
+        if kind is None:
+            continue
+        w.consts.setdefault(root, const)
+        claim = w.claims.get(root)
+        if claim is None:
+            w.claims[root] = _Claim(kind, layer, [layer])
+            if kind == WEIGHT:
+                new.append(root)
+            continue
+        if layer not in claim.users:
+            claim.users.append(layer)
+        if _RANK[kind] > _RANK[claim.kind]:
+            claim.kind, claim.layer = kind, layer
+            if kind == WEIGHT:
+                new.append(root)
+    return new
+
+
+def _tensor(G: nx.DiGraph, name: str, shape, dtype: int) -> Optional[Tensor]:
+    if not name:
+        return None
+    const = G.graph["constants"].get(name)
+    return Tensor(name, shape, dtype, const.value if const is not None else None)
+
+
+def _ctx(G: nx.DiGraph, key: str) -> Ctx:
+    nd = G.nodes[key]
+    ins = [_tensor(G, n, s, d) for n, s, d in zip(nd["inputs"], nd["input_shapes"], nd["input_dtypes"])]
+    outs = [_tensor(G, n, s, d) for n, s, d in zip(nd["outputs"], nd["output_shapes"], nd["output_dtypes"])]
+    return Ctx(key, nd["op_type"], nd["domain"], nd["attrs"], ins, outs, G.graph.get("opset", 0))
+
+
+def _params_of(roots: Sequence[str], w: _Walk) -> int:
+    return sum(w.consts[r].numel or 0 for r in roots)
+
+
+def _walk(G: nx.DiGraph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, int, bool]:
+    """Cost every node of ``G`` into ``w``; returns (total cost, params, all known)."""
+    total, params, known = Cost(), 0, True
+    order = nx.lexicographical_topological_sort(G, key=lambda k: G.nodes[k]["index"])
+    for key in order:
+        nd = G.nodes[key]
+        name = key if parent is None else f"{parent}/{key}"
+        rule = ops.lookup(nd["domain"], nd["op_type"])
+        new = _claim_inputs(G, key, rule, w, name)
+        ctx = _ctx(G, key)
+        sub_params: List[int] = []
+        ctx.subgraph_cost = _subgraph_coster(G, key, w, name, sub_params)
+        status, note, cost = _apply(rule, ctx, nd, name, w)
+        layer_params = _params_of(new, w) + sum(sub_params)
+        w.layers.append(LayerCost(
+            name=name, op_type=nd["op_type"], domain=nd["domain"],
+            input_shapes=tuple(nd["input_shapes"]), output_shapes=tuple(nd["output_shapes"]),
+            params=layer_params, macs=None if cost is None else cost.macs,
+            flops=None if cost is None else cost.flops, status=status, note=note, parent=parent,
+            weights=tuple(new)))
+        params += layer_params
+        if cost is None:
+            known = False
+        else:
+            total = total + cost
+    return total, params, known
+
+
+def _apply(rule: Optional[Rule], ctx: Ctx, nd: dict, name: str, w: _Walk):
+    """Run one rule: (status, note, Cost or None)."""
+    if rule is None:
+        op = f"{nd['domain'] or 'ai.onnx'}::{nd['op_type']}"
+        w.unsupported[op] += 1
+        return UNSUPPORTED, f"no cost rule for {op}", None
+    try:
+        cost = rule.fn(ctx)
+    except _BodyUnknown as e:
+        return UNKNOWN, str(e), None
+    except UnknownShape as e:
+        for d in e.dims:
+            w.unresolved[d].append(name)
+        return UNKNOWN, f"needs {', '.join(e.dims)}", None
+    except Exception as e:  # a malformed node must not stop the analysis of the rest
+        op = nd["op_type"]
+        if op not in w.errors_logged:
+            w.errors_logged.add(op)
+            log.debug("rule for %s failed on %s", op, name, exc_info=True)
+        return ERROR, f"cannot cost this {op}: {type(e).__name__}: {e}", None
+    note = getattr(ctx, "note", "")
+    return (ZERO if rule.zero_cost else OK), note, cost
+
+
+def _subgraph_coster(G: nx.DiGraph, key: str, w: _Walk, name: str, sub_params: List[int]):
+    """A callback for control-flow rules: the cost of one subgraph attribute, walked once."""
+    cache: Dict[str, Cost] = {}
+
+    def cost(attr: str) -> Cost:
+        if attr not in cache:
+            sub = G.nodes[key]["subgraphs"].get(attr)
+            if sub is None:
+                raise KeyError(f"{name} has no subgraph {attr!r}")
+            c, p, known = _walk(sub, w, parent=f"{name}/{attr}")
+            sub_params.append(p)
+            if not known:
+                raise _BodyUnknown([f"cost of {attr}"], name)
+            cache[attr] = c
+        return cache[attr]
+
+    return cost
+
+
+def _accuracy(model: onnx.ModelProto, path: str, warnings: List[str]) -> Optional[float]:
+    for prop in model.metadata_props:
+        if prop.key == ACCURACY_METADATA_KEY:
+            try:
+                return float(prop.value)
+            except ValueError:
+                warnings.append(f"metadata {ACCURACY_METADATA_KEY}={prop.value!r} is not a number")
+    return None
+
+
+def analyze(model: Union[str, os.PathLike, onnx.ModelProto], dims: Optional[Mapping[str, int]] = None,
+            input_shapes: Optional[Mapping[str, Sequence[int]]] = None,
+            accuracy: Optional[float] = None, alpha: float = ALPHA, beta: float = BETA,
+            gamma: float = GAMMA) -> Report:
+    """Analyze one model: parameters, MACs, FLOPs per layer and in total, and its NetScore.
+
+    Parameters
+    ----------
+    model : str, PathLike or ModelProto
+        The model; weight bytes are never read (external data files need not exist).
+    dims : mapping, optional
+        Values for symbolic dimensions, e.g. ``{"batch": 1, "seq": 128}``.
+    input_shapes : mapping, optional
+        Whole input shapes, e.g. ``{"input": (1, 3, 224, 224)}``.
+    accuracy : float, optional
+        Top-1 accuracy in percent; defaults to the ``onnxscore.accuracy`` metadata entry.
+    alpha, beta, gamma : float
+        NetScore exponents.
+
+    Examples
+    --------
+    >>> report = analyze("resnet50.onnx", accuracy=76.1)   # doctest: +SKIP
+    >>> report.totals.macs, report.netscore.value           # doctest: +SKIP
+    """
+    G = load_graph(model, dims, input_shapes)
+    return analyze_graph(G, accuracy=accuracy, alpha=alpha, beta=beta, gamma=gamma)
+
+
+def analyze_graph(G: nx.DiGraph, accuracy: Optional[float] = None, alpha: float = ALPHA,
+                  beta: float = BETA, gamma: float = GAMMA) -> Report:
+    """The report of a graph made by :func:`onnxscore.load_graph`."""
+    loaded = G.graph["loaded"]
+    proto = loaded.proto
+    w = _Walk(warnings=list(loaded.warnings))
+    total, _, known = _walk(G, w)
+    params = buffers = quant = 0
+    by_dtype: Counter = Counter()
+    params_complete = True
+    for root, claim in w.claims.items():
+        const = w.consts[root]
+        if const.numel is None:
+            params_complete = False
+            w.warnings.append(f"size of constant {root!r} is unknown; parameter count is a lower bound")
+            continue
+        if claim.kind == WEIGHT:
+            params += const.numel
+        elif claim.kind == BUFFER:
+            buffers += const.numel
+        else:
+            quant += const.numel
+        by_dtype[dtype_name(const.dtype)] += const.nbytes or 0
+    used = {n for _, d in G.nodes(data=True) for n in d["inputs"]}
+    unused = [n for n in G.graph["initializers"] if n not in used]
+    if unused:
+        w.warnings.append(f"{len(unused)} initializer(s) are not used by any node and not counted "
+                          f"(e.g. {unused[0]!r})")
+    if w.unsupported:
+        w.warnings.append("totals are lower bounds: no cost rule for "
+                          + ", ".join(f"{op} ({n})" for op, n in sorted(w.unsupported.items())))
+    if w.unresolved:
+        w.warnings.append("totals are lower bounds: some costs need dimension values; pass "
+                          + " ".join(f"--dim {d}=N" for d in sorted(w.unresolved) if not d.startswith(("shape of", "?", "cost of", "input ", "output "))))
+    errors = [layer for layer in w.layers if layer.status == ERROR]
+    for layer in errors[:5]:
+        w.warnings.append(f"{layer.name}: {layer.note}")
+    complete = known and not w.unsupported
+    totals = Totals(params=params, buffers=buffers, macs=total.macs, flops=total.flops,
+                    weight_bytes=sum(by_dtype.values()), weight_bytes_by_dtype=dict(by_dtype),
+                    quant_overhead=quant, complete=complete, params_complete=params_complete)
+    if accuracy is None:
+        accuracy = _accuracy(proto, loaded.path, w.warnings)
+    info = ModelInfo(path=loaded.path, opset=default_opset(proto), producer=proto.producer_name,
+                     producer_version=proto.producer_version, ir_version=proto.ir_version,
+                     inputs=dict(loaded.input_shapes),
+                     opsets={o.domain or "ai.onnx": o.version for o in proto.opset_import})
+    shared = {root: tuple(c.users) for root, c in w.claims.items() if len(c.users) > 1 and c.kind == WEIGHT}
+    return Report(model=info, totals=totals,
+                  netscore=netscore(accuracy, params, total.macs, alpha, beta, gamma),
+                  layers=tuple(w.layers),
+                  unresolved_dims={d: tuple(v) for d, v in sorted(w.unresolved.items())},
+                  unsupported_ops=dict(sorted(w.unsupported.items())), shared_weights=shared,
+                  notes=tuple(loaded.notes), warnings=tuple(w.warnings))
+
+
+def annotate(G: nx.DiGraph, report: Report) -> nx.DiGraph:
+    """Put each top-level layer's ``macs``, ``flops``, ``params`` and ``status`` on ``G``'s nodes."""
+    for layer in report.top_layers:
+        if layer.name in G:
+            G.nodes[layer.name].update(macs=layer.macs, flops=layer.flops, params=layer.params,
+                                       status=layer.status)
+    return G
