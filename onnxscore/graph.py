@@ -26,6 +26,7 @@ from onnx import AttributeProto, GraphProto, TensorProto, helper, numpy_helper
 
 from onnxscore.errors import GraphError
 from onnxscore.model import load_model, shape_of
+from onnxscore.shapes import propagate
 
 # Inline constants up to this many elements are decoded for rules (shape tensors, trip counts);
 # anything larger is a weight and is only ever sized, never read.
@@ -195,6 +196,7 @@ def build_graph(graph: GraphProto, outer: Optional[Mapping[str, Tuple]] = None,
                 consts[c.name] = c
                 if tensors.get(c.name, (None,))[0] is None:
                     tensors[c.name] = (c.shape, c.dtype)
+    tensors = propagate(graph.node, tensors, {k: c.value for k, c in consts.items()})
     for node in graph.node:
         if node.op_type == "ConstantOfShape" and node.domain in ("", "ai.onnx") and node.output:
             c = _constant_of_shape(node, consts, tensors)

@@ -170,10 +170,10 @@ def _walk(G: nx.DiGraph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, 
             flops=None if cost is None else cost.flops, status=status, note=note, parent=parent,
             weights=tuple(new)))
         params += layer_params
-        if cost is None:
-            known = False
-        else:
+        if cost is not None:
             total = total + cost
+        elif status != UNSUPPORTED:  # unsupported ops are already flagged model-wide
+            known = False
     return total, params, known
 
 
@@ -186,7 +186,7 @@ def _apply(rule: Optional[Rule], ctx: Ctx, nd: dict, name: str, w: _Walk):
     try:
         cost = rule.fn(ctx)
     except _BodyUnknown as e:
-        return UNKNOWN, str(e), None
+        return UNKNOWN, f"{e.dims[0]} has a node of unknown cost", None
     except UnknownShape as e:
         for d in e.dims:
             w.unresolved[d].append(name)
@@ -213,11 +213,25 @@ def _subgraph_coster(G: nx.DiGraph, key: str, w: _Walk, name: str, sub_params: L
             c, p, known = _walk(sub, w, parent=f"{name}/{attr}")
             sub_params.append(p)
             if not known:
-                raise _BodyUnknown([f"cost of {attr}"], name)
+                raise _BodyUnknown([attr], name)
             cache[attr] = c
         return cache[attr]
 
     return cost
+
+
+def _unresolved_warning(unresolved: Mapping[str, List[str]], inputs: Mapping[str, Tuple]) -> str:
+    """Say which layers are unknown and which --dim would resolve them."""
+    free = {d for shape in inputs.values() if shape for d in shape if isinstance(d, str)}
+    n = len({layer for names in unresolved.values() for layer in names})
+    hint = " ".join(f"--dim {d}=N" for d in sorted(free & set(unresolved)))
+    other = sorted(set(unresolved) - free)
+    text = f"totals are lower bounds: {n} layer(s) have unknown cost"
+    if hint:
+        text += f"; pass {hint}"
+    if other:
+        text += f"; unresolved: {', '.join(other[:5])}{' ...' if len(other) > 5 else ''}"
+    return text
 
 
 def _accuracy(model: onnx.ModelProto, path: str, warnings: List[str]) -> Optional[float]:
@@ -290,8 +304,7 @@ def analyze_graph(G: nx.DiGraph, accuracy: Optional[float] = None, alpha: float 
         w.warnings.append("totals are lower bounds: no cost rule for "
                           + ", ".join(f"{op} ({n})" for op, n in sorted(w.unsupported.items())))
     if w.unresolved:
-        w.warnings.append("totals are lower bounds: some costs need dimension values; pass "
-                          + " ".join(f"--dim {d}=N" for d in sorted(w.unresolved) if not d.startswith(("shape of", "?", "cost of", "input ", "output "))))
+        w.warnings.append(_unresolved_warning(w.unresolved, loaded.input_shapes))
     errors = [layer for layer in w.layers if layer.status == ERROR]
     for layer in errors[:5]:
         w.warnings.append(f"{layer.name}: {layer.note}")

@@ -1,0 +1,349 @@
+"""Our own shape propagation, for where ONNX shape inference leaves a dimension unknown.
+
+ONNX inference loses a dimension whenever it would have to compute with a value it does not
+track: ``Range(0, Shape(x)[1], 1)`` has an unknown length, so the positions it makes, and
+everything broadcast with them, get fresh ``unk__N`` names. This pass walks the nodes once,
+tracks the values of small integer tensors (shapes, indices: each element an int or a
+dimension name) and fills in only what ONNX left unknown (``None`` or ``unk__*``); a dimension
+ONNX knows is never changed.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+from onnx import NodeProto, helper
+
+Dim = object  # int | str | None
+Shape = Optional[Tuple[Dim, ...]]
+Value = Optional[Tuple[Dim, ...]]  # a 0-D or 1-D integer tensor's elements
+
+
+def is_unknown(d) -> bool:
+    return d is None or (isinstance(d, str) and d.startswith("unk__"))
+
+
+def _known(d) -> bool:
+    return not is_unknown(d)
+
+
+def merge(onnx_shape: Shape, ours: Shape) -> Shape:
+    """ONNX's shape with its unknown dimensions filled from ours (same rank only)."""
+    if ours is None:
+        return onnx_shape
+    if onnx_shape is None:
+        return ours
+    if len(onnx_shape) != len(ours):
+        return onnx_shape
+    return tuple(o if _known(o) or is_unknown(m) else m for o, m in zip(onnx_shape, ours))
+
+
+def _broadcast(shapes: Sequence[Shape]) -> Shape:
+    if any(s is None for s in shapes):
+        return None
+    rank = max(len(s) for s in shapes)
+    out = []
+    for i in range(rank):
+        dims = [s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0]
+        not_one = [d for d in dims if d != 1]
+        known = [d for d in not_one if _known(d)]
+        if not not_one:
+            out.append(1)
+        elif known:
+            out.append(known[0])
+        else:
+            out.append(None)
+    return tuple(out)
+
+
+def _arith(op: str, a: Dim, b: Dim) -> Dim:
+    if isinstance(a, int) and isinstance(b, int):
+        if op == "Add":
+            return a + b
+        if op == "Sub":
+            return a - b
+        if op == "Mul":
+            return a * b
+        if op == "Div" and b:
+            return a // b
+        return None
+    if op in ("Mul", "Div") and b == 1:
+        return a
+    if op == "Mul" and a == 1:
+        return b
+    if op in ("Add", "Sub") and b == 0:
+        return a
+    return None
+
+
+def _reshape(in_shape: Shape, target: Value, allowzero: int) -> Shape:
+    if target is None:
+        return None
+    out = [in_shape[i] if (t == 0 and not allowzero and in_shape and i < len(in_shape)) else t
+           for i, t in enumerate(target)]
+    if out.count(-1) == 1 and in_shape is not None:
+        i = out.index(-1)
+        out[i] = _quotient(in_shape, out[:i] + out[i + 1:])
+    return tuple(None if (isinstance(d, int) and d < 0) else d for d in out)
+
+
+def _quotient(total: Sequence[Dim], part: Sequence[Dim]) -> Dim:
+    """prod(total) / prod(part), when the dimension names cancel."""
+    if any(is_unknown(d) for d in list(total) + list(part)):
+        return None
+    num = Counter(d for d in total if isinstance(d, str))
+    den = Counter(d for d in part if isinstance(d, str))
+    if den - num:
+        return None
+    left = num - den
+    n = math.prod(d for d in total if isinstance(d, int))
+    p = math.prod(d for d in part if isinstance(d, int))
+    if p == 0 or n % p:
+        return None
+    q = n // p
+    if not left:
+        return q
+    if q == 1 and sum(left.values()) == 1:
+        return next(iter(left))
+    return None
+
+
+Prop = Callable[[NodeProto, List[Shape], List[Value], dict], Tuple[List[Shape], List[Value]]]
+_PROPS: Dict[str, Prop] = {}
+
+
+def _prop(*ops: str):
+    def register(fn: Prop) -> Prop:
+        for op in ops:
+            _PROPS[op] = fn
+        return fn
+    return register
+
+
+SAME_SHAPE = ("Relu", "Gelu", "Sigmoid", "Tanh", "Erf", "Sqrt", "Exp", "Log", "Neg", "Abs",
+              "Softmax", "LogSoftmax", "LayerNormalization", "RMSNormalization",
+              "Dropout", "LeakyRelu", "Elu", "Selu", "HardSigmoid", "HardSwish", "Softplus",
+              "Mish", "Swish", "Reciprocal", "Clip", "Not", "Floor", "Ceil", "Round", "Sign",
+              "Cos", "Sin", "BatchNormalization", "InstanceNormalization", "GroupNormalization",
+              "CumSum", "IsNaN", "IsInf", "Trilu")
+
+
+@_prop(*SAME_SHAPE)
+def _same(node, shapes, values, attrs):
+    return [shapes[0]], [None]
+
+
+@_prop("Cast", "CastLike", "Identity")
+def _cast(node, shapes, values, attrs):
+    return [shapes[0]], [values[0]]
+
+
+@_prop("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Equal", "Less", "Greater",
+       "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Mod", "PRelu", "Sum", "Mean", "Where")
+def _elementwise(node, shapes, values, attrs):
+    value = None
+    if node.op_type in ("Add", "Sub", "Mul", "Div") and values[0] is not None and values[1] is not None:
+        a, b = values[0], values[1]
+        if len(a) == len(b) or len(a) == 1 or len(b) == 1:
+            n = max(len(a), len(b))
+            a = a * n if len(a) == 1 else a
+            b = b * n if len(b) == 1 else b
+            value = tuple(_arith(node.op_type, x, y) for x, y in zip(a, b))
+            if shapes[0] == () and shapes[1] == ():
+                value = value[:1]
+    return [_broadcast(shapes)], [value]
+
+
+@_prop("Shape")
+def _shape(node, shapes, values, attrs):
+    s = shapes[0]
+    if s is None:
+        return [None], [None]
+    start, end = attrs.get("start", 0), attrs.get("end", len(s))
+    v = tuple(s[start:end])
+    return [(len(v),)], [tuple(None if is_unknown(d) else d for d in v)]
+
+
+@_prop("Size")
+def _size(node, shapes, values, attrs):
+    s = shapes[0]
+    ok = s is not None and all(isinstance(d, int) for d in s)
+    return [()], [(math.prod(s),) if ok else None]
+
+
+@_prop("Gather")
+def _gather(node, shapes, values, attrs):
+    data, idx = shapes[0], shapes[1]
+    axis = attrs.get("axis", 0)
+    out = None
+    if data is not None and idx is not None:
+        axis %= len(data)
+        out = tuple(data[:axis]) + tuple(idx) + tuple(data[axis + 1:])
+    value = None
+    if values[0] is not None and values[1] is not None and len(data or ()) == 1:
+        try:
+            picked = tuple(values[0][int(i)] for i in values[1])
+            value = picked
+        except (IndexError, TypeError, ValueError):
+            value = None
+    return [out], [value]
+
+
+@_prop("Unsqueeze", "Squeeze")
+def _unsqueeze(node, shapes, values, attrs):
+    s = shapes[0]
+    axes = attrs.get("axes") if "axes" in attrs else (values[1] if len(values) > 1 else None)
+    if s is None or (axes is None and node.op_type == "Unsqueeze"):
+        return [None], [values[0]]
+    if node.op_type == "Unsqueeze":
+        if any(not isinstance(a, int) for a in axes):
+            return [None], [values[0]]
+        rank = len(s) + len(axes)
+        axes = sorted(a % rank for a in axes)
+        out = list(s)
+        for a in axes:
+            out.insert(a, 1)
+    else:
+        if axes is None:
+            out = [d for d in s if d != 1]
+        else:
+            drop = {int(a) % len(s) for a in axes}
+            out = [d for i, d in enumerate(s) if i not in drop]
+    return [tuple(out)], [values[0]]
+
+
+@_prop("Concat")
+def _concat(node, shapes, values, attrs):
+    value = None
+    if all(v is not None for v in values):
+        value = tuple(d for v in values for d in v)
+    if any(s is None for s in shapes) or not shapes:
+        return [None], [value]
+    axis = attrs.get("axis", 0) % len(shapes[0])
+    along = [s[axis] for s in shapes]
+    total = sum(along) if all(isinstance(d, int) for d in along) else (
+        next(iter(d for d in along if d != 0)) if sum(1 for d in along if d != 0) == 1 else None)
+    out = list(_broadcast([tuple(1 if i == axis else d for i, d in enumerate(s)) for s in shapes]) or ())
+    if out:
+        out[axis] = total
+    return [tuple(out) if out else None], [value]
+
+
+@_prop("Range")
+def _range(node, shapes, values, attrs):
+    start, limit, delta = (v[0] if v else None for v in values[:3])
+    n = None
+    if all(isinstance(x, int) for x in (start, limit, delta)) and delta:
+        n = max(0, -(-(limit - start) // delta))
+    elif start == 0 and delta == 1 and isinstance(limit, str):
+        n = limit
+    return [(n,)], [None]
+
+
+@_prop("Reshape")
+def _reshape_prop(node, shapes, values, attrs):
+    return [_reshape(shapes[0], values[1], attrs.get("allowzero", 0))], [values[0]]
+
+
+@_prop("Transpose")
+def _transpose(node, shapes, values, attrs):
+    s = shapes[0]
+    if s is None:
+        return [None], [None]
+    perm = attrs.get("perm") or list(reversed(range(len(s))))
+    return [tuple(s[p] for p in perm)], [None]
+
+
+@_prop("MatMul")
+def _matmul(node, shapes, values, attrs):
+    a, b = shapes[0], shapes[1]
+    if a is None or b is None or len(a) < 2 or len(b) < 2:
+        return [None], [None]
+    batch = _broadcast([tuple(a[:-2]), tuple(b[:-2])])
+    return [None if batch is None else tuple(batch) + (a[-2], b[-1])], [None]
+
+
+@_prop("Expand")
+def _expand(node, shapes, values, attrs):
+    target = values[1]
+    return [None if target is None else _broadcast([shapes[0], target])], [None]
+
+
+@_prop("ConstantOfShape")
+def _constant_of_shape(node, shapes, values, attrs):
+    return [values[0]], [None]
+
+
+@_prop("Slice")
+def _slice(node, shapes, values, attrs):
+    s = shapes[0]
+    starts, ends = values[1] if len(values) > 1 else None, values[2] if len(values) > 2 else None
+    axes = values[3] if len(values) > 3 and values[3] is not None else None
+    steps = values[4] if len(values) > 4 and values[4] is not None else None
+    if s is None or starts is None or ends is None:
+        return [None], [None]
+    axes = axes or tuple(range(len(starts)))
+    steps = steps or (1,) * len(starts)
+    out, value = list(s), None
+    for st, en, ax, sp in zip(starts, ends, axes, steps):
+        if not all(isinstance(x, int) for x in (st, en, ax, sp)) or sp == 0:
+            return [None], [None]
+        ax %= len(s)
+        dim = s[ax]
+        if not isinstance(dim, int):
+            out[ax] = dim if (st == 0 and sp == 1 and en >= 2**31 - 1) else None
+            continue
+        out[ax] = len(range(*slice(st, en, sp).indices(dim)))
+        if values[0] is not None and len(s) == 1:
+            value = tuple(values[0][slice(st, en, sp)])
+    return [tuple(out)], [value]
+
+
+@_prop("Split")
+def _split(node, shapes, values, attrs):
+    s = shapes[0]
+    n = len(node.output)
+    if s is None:
+        return [None] * n, [None] * n
+    axis = attrs.get("axis", 0) % len(s)
+    sizes = attrs.get("split") or (values[1] if len(values) > 1 else None)
+    if sizes is None:
+        d = s[axis]
+        sizes = [d // n if isinstance(d, int) and d % n == 0 else None] * n
+    outs = [tuple(size if i == axis else d for i, d in enumerate(s)) for size in sizes]
+    return outs, [None] * n
+
+
+def _const_value(value: Optional[np.ndarray]) -> Value:
+    if value is None or value.dtype.kind not in "iu" or value.ndim > 1:
+        return None
+    return tuple(int(v) for v in value.reshape(-1))
+
+
+def propagate(nodes: Sequence[NodeProto], tensors: Mapping[str, Tuple[Shape, int]],
+              const_values: Mapping[str, Optional[np.ndarray]]) -> Dict[str, Tuple[Shape, int]]:
+    """The tensor table with ONNX's unknown dimensions filled where we can compute them."""
+    table = dict(tensors)
+    values: Dict[str, Value] = {k: _const_value(v) for k, v in const_values.items()}
+    for node in nodes:
+        fn = _PROPS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
+        if fn is None:
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute
+                 if a.type not in (5, 10, 12)}  # not TENSOR/GRAPH/GRAPHS-valued
+        shapes = [table.get(n, (None, 0))[0] if n else None for n in node.input]
+        vals = [values.get(n) if n else None for n in node.input]
+        try:
+            out_shapes, out_values = fn(node, shapes, vals, attrs)
+        except (IndexError, KeyError, TypeError, ValueError, ZeroDivisionError):
+            continue  # a malformed node keeps whatever ONNX said
+        for name, shape, value in zip(node.output, out_shapes, out_values):
+            if not name:
+                continue
+            old_shape, dtype = table.get(name, (None, 0))
+            table[name] = (merge(old_shape, shape), dtype)
+            if value is not None:
+                values[name] = value
+    return table

@@ -1,0 +1,112 @@
+"""The CLI: formats, exit codes, one-line errors, the ops listing."""
+import csv
+import io
+import json
+
+import pytest
+from click.testing import CliRunner
+from onnx import helper
+
+from onnxscore.cli import main
+from onnxscore.ops import all_rules
+from tests.opmodels import weight
+from tests.test_walk import CONV_MACS, W_ELEMS, conv, model
+
+F = 1
+
+
+@pytest.fixture
+def conv_path(tmp_path):
+    p = tmp_path / "conv.onnx"
+    p.write_bytes(model([conv()], [weight("w", [4, 3, 3, 3])], inputs=(("x", F, ["N", 3, 8, 8]),)).SerializeToString())
+    return str(p)
+
+
+@pytest.fixture
+def custom_path(tmp_path):
+    m = model([helper.make_node("Frobnicate", ["x"], ["y"], domain="my.ops")], inputs=(("x", F, [4]),))
+    m.opset_import.append(helper.make_opsetid("my.ops", 1))
+    p = tmp_path / "custom.onnx"
+    p.write_bytes(m.SerializeToString())
+    return str(p)
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_json_schema(conv_path):
+    res = run("analyze", conv_path, "--format", "json", "--accuracy", "70")
+    assert res.exit_code == 0
+    data = json.loads(res.output)
+    assert data["schema"] == "onnxscore.report/1"
+    assert set(data["model"]) >= {"path", "opset", "producer", "inputs"}
+    assert data["model"]["inputs"] == {"x": [1, 3, 8, 8]}
+    assert data["totals"]["params"] == W_ELEMS and data["totals"]["macs"] == CONV_MACS
+    assert set(data["totals"]) >= {"params", "buffers", "macs", "flops", "weight_bytes"}
+    assert set(data["netscore"]) >= {"value", "accuracy", "alpha", "beta", "gamma", "info_density"}
+    layer = data["layers"][0]
+    assert set(layer) >= {"name", "op_type", "domain", "input_shapes", "output_shapes", "params", "macs",
+                          "flops", "status"}
+    assert isinstance(layer["macs"], int)
+    assert {"unresolved_dims", "unsupported_ops", "warnings"} <= set(data)
+
+
+def test_json_list_for_several_models(conv_path):
+    data = json.loads(run("analyze", conv_path, conv_path, "--format", "json").output)
+    assert isinstance(data, list) and len(data) == 2
+
+
+def test_text_report(conv_path):
+    res = run("analyze", conv_path, "--accuracy", "70")
+    assert res.exit_code == 0
+    for text in ("parameters", f"{W_ELEMS:,}", "MACs", f"{CONV_MACS:,}", "NetScore", "% top-1",
+                 "GMACs", "Top 1 layers by MACs", "All layers", "batch dimension 'N'"):
+        assert text in res.output
+    no_acc = run("analyze", conv_path)
+    assert "not computed: no accuracy" in no_acc.output
+
+
+def test_csv_and_markdown(conv_path):
+    rows = list(csv.DictReader(io.StringIO(run("analyze", conv_path, "--format", "csv").output)))
+    assert rows[0]["op_type"] == "Conv" and int(rows[0]["macs"]) == CONV_MACS
+    md = run("analyze", conv_path, "--format", "md").output
+    assert md.startswith("### onnxscore:") and "<details>" in md and "| conv | Conv |" in md
+
+
+def test_bad_file_is_one_line_exit_2(tmp_path, conv_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00\x01garbage")
+    res = CliRunner().invoke(main, ["analyze", str(bad), conv_path, "--format", "json"])
+    assert res.exit_code == 2
+    errors = [line for line in res.stderr.splitlines() if line]
+    assert len(errors) == 1 and "bad.onnx" in errors[0] and "Traceback" not in res.output
+    assert json.loads(res.stdout)["totals"]["macs"] == CONV_MACS  # the good model is still reported
+
+
+def test_bad_option_is_exit_2(conv_path):
+    res = CliRunner().invoke(main, ["analyze", conv_path, "--dim", "batch"])
+    assert res.exit_code == 2 and "expected NAME=INT" in res.stderr
+
+
+def test_strict(custom_path):
+    assert run("analyze", custom_path).exit_code == 0
+    res = CliRunner().invoke(main, ["analyze", custom_path, "--strict"])
+    assert res.exit_code == 1 and "my.ops::Frobnicate" in res.stderr
+
+
+def test_ops_lists_every_rule():
+    res = run("ops")
+    assert res.exit_code == 0
+    assert res.output.strip().endswith(f"{len(all_rules())} ops")
+    data = json.loads(run("ops", "--format", "json", "--domain", "ai.onnx").output)
+    kinds = {d["op_type"]: d["kind"] for d in data}
+    assert kinds["Conv"] == "conv" and kinds["If"] == "control_flow"
+
+
+def test_python_dash_m(conv_path):
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "onnxscore", "analyze", conv_path, "--format", "json"],
+                         capture_output=True, text=True, check=True).stdout
+    assert json.loads(out)["totals"]["params"] == W_ELEMS

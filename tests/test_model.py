@@ -1,0 +1,135 @@
+"""Loading: bad files give one-line errors and are never changed; external data is never read."""
+import hashlib
+import os
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import onnxscore
+from onnxscore.errors import GraphError, ModelLoadError, UsageError
+from onnxscore.model import parse_dims, parse_input_shapes
+from tests.opmodels import node_model, weight
+
+
+def _digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _conv_model(batch="N"):
+    return node_model("Conv", [("x", TensorProto.FLOAT, [batch, 3, 8, 8]), ("w", TensorProto.FLOAT, [4, 3, 3, 3])],
+                      [("y", TensorProto.FLOAT, None)], initializers=[weight("w", [4, 3, 3, 3])])
+
+
+def test_random_bytes_is_rejected_and_untouched(tmp_path):
+    p = tmp_path / "random.onnx"
+    p.write_bytes(np.random.default_rng(0).bytes(4096))
+    before = _digest(p)
+    with pytest.raises(ModelLoadError, match="random.onnx"):
+        onnxscore.analyze(str(p))
+    assert _digest(p) == before
+
+
+def test_truncated_model_is_rejected(tmp_path, light_dir):
+    data = open(os.path.join(light_dir, "light_resnet50.onnx"), "rb").read()
+    p = tmp_path / "cut.onnx"
+    p.write_bytes(data[: len(data) // 3])
+    with pytest.raises(ModelLoadError, match="cut.onnx"):
+        onnxscore.analyze(str(p))
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty file"),
+    (b"hello, this is not a model\n", "not an ONNX model"),
+])
+def test_not_onnx(tmp_path, content, message):
+    p = tmp_path / "bad.onnx"
+    p.write_bytes(content)
+    with pytest.raises(ModelLoadError, match=message):
+        onnxscore.analyze(str(p))
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(ModelLoadError, match="no such file"):
+        onnxscore.analyze(str(tmp_path / "nope.onnx"))
+    with pytest.raises(ModelLoadError, match="directory"):
+        onnxscore.analyze(str(tmp_path))
+
+
+def test_cycle_is_rejected():
+    nodes = [helper.make_node("Relu", ["b"], ["a"], name="r1"), helper.make_node("Relu", ["a"], ["b"], name="r2")]
+    g = helper.make_graph(nodes, "g", [], [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1])])
+    with pytest.raises(GraphError, match="cycle"):
+        onnxscore.analyze(helper.make_model(g))
+
+
+def test_tensor_produced_twice_is_rejected():
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="r1"), helper.make_node("Relu", ["x"], ["y"], name="r2")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    with pytest.raises(GraphError, match="produced by both"):
+        onnxscore.analyze(helper.make_model(g))
+
+
+def test_absurd_dimension_is_rejected():
+    m = _conv_model()
+    m.graph.input[0].type.tensor_type.shape.dim[2].dim_value = 2**50
+    with pytest.raises(GraphError, match="absurd dimension"):
+        onnxscore.analyze(m)
+
+
+def test_symbolic_batch_defaults_to_one_and_says_so():
+    r = onnxscore.analyze(_conv_model("N"))
+    assert any("batch dimension 'N'" in n for n in r.notes)
+    assert r.model.inputs["x"] == (1, 3, 8, 8)
+    assert r.totals.macs == 1 * 4 * 6 * 6 * 3 * 3 * 3  # N*Cout*Ho*Wo*Cin*Kh*Kw
+
+
+def test_dim_and_input_overrides():
+    r = onnxscore.analyze(_conv_model("N"), dims={"N": 2})
+    assert r.totals.macs == 2 * 4 * 6 * 6 * 3 * 3 * 3
+    assert not r.notes
+    r = onnxscore.analyze(_conv_model("N"), input_shapes={"x": (3, 3, 10, 10)})
+    assert r.totals.macs == 3 * 4 * 8 * 8 * 3 * 3 * 3
+    with pytest.raises(UsageError, match="model's inputs are x"):
+        onnxscore.analyze(_conv_model(), input_shapes={"image": (1, 3, 8, 8)})
+    r = onnxscore.analyze(_conv_model(), dims={"nothing": 3})
+    assert any("--dim nothing" in w for w in r.warnings)
+
+
+def test_parse_options():
+    assert parse_dims(["batch=1", "seq = 128"]) == {"batch": 1, "seq": 128}
+    assert parse_input_shapes(["x=1x3x224x224", "y=2,5"]) == {"x": (1, 3, 224, 224), "y": (2, 5)}
+    for bad in (["batch"], ["batch=x"], ["=3"]):
+        with pytest.raises(UsageError):
+            parse_dims(bad)
+    with pytest.raises(UsageError):
+        parse_input_shapes(["x=1xax3"])
+
+
+def _external_model(tmp_path, location):
+    t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4, 3, 3, 3])
+    for k, v in (("location", location), ("offset", "0"), ("length", str(4 * 3 * 3 * 3 * 4))):
+        t.external_data.add(key=k, value=v)
+    t.data_location = TensorProto.EXTERNAL
+    m = node_model("Conv", [("x", TensorProto.FLOAT, [1, 3, 8, 8]), ("w", TensorProto.FLOAT, [4, 3, 3, 3])],
+                   [("y", TensorProto.FLOAT, None)], initializers=[t])
+    p = tmp_path / "ext.onnx"
+    p.write_bytes(m.SerializeToString())
+    return str(p)
+
+
+def test_missing_external_data_is_a_warning(tmp_path):
+    r = onnxscore.analyze(_external_model(tmp_path, "weights.bin"))
+    assert r.totals.params == 4 * 3 * 3 * 3  # Cout*Cin*Kh*Kw, from dims alone
+    assert r.totals.weight_bytes == 4 * 3 * 3 * 3 * 4  # external-data length
+    assert any("'weights.bin' is missing" in w for w in r.warnings)
+
+
+@pytest.mark.parametrize("location", ["../outside.bin", "/etc/passwd"])
+def test_external_data_leaving_the_folder_is_flagged(tmp_path, location):
+    r = onnxscore.analyze(_external_model(tmp_path, location))
+    assert any("leaves the model's folder" in w for w in r.warnings)
+    assert r.totals.params == 4 * 3 * 3 * 3

@@ -1,0 +1,149 @@
+"""The walker: every weight counted exactly once, whatever makes it; unknown is never zero."""
+import networkx as nx
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import onnxscore
+from onnxscore.report import UNKNOWN, UNSUPPORTED
+from tests.opmodels import weight
+
+F = TensorProto.FLOAT
+W_ELEMS = 4 * 3 * 3 * 3  # Cout*Cin*Kh*Kw of the conv weight used below
+CONV_MACS = 1 * 4 * 6 * 6 * 3 * 3 * 3  # N*Cout*Ho*Wo*Cin*Kh*Kw for x 1x3x8x8, 3x3 kernel
+
+
+def model(nodes, inits=(), inputs=(("x", F, [1, 3, 8, 8]),), outputs=(("y", F, None),), opset=21, ir=None):
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(*i) for i in inputs],
+                          [helper.make_tensor_value_info(*o) for o in outputs], list(inits))
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    if ir is not None:
+        m.ir_version = ir
+    return m
+
+
+def conv(w="w", x="x", y="y"):
+    return helper.make_node("Conv", [x, w], [y], name="conv")
+
+
+def test_initializer():
+    r = onnxscore.analyze(model([conv()], [weight("w", [4, 3, 3, 3])]))
+    assert (r.totals.params, r.totals.macs) == (W_ELEMS, CONV_MACS)
+    assert r.layers[0].params == W_ELEMS and r.layers[0].weights == ("w",)
+    assert r.totals.weight_bytes == W_ELEMS * 4
+    assert r.totals.weight_bytes_by_dtype == {"float": W_ELEMS * 4}
+
+
+def test_constant_node():
+    c = helper.make_node("Constant", [], ["w"], value=weight("wv", [4, 3, 3, 3]))
+    r = onnxscore.analyze(model([c, conv()]))
+    assert r.totals.params == W_ELEMS
+
+
+def test_constant_of_shape():
+    shape = numpy_helper.from_array(np.array([4, 3, 3, 3], dtype=np.int64), "w_shape")
+    cos = helper.make_node("ConstantOfShape", ["w_shape"], ["w"],
+                           value=helper.make_tensor("v", F, [1], [0.02]))
+    r = onnxscore.analyze(model([cos, conv()], [shape]))
+    assert r.totals.params == W_ELEMS  # the 4 shape values are not parameters
+    assert r.totals.weight_bytes == W_ELEMS * 4
+
+
+def test_graph_input_with_initializer():
+    m = model([conv()], [weight("w", [4, 3, 3, 3])],
+              inputs=(("x", F, [1, 3, 8, 8]), ("w", F, [4, 3, 3, 3])), opset=9, ir=3)
+    r = onnxscore.analyze(m)
+    assert r.totals.params == W_ELEMS
+    assert list(r.model.inputs) == ["x"]
+
+
+def test_weight_behind_dequantize_cast_transpose_reshape():
+    q = numpy_helper.from_array(np.zeros([3, 3, 3, 4], dtype=np.int8), "wq")  # stored transposed
+    scale = numpy_helper.from_array(np.array(0.1, dtype=np.float32), "s")
+    zp = numpy_helper.from_array(np.array(0, dtype=np.int8), "zp")
+    flat = numpy_helper.from_array(np.array([4, 27], dtype=np.int64), "flat")
+    back = numpy_helper.from_array(np.array([4, 3, 3, 3], dtype=np.int64), "back")
+    nodes = [helper.make_node("DequantizeLinear", ["wq", "s", "zp"], ["wd"]),
+             helper.make_node("Cast", ["wd"], ["wc"], to=F),
+             helper.make_node("Transpose", ["wc"], ["wt"], perm=[3, 0, 1, 2]),
+             helper.make_node("Reshape", ["wt", "flat"], ["wr"]),
+             helper.make_node("Reshape", ["wr", "back"], ["w"]), conv()]
+    r = onnxscore.analyze(model(nodes, [q, scale, zp, flat, back]))
+    assert r.totals.params == W_ELEMS  # counted once, at the conv
+    assert r.totals.quant_overhead == 2  # one scale, one zero point
+    assert r.totals.weight_bytes == W_ELEMS * 1 + 4 + 1  # int8 weight + f32 scale + int8 zp
+    conv_layer = next(layer for layer in r.layers if layer.op_type == "Conv")
+    assert conv_layer.params == W_ELEMS and conv_layer.weights == ("wq",)
+
+
+def test_int4_weights_are_packed():
+    q = helper.make_tensor("wq", TensorProto.INT4, [4, 3, 3, 3], [0] * W_ELEMS)
+    scale = numpy_helper.from_array(np.array(0.1, dtype=np.float32), "s")
+    nodes = [helper.make_node("DequantizeLinear", ["wq", "s"], ["w"]), conv()]
+    r = onnxscore.analyze(model(nodes, [q, scale]))
+    assert r.totals.params == W_ELEMS
+    assert r.totals.weight_bytes_by_dtype["int4"] == (W_ELEMS + 1) // 2  # two 4-bit values a byte
+
+
+def test_shared_weight_counted_once_and_listed():
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="first"),
+             helper.make_node("MatMul", ["h", "w"], ["y"], name="second")]
+    r = onnxscore.analyze(model(nodes, [weight("w", [8, 8])], inputs=(("x", F, [2, 8]),)))
+    assert r.totals.params == 8 * 8
+    assert r.shared_weights == {"w": ("first", "second")}
+    assert [layer.params for layer in r.layers] == [64, 0]
+    assert r.totals.macs == 2 * (2 * 8 * 8)  # two MatMuls of M*K*N
+
+
+def test_shape_tensors_and_scalars_are_not_parameters():
+    shape = numpy_helper.from_array(np.array([2, 4, 2], dtype=np.int64), "shape")
+    half = numpy_helper.from_array(np.array(0.5, dtype=np.float32), "half")
+    bias = weight("bias", [2])
+    nodes = [helper.make_node("Reshape", ["x", "shape"], ["r"]),
+             helper.make_node("Mul", ["r", "half"], ["m"]),
+             helper.make_node("Add", ["m", "bias"], ["y"])]
+    r = onnxscore.analyze(model(nodes, [shape, half, bias], inputs=(("x", F, [2, 8]),)))
+    assert r.totals.params == 2  # only the [2] bias: shape is int64, 0.5 a scalar
+
+
+def test_unresolved_dimension_is_unknown_not_zero():
+    m = model([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], [weight("w", [8, 8])],
+              inputs=(("x", F, ["batch", "seq", 8]),))
+    r = onnxscore.analyze(m)
+    layer = r.layers[0]
+    assert layer.status == UNKNOWN and layer.macs is None and layer.flops is None
+    assert r.unresolved_dims == {"seq": ("mm",)}
+    assert not r.totals.complete
+    assert any("--dim seq=N" in w for w in r.warnings)
+    assert onnxscore.analyze(m, dims={"seq": 5}).totals.macs == 1 * 5 * 8 * 8  # B*S*K*N
+
+
+def test_unsupported_op_is_reported_not_fatal():
+    custom = helper.make_node("Frobnicate", ["x", "w"], ["y"], name="frob", domain="my.ops")
+    m = model([custom], [weight("w", [16])], inputs=(("x", F, [16]),))
+    m.opset_import.append(helper.make_opsetid("my.ops", 1))
+    r = onnxscore.analyze(m)
+    assert r.layers[0].status == UNSUPPORTED and r.layers[0].macs is None
+    assert r.unsupported_ops == {"my.ops::Frobnicate": 1}
+    assert not r.totals.complete
+    assert r.totals.params == 16  # its float constant input still counts as a weight
+
+
+def test_unused_initializer_is_warned_and_not_counted():
+    r = onnxscore.analyze(model([conv()], [weight("w", [4, 3, 3, 3]), weight("orphan", [100])]))
+    assert r.totals.params == W_ELEMS
+    assert any("not used by any node" in w for w in r.warnings)
+
+
+def test_load_graph_is_a_digraph_of_ops_and_tensors():
+    m = model([conv(y="c"), helper.make_node("Relu", ["c"], ["y"], name="relu")], [weight("w", [4, 3, 3, 3])])
+    G = onnxscore.load_graph(m)
+    assert isinstance(G, nx.DiGraph) and set(G) == {"conv", "relu"}
+    assert G.edges["conv", "relu"]["name"] == "c"
+    assert G.edges["conv", "relu"]["shape"] == (1, 4, 6, 6)
+    assert G.edges["conv", "relu"]["dtype"] == F
+    assert G.nodes["conv"]["input_shapes"] == [(1, 3, 8, 8), (4, 3, 3, 3)]
+    assert G.nodes["conv"]["attrs"] == {}
+    report = onnxscore.analyze_graph(G)
+    onnxscore.annotate(G, report)
+    assert G.nodes["conv"]["macs"] == CONV_MACS and G.nodes["conv"]["params"] == W_ELEMS
