@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import networkx as nx
 import numpy as np
@@ -238,6 +238,37 @@ def build_graph(graph: GraphProto, outer: Optional[Mapping[str, Tuple]] = None,
                    outputs=[vi.name for vi in graph.output],
                    initializers=[t.name for t in graph.initializer])
     return G
+
+
+def bind_dims(G: nx.DiGraph, input_shapes: Sequence[Optional[Tuple]]) -> nx.DiGraph:
+    """A copy of subgraph ``G`` with the symbolic dimensions of its formal inputs replaced by
+    the caller's concrete ones (a Loop body's carried state, a Scan slice, a score tensor)."""
+    mapping: Dict[str, int] = {}
+    tensors = G.graph["tensors"]
+    for name, actual in zip(G.graph["inputs"], input_shapes):
+        formal = tensors.get(name, (None,))[0]
+        if formal is None or actual is None or len(formal) != len(actual):
+            continue
+        for f, a in zip(formal, actual):
+            if isinstance(f, str) and isinstance(a, int):
+                mapping.setdefault(f, a)
+    return _substitute(G, mapping) if mapping else G
+
+
+def _substitute(G: nx.DiGraph, mapping: Mapping[str, int]) -> nx.DiGraph:
+    def sub(shape):
+        return None if shape is None else tuple(mapping.get(d, d) if isinstance(d, str) else d
+                                                for d in shape)
+
+    H = G.copy()
+    H.graph = dict(G.graph)
+    H.graph["tensors"] = {k: (sub(s), d) for k, (s, d) in G.graph["tensors"].items()}
+    for key, nd in H.nodes(data=True):
+        H.nodes[key].update(
+            input_shapes=[sub(x) for x in nd["input_shapes"]],
+            output_shapes=[sub(x) for x in nd["output_shapes"]],
+            subgraphs={k: _substitute(g, mapping) for k, g in nd["subgraphs"].items()})
+    return H
 
 
 def default_opset(model: onnx.ModelProto) -> int:

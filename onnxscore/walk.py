@@ -12,7 +12,7 @@ import onnx
 from onnx import TensorProto
 
 from onnxscore import ops
-from onnxscore.graph import ConstTensor, default_opset, dtype_name, load_graph
+from onnxscore.graph import ConstTensor, bind_dims, default_opset, dtype_name, load_graph
 from onnxscore.netscore import ACCURACY_METADATA_KEY, ALPHA, BETA, GAMMA, netscore
 from onnxscore.ops.registry import (BUFFER, CONTROL, DATA, QUANT, WEIGHT, Cost, Ctx, Rule, Tensor,
                                     UnknownShape)
@@ -142,7 +142,8 @@ def _ctx(G: nx.DiGraph, key: str) -> Ctx:
     nd = G.nodes[key]
     ins = [_tensor(G, n, s, d) for n, s, d in zip(nd["inputs"], nd["input_shapes"], nd["input_dtypes"])]
     outs = [_tensor(G, n, s, d) for n, s, d in zip(nd["outputs"], nd["output_shapes"], nd["output_dtypes"])]
-    return Ctx(key, nd["op_type"], nd["domain"], nd["attrs"], ins, outs, G.graph.get("opset", 0))
+    return Ctx(key, nd["op_type"], nd["domain"], nd["attrs"], ins, outs, G.graph.get("opset", 0),
+               subgraphs=tuple(nd["subgraphs"]))
 
 
 def _params_of(roots: Sequence[str], w: _Walk) -> int:
@@ -202,14 +203,17 @@ def _apply(rule: Optional[Rule], ctx: Ctx, nd: dict, name: str, w: _Walk):
 
 
 def _subgraph_coster(G: nx.DiGraph, key: str, w: _Walk, name: str, sub_params: List[int]):
-    """A callback for control-flow rules: the cost of one subgraph attribute, walked once."""
+    """A callback for control-flow rules: the cost of one subgraph attribute, walked once, its
+    formal inputs' symbolic dimensions bound to ``input_shapes`` when the rule passes them."""
     cache: Dict[str, Cost] = {}
 
-    def cost(attr: str) -> Cost:
+    def cost(attr: str, input_shapes: Optional[Sequence] = None) -> Cost:
         if attr not in cache:
             sub = G.nodes[key]["subgraphs"].get(attr)
             if sub is None:
                 raise KeyError(f"{name} has no subgraph {attr!r}")
+            if input_shapes is not None:
+                sub = bind_dims(sub, input_shapes)
             c, p, known = _walk(sub, w, parent=f"{name}/{attr}")
             sub_params.append(p)
             if not known:

@@ -27,7 +27,8 @@ def if_(ctx: Ctx) -> Cost:
 @rule("Loop", kind="control_flow", roles={0: CONTROL, 1: CONTROL})
 def loop(ctx: Ctx) -> Cost:
     """body x M, where M (input 0) must be a constant trip count."""
-    body = ctx.subgraph_cost("body")
+    carried = [t.shape if t is not None else None for t in ctx.inputs[2:]]
+    body = ctx.subgraph_cost("body", [(), ()] + carried)
     m = ctx.value(0)
     if m is None or m.size != 1:
         raise UnknownShape(["Loop trip count"], ctx.name)
@@ -39,16 +40,18 @@ def loop(ctx: Ctx) -> Cost:
 @rule("Scan", kind="control_flow", roles={})
 def scan(ctx: Ctx) -> Cost:
     """body x the scanned length: axis ``scan_input_axes[0]`` (default 0) of the first scan input."""
-    body = ctx.subgraph_cost("body")
     n_scan = int(ctx.attr("num_scan_inputs", 1))
     first = len(ctx.inputs) - n_scan
-    if ctx.opset and ctx.opset < 9:  # opset 8 has a leading sequence_lens input and batch axis
-        shape = ctx.in_shape(first)
-        trips = shape[1]
-    else:
-        axes = ctx.attr("scan_input_axes") or [0]
-        shape = ctx.in_shape(first)
-        trips = shape[axes[0] % len(shape)]
+    legacy = bool(ctx.opset and ctx.opset < 9)  # opset 8: sequence_lens input, batch axis 0
+    shape = ctx.in_shape(first)
+    axes = [1] * n_scan if legacy else (ctx.attr("scan_input_axes") or [0] * n_scan)
+    trips = shape[axes[0] % len(shape)]
+    states = [t.shape if t is not None else None for t in ctx.inputs[1 if legacy else 0:first]]
+    slices = []
+    for t, axis in zip(ctx.inputs[first:], axes):
+        s = t.shape if t is not None else None
+        slices.append(None if s is None else tuple(d for i, d in enumerate(s) if i != axis % len(s)))
+    body = ctx.subgraph_cost("body", states + slices)
     ctx.note = f"Scan: body x {trips} iterations"
     return body * trips
 

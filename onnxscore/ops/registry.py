@@ -122,8 +122,11 @@ class Ctx:
     inputs: Sequence[Optional[Tensor]]
     outputs: Sequence[Optional[Tensor]]
     opset: int = 0
-    # Set by the walker for nodes with subgraphs: cost of the named graph attribute.
-    subgraph_cost: Optional[Callable[[str], "Cost"]] = field(default=None, repr=False)
+    # Set by the walker for nodes with subgraphs: cost of the named graph attribute, with the
+    # shapes its formal inputs take in this call when known (binds their symbolic dims).
+    subgraph_cost: Optional[Callable[..., "Cost"]] = field(default=None, repr=False)
+    # Names of the node's graph attributes (If branches, Loop body, FlexAttention modifiers).
+    subgraphs: Tuple[str, ...] = ()
     # A rule may leave a short remark for the report (e.g. which If branch was taken).
     note: str = ""
 
