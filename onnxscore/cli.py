@@ -80,12 +80,13 @@ def main() -> None:
 @format_option
 @click.option("--top", type=int, default=10, show_default=True, help="How many hotspot layers to list.")
 @click.option("--layers/--no-layers", default=True, show_default=True, help="Show the per-layer table.")
+@click.option("--all-layers", is_flag=True, help="Include zero-cost layers in the text and Markdown tables.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any op has no rule or any cost is unknown.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the report to this file instead of standard output.")
 @_guard
-def analyze(models, dims, input_shapes, accuracy, alpha, beta, gamma, fmt, top, layers, strict,
-            output) -> None:
+def analyze(models, dims, input_shapes, accuracy, alpha, beta, gamma, fmt, top, layers, all_layers,
+            strict, output) -> None:
     """Analyze MODELS: totals, NetScore, hotspots and the per-layer table.
 
     \b
@@ -108,7 +109,7 @@ def analyze(models, dims, input_shapes, accuracy, alpha, beta, gamma, fmt, top, 
             _fail(f"{path}: cannot analyze ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
             failed = True
     if reports:
-        text = render(reports, fmt, top=top, layers=layers)
+        text = render(reports, fmt, top=top, layers=layers, all_layers=all_layers)
         if output:
             with open(output, "w", encoding="utf-8") as f:
                 f.write(text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import List, Tuple
 
 from onnxscore.render.units import binary_bytes, percent, shape, si
-from onnxscore.report import Report
+from onnxscore.report import UNSUPPORTED, ZERO, Report
 
 
 def netscore_line(report: Report) -> str:
@@ -45,11 +45,32 @@ def summary_rows(report: Report) -> List[Tuple[str, str]]:
     return rows
 
 
-def layer_row(layer, total_macs: int) -> List[str]:
+def _cost_cell(value, status: str) -> str:
+    """A MACs/FLOPs cell: blank for zero, '?' when unknown, 'n/a' when the op has no rule."""
+    if value is None:
+        return "n/a" if status == UNSUPPORTED else "?"
+    return si(value) if value else ""
+
+
+def layer_row(layer) -> List[str]:
     return [layer.name, layer.op_type, shape(layer.output_shapes[0]) if layer.output_shapes else "",
-            f"{layer.params:,}" if layer.params else "", si(layer.macs) if layer.macs != 0 else "",
-            percent(layer.macs, total_macs) if layer.macs else "",
-            si(layer.flops) if layer.flops != 0 else "", layer.status]
+            f"{layer.params:,}" if layer.params else "", _cost_cell(layer.macs, layer.status),
+            _cost_cell(layer.flops, layer.status)]
 
 
-LAYER_HEADER = ["layer", "op", "output", "params", "MACs", "MACs %", "FLOPs", "status"]
+def hotspot_row(layer, total_macs: int) -> List[str]:
+    return layer_row(layer)[:5] + [percent(layer.macs, total_macs)]
+
+
+def visible_layers(report: Report, all_layers: bool = False):
+    """The layers a human table shows (zero-cost ones only with ``all_layers``), and how many
+    were hidden."""
+    if all_layers:
+        return report.layers, 0
+    shown = tuple(layer for layer in report.layers if layer.status != ZERO)
+    return shown, len(report.layers) - len(shown)
+
+
+LAYER_HEADER = ["layer", "op", "output", "params", "MACs", "FLOPs"]
+HOTSPOT_HEADER = ["layer", "op", "output", "params", "MACs", "share"]
+NUMERIC_COLUMNS = {"params", "MACs", "FLOPs", "share"}

@@ -6,7 +6,8 @@ import io
 import json
 from typing import Sequence
 
-from onnxscore.render.summary import LAYER_HEADER, layer_row, summary_rows
+from onnxscore.render.summary import (HOTSPOT_HEADER, LAYER_HEADER, hotspot_row, layer_row,
+                                      summary_rows, visible_layers)
 from onnxscore.render.units import shapes
 from onnxscore.report import Report
 
@@ -45,19 +46,22 @@ def _md_table(header, rows) -> str:
     return "\n".join(lines)
 
 
-def to_markdown(reports: Sequence[Report], top: int = 10, layers: bool = True, **_) -> str:
+def to_markdown(reports: Sequence[Report], top: int = 10, layers: bool = True,
+                all_layers: bool = False, **_) -> str:
     """GitHub-flavoured Markdown: the summary first, the long per-layer table folded."""
     parts = []
     for r in reports:
         parts.append(f"### onnxscore: `{r.model.path}`\n")
-        parts.append(_md_table(["", ""], summary_rows(r)) + "\n")
+        parts.append(_md_table(["figure", "value"], summary_rows(r)) + "\n")
         hot = r.top_k(top, "macs")
         if hot:
             parts.append(f"**Top {len(hot)} layers by MACs**\n")
-            parts.append(_md_table(LAYER_HEADER, [layer_row(x, r.totals.macs) for x in hot]) + "\n")
+            parts.append(_md_table(HOTSPOT_HEADER, [hotspot_row(x, r.totals.macs) for x in hot]) + "\n")
         if layers:
-            parts.append(f"<details><summary>All layers ({len(r.layers)})</summary>\n")
-            parts.append(_md_table(LAYER_HEADER, [layer_row(x, r.totals.macs) for x in r.layers]))
+            shown, hidden = visible_layers(r, all_layers)
+            extra = f"; {hidden} zero-cost hidden" if hidden else ""
+            parts.append(f"<details><summary>All layers ({len(r.layers)}{extra})</summary>\n")
+            parts.append(_md_table(LAYER_HEADER, [layer_row(x) for x in shown]))
             parts.append("\n</details>\n")
         for note in r.notes:
             parts.append(f"> note: {_md_escape(note)}\n")
