@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from onnx import TensorProto
 
+import onnxscore
 from onnxscore.ops import registry
 from onnxscore.ops.registry import CONTROL, DATA, UnknownShape
 from tests.opmodels import cost, node_model, weight
@@ -122,16 +123,11 @@ def test_linear_attention_unknown_rule():
         cost("LinearAttention", QKV, [None], {"q_num_heads": 4, "kv_num_heads": 2, "update_rule": "x"})
 
 
-def _analyze(model):
-    import onnxscore
-    return onnxscore.analyze(model)
-
-
 def test_pipeline_attention_mask_is_not_a_parameter():
     model = node_model("Attention", [("Q", FLOAT, [1, 2, 4, 8]), ("K", FLOAT, [1, 2, 4, 8]),
                                      ("V", FLOAT, [1, 2, 4, 8]), "mask"],
                        [("Y", FLOAT, None)], initializers=[weight("mask", [4, 4])])
-    report = _analyze(model)
+    report = onnxscore.analyze(model)
     layer = report.layers[0]
     assert layer.status == "ok"
     assert layer.macs == 1*2*4*4*(8+8)  # B*heads*q_seq*kv_len*(head_qk+head_v)
@@ -143,6 +139,6 @@ def test_pipeline_rotary_caches_are_not_parameters():
     model = node_model("RotaryEmbedding", [("X", FLOAT, [1, 2, 5, 8]), "cos", "sin"],
                        [("Y", FLOAT, None)],
                        initializers=[weight("cos", [1, 5, 4]), weight("sin", [1, 5, 4])])
-    report = _analyze(model)
+    report = onnxscore.analyze(model)
     assert report.layers[0].flops == 3*1*2*5*8
     assert report.totals.params == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from onnx import TensorProto
 
+import onnxscore
 from onnxscore.ops import registry
 from onnxscore.ops.registry import CONTROL, DATA, WEIGHT, UnknownShape
 from tests.opmodels import cost, node_model, weight
@@ -226,17 +227,12 @@ def test_roles(op, roles):
     assert {i: r.role(i) for i in roles} == roles
 
 
-def _analyze(model):
-    import onnxscore
-    return onnxscore.analyze(model)
-
-
 def test_pipeline_conv_with_bias():
     model = node_model("Conv",
                        [("x", FLOAT, [1, 3, 32, 32]), ("W", FLOAT, [16, 3, 3, 3]), ("B", FLOAT, [16])],
                        [("y", FLOAT, None)], {"pads": [1, 1, 1, 1]},
                        initializers=[weight("W", [16, 3, 3, 3]), weight("B", [16])])
-    report = _analyze(model)
+    report = onnxscore.analyze(model)
     layer = report.layers[0]
     assert layer.status == "ok"
     assert layer.macs == 1*16*32*32*3*3*3  # N*Cout*Ho*Wo*Cin*Kh*Kw
@@ -248,6 +244,6 @@ def test_pipeline_conv_with_bias():
 def test_pipeline_conv_transpose():
     model = node_model("ConvTranspose", [("x", FLOAT, [1, 8, 4, 4]), ("W", FLOAT, [8, 4, 2, 2])],
                        [("y", FLOAT, None)], {"strides": [2, 2]}, initializers=[weight("W", [8, 4, 2, 2])])
-    report = _analyze(model)
+    report = onnxscore.analyze(model)
     assert report.layers[0].macs == 1*8*4*4*4*2*2  # N*Cin*Hi*Wi*Cout*Kh*Kw
     assert report.totals.params == 8*4*2*2  # Cin*Cout*Kh*Kw

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from onnx import TensorProto
 
+import onnxscore
 from onnxscore.ops import registry
 from onnxscore.ops.registry import DATA, WEIGHT, UnknownShape
 from tests.opmodels import cost, node_model, weight
@@ -111,16 +112,11 @@ def test_roles(op, roles):
     assert {i: r.role(i) for i in roles} == roles
 
 
-def _analyze(model):
-    import onnxscore
-    return onnxscore.analyze(model)
-
-
 def test_pipeline_gemm():
     model = node_model("Gemm", [("x", FLOAT, [2, 64]), ("W", FLOAT, [10, 64]), ("b", FLOAT, [10])],
                        [("y", FLOAT, None)], {"transB": 1},
                        initializers=[weight("W", [10, 64]), weight("b", [10])])
-    report = _analyze(model)
+    report = onnxscore.analyze(model)
     layer = report.layers[0]
     assert layer.status == "ok"
     assert layer.macs == 2*10*64  # M*N*K
@@ -131,7 +127,7 @@ def test_pipeline_gemm():
 def test_pipeline_matmul_with_weight():
     model = node_model("MatMul", [("x", FLOAT, [2, 8, 64]), ("W", FLOAT, [64, 32])], [("y", FLOAT, None)],
                        initializers=[weight("W", [64, 32])])
-    report = _analyze(model)
+    report = onnxscore.analyze(model)
     layer = report.layers[0]
     assert layer.status == "ok"
     assert layer.macs == 2*8*32*64  # B*M*N*K
@@ -144,6 +140,6 @@ def test_pipeline_einsum():
     model = node_model("Einsum", [("q", FLOAT, [2, 4, 6, 8]), ("k", FLOAT, [2, 4, 7, 8])],
                        [("s", FLOAT, None)],
                        {"equation": "bhqd,bhkd->bhqk"})
-    report = _analyze(model)
+    report = onnxscore.analyze(model)
     assert report.layers[0].macs == 2*4*6*7*8  # b*h*q*k*d
     assert report.totals.params == 0

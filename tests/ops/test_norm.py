@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from onnx import TensorProto
 
+import onnxscore
 from onnxscore.ops import registry
 from onnxscore.ops.registry import BUFFER, DATA, WEIGHT, UnknownShape
 from tests.opmodels import cost, node_model, weight
@@ -94,16 +95,11 @@ def test_roles(op, roles):
     assert [r.role(i) for i in range(len(roles))] == roles
 
 
-def _analyze(model):
-    import onnxscore
-    return onnxscore.analyze(model)
-
-
 def test_pipeline_batchnorm_statistics_are_buffers():
     inits = [weight(n, [8]) for n in ("scale", "B", "mean", "var")]
     model = node_model("BatchNormalization", [("X", FLOAT, [1, 8, 4, 4]), "scale", "B", "mean", "var"],
                        [("Y", FLOAT, None)], initializers=inits)
-    report = _analyze(model)
+    report = onnxscore.analyze(model)
     layer = report.layers[0]
     assert layer.status == "ok"
     assert (layer.macs, layer.flops) == (0, 2*(1*8*4*4) + 5*8)
@@ -114,7 +110,7 @@ def test_pipeline_batchnorm_statistics_are_buffers():
 def test_pipeline_layernorm_params():
     model = node_model("LayerNormalization", [("X", FLOAT, [2, 4, 16]), "g", "b"], [("Y", FLOAT, None)],
                        initializers=[weight("g", [16]), weight("b", [16])])
-    report = _analyze(model)
+    report = onnxscore.analyze(model)
     assert report.layers[0].flops == 2*4*16*(5 + 1 + 1) + 2*4*3
     assert report.totals.params == 16 + 16
     assert report.totals.buffers == 0

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, numpy_helper
 
+import onnxscore
 from onnxscore.ops import registry
 from onnxscore.ops.registry import CONTROL, DATA, UnknownShape
 from tests.opmodels import cost, node_model
@@ -159,15 +160,10 @@ def test_roi_roles(op):
         assert r.role(2) == CONTROL
 
 
-def _analyze(model):
-    import onnxscore
-    return onnxscore.analyze(model)
-
-
 def test_pipeline_maxpool_ceil_mode_reads_inferred_shape():
     model = node_model("MaxPool", [("x", FLOAT, [1, 4, 7, 7])], [("y", FLOAT, None)],
                        {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1})
-    report = _analyze(model)
+    report = onnxscore.analyze(model)
     assert report.layers[0].status == "ok"
     assert report.layers[0].flops == 1*4*3*3*(3*3 - 1)  # Ho = ceil((7 - 3)/2) + 1 = 3
 
@@ -177,7 +173,7 @@ def test_pipeline_roi_align_with_constant_rois():
     model = node_model("RoiAlign", [("x", FLOAT, [1, 3, 16, 16]), "rois", ("idx", TensorProto.INT64, [2])],
                        [("y", FLOAT, None)], {"output_height": 2, "output_width": 2, "spatial_scale": 0.5},
                        initializers=[rois])
-    report = _analyze(model)
+    report = onnxscore.analyze(model)
     assert report.layers[0].status == "ok"
     # adaptive grids as in test_roi_align_adaptive_with_constant_rois: 4 and 2 samples per bin.
     assert report.layers[0].flops == 2*2*(8*4 + 3*(7*4 + 4)) + 2*2*(8*2 + 3*(7*2 + 2))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from onnx import TensorProto, helper
 
+import onnxscore
 from onnxscore.ops import registry
 from onnxscore.ops.registry import DATA, QUANT, WEIGHT
 from tests.opmodels import cost, node_model, weight
@@ -119,11 +120,6 @@ def test_roles(op, roles):
     assert {i: r.role(i) for i in roles} == roles
 
 
-def _analyze(model):
-    import onnxscore
-    return onnxscore.analyze(model)
-
-
 def test_pipeline_qlinear_conv():
     inits = [weight("xs", []), weight("xz", [], UINT8), weight("w", [4, 3, 3, 3], INT8),
              weight("ws", [4]), weight("wz", [4], INT8), weight("ys", []), weight("yz", [], UINT8),
@@ -131,7 +127,7 @@ def test_pipeline_qlinear_conv():
     model = node_model("QLinearConv",
                        [("x", UINT8, [1, 3, 8, 8]), "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"],
                        [("y", UINT8, None)], initializers=inits)
-    report = _analyze(model)
+    report = onnxscore.analyze(model)
     layer = report.layers[0]
     assert layer.status == "ok"
     assert layer.macs == 1*4*6*6*3*3*3  # N*Cout*Ho*Wo*Cin*Kh*Kw
@@ -147,7 +143,7 @@ def test_pipeline_dequantized_weight_matmul():
     mm = helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")
     graph = helper.make_graph([dq, mm], "g", [helper.make_tensor_value_info("x", FLOAT, [2, 64])],
                               [helper.make_tensor_value_info("y", FLOAT, None)], inits)
-    report = _analyze(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)]))
+    report = onnxscore.analyze(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)]))
     layers = {layer.op_type: layer for layer in report.layers}
     assert layers["DequantizeLinear"].flops == (1 + 1)*64*32  # (sub zp, mul)*n
     assert layers["MatMul"].macs == 2*32*64  # M*N*K

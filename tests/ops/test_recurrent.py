@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 from onnx import TensorProto
 
+import onnxscore
 from onnxscore.ops import registry
 from onnxscore.ops.registry import CONTROL, DATA, WEIGHT, UnknownShape
 from tests.opmodels import cost, node_model, weight
@@ -112,18 +113,13 @@ def test_roles(op):
         assert (r.role(6), r.role(7)) == (CONTROL, WEIGHT)
 
 
-def _analyze(model):
-    import onnxscore
-    return onnxscore.analyze(model)
-
-
 def test_pipeline_lstm_params_exclude_states():
     inits = [weight("W", [1, 32, 10]), weight("R", [1, 32, 8]), weight("B", [1, 64]),
              weight("h0", [1, 2, 8]), weight("c0", [1, 2, 8])]
     model = node_model("LSTM", [("X", FLOAT, [5, 2, 10]), "W", "R", "B", "", "h0", "c0"],
                        [("Y", FLOAT, None), ("Y_h", FLOAT, None)], {"hidden_size": 8},
                        initializers=inits)
-    report = _analyze(model)
+    report = onnxscore.analyze(model)
     layer = report.layers[0]
     assert layer.status == "ok"
     assert layer.macs == 1*5*2*4*8*(10+8)  # dirs*seq*batch*G*hidden*(input+hidden)
@@ -136,7 +132,7 @@ def test_pipeline_gru_bidirectional():
     inits = [weight("W", [2, 18, 4]), weight("R", [2, 18, 6])]
     model = node_model("GRU", [("X", FLOAT, [3, 1, 4]), "W", "R"], [("Y", FLOAT, None)],
                        {"hidden_size": 6, "direction": "bidirectional"}, initializers=inits)
-    report = _analyze(model)
+    report = onnxscore.analyze(model)
     assert report.layers[0].macs == 2*3*1*3*6*(4+6)
     assert report.layers[0].flops == 2*(2*3*1*3*6*(4+6)) + 2*3*1*6*14
     assert report.totals.params == 2*18*4 + 2*18*6  # W + R
