@@ -109,7 +109,11 @@ def analyze(models, dims, input_shapes, accuracy, alpha, beta, gamma, fmt, top, 
             _fail(f"{path}: cannot analyze ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
             failed = True
     if reports:
-        text = render(reports, fmt, top=top, layers=layers, all_layers=all_layers)
+        try:
+            text = render(reports, fmt, top=top, layers=layers, all_layers=all_layers)
+        except Exception as e:  # last resort, as above
+            _fail(f"cannot render the report ({type(e).__name__}: {e})")
+            sys.exit(EXIT_BAD_INPUT)
         if output:
             with open(output, "w", encoding="utf-8") as f:
                 f.write(text)

@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 # Larger than any real tensor dimension; a dim past it is corruption, not a model.
 MAX_DIM = 2**40
-DIM_OVERRIDE_PREFIX = "--dim"
+# 2**50 elements is a petabyte of int8: no stored tensor is that large.
+MAX_ELEMENTS = 2**50
 
 
 @dataclass
@@ -81,7 +82,35 @@ def parse_model(data: bytes, path: str) -> ModelProto:
         raise ModelLoadError(f"{path}: not an ONNX model (no graph or IR version in the file)")
     if not model.graph.node and not model.graph.output:
         raise ModelLoadError(f"{path}: the ONNX graph is empty (no nodes, no outputs)")
+    bad = next((n for n in _names(model.graph) if not isinstance(n, str)), None)
+    if bad is not None:
+        raise ModelLoadError(f"{path}: corrupted: a name is not valid UTF-8 ({bad[:40]!r})")
     return model
+
+
+def _names(graph: onnx.GraphProto):
+    """Every node, tensor and domain name of a graph and its subgraphs (protobuf hands back
+    bytes instead of str for a name that is not UTF-8)."""
+    for vi in list(graph.input) + list(graph.output) + list(graph.value_info):
+        yield vi.name
+        if vi.type.HasField("tensor_type"):
+            for d in vi.type.tensor_type.shape.dim:
+                yield d.dim_param
+    for t in graph.initializer:
+        yield t.name
+    for node in graph.node:
+        yield node.name
+        yield node.op_type
+        yield node.domain
+        yield from node.input
+        yield from node.output
+        for a in node.attribute:
+            yield a.name
+            if a.type == onnx.AttributeProto.GRAPH:
+                yield from _names(a.g)
+            elif a.type == onnx.AttributeProto.GRAPHS:
+                for g in a.graphs:
+                    yield from _names(g)
 
 
 def _short(e: Exception) -> str:
@@ -129,9 +158,14 @@ def check_dims(model: ModelProto, path: str) -> None:
     """Reject negative or absurd dimensions in declared shapes and tensor dims."""
     g = model.graph
     for t in _all_tensors(g):
+        size = 1
         for d in t.dims:
             if d < 0 or d > MAX_DIM:
                 raise GraphError(f"{path}: tensor {t.name!r} has an absurd dimension {d}")
+            size *= d
+        if size > MAX_ELEMENTS:
+            raise GraphError(f"{path}: tensor {t.name!r} has an absurd size "
+                             f"({'x'.join(map(str, t.dims))} elements)")
     for vi in list(g.input) + list(g.output) + list(g.value_info):
         if not vi.type.HasField("tensor_type"):
             continue
@@ -189,6 +223,20 @@ def apply_dims(model: ModelProto, dims: Mapping[str, int], input_shapes: Mapping
     return notes, warnings
 
 
+def inline_functions(model: ModelProto) -> Tuple[ModelProto, List[str]]:
+    """Expand calls of model-local functions (as the torch.export exporter writes them) so
+    that their bodies are costed node by node."""
+    if not model.functions:
+        return model, []
+    try:
+        from onnx import inliner
+
+        inlined = inliner.inline_local_functions(model)
+    except Exception as e:  # an old onnx or a malformed function: cost the calls as they are
+        return model, [f"model-local functions kept as calls ({_short(e)})"]
+    return inlined, [f"{len(model.functions)} model-local function(s) inlined"]
+
+
 def infer_shapes(model: ModelProto, path: str) -> Tuple[ModelProto, List[str]]:
     """ONNX shape inference with data propagation; on failure, keep the declared shapes."""
     try:
@@ -210,7 +258,9 @@ def load_model(path: Union[str, os.PathLike, ModelProto], dims: Optional[Mapping
         proto = read_model(path)
     check_dims(proto, path)
     warnings = check_external_data(proto, path) if path != "<model>" else []
+    proto, inline_notes = inline_functions(proto)
     notes, dim_warnings = apply_dims(proto, dict(dims or {}), dict(input_shapes or {}), path)
+    notes = inline_notes + notes
     proto, inference_warnings = infer_shapes(proto, path)
     loaded = LoadedModel(path, proto, warnings + dim_warnings + inference_warnings, notes)
     init_names = {t.name for t in proto.graph.initializer}

@@ -133,3 +133,50 @@ def test_external_data_leaving_the_folder_is_flagged(tmp_path, location):
     r = onnxscore.analyze(_external_model(tmp_path, location))
     assert any("leaves the model's folder" in w for w in r.warnings)
     assert r.totals.params == 4 * 3 * 3 * 3
+
+
+def test_absurd_tensor_size_is_rejected():
+    t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[2**30, 2**30, 2])
+    t.data_location = TensorProto.EXTERNAL
+    t.external_data.add(key="location", value="w.bin")
+    m = node_model("Relu", [("w", TensorProto.FLOAT, None)], [("y", TensorProto.FLOAT, None)], initializers=[t])
+    with pytest.raises(GraphError, match="absurd size"):
+        onnxscore.analyze(m)
+
+
+def test_model_local_functions_are_inlined():
+    fn = helper.make_function("my.fns", "Block", ["a", "w"], ["b"],
+                              [helper.make_node("MatMul", ["a", "w"], ["b"])],
+                              [helper.make_opsetid("", 21)])
+    g = helper.make_graph([helper.make_node("Block", ["x", "w"], ["y"], domain="my.fns", name="blk")], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [weight("w", [8, 4])])
+    m = helper.make_model(g, functions=[fn], opset_imports=[helper.make_opsetid("", 21),
+                                                           helper.make_opsetid("my.fns", 1)])
+    r = onnxscore.analyze(m)
+    assert r.totals.macs == 2 * 8 * 4 and r.totals.params == 8 * 4  # M*K*N; K*N weights
+    assert not r.unsupported_ops and any("inlined" in n for n in r.notes)
+
+
+def test_corrupted_bytes_never_traceback(tmp_path, light_dir):
+    """Flip bytes of a real model at random places: analyze either works or refuses in one line."""
+    from click.testing import CliRunner
+
+    from onnxscore.cli import main
+
+    data = bytearray(open(os.path.join(light_dir, "light_squeezenet.onnx"), "rb").read())
+    rng = np.random.default_rng(7)
+    runner = CliRunner()
+    for i in range(60):
+        mutated = bytearray(data)
+        for pos in rng.integers(0, len(data), size=8):
+            mutated[pos] = int(rng.integers(0, 256))
+        if i % 3 == 0:
+            mutated = mutated[: int(rng.integers(1, len(data)))]
+        p = tmp_path / f"m{i}.onnx"
+        p.write_bytes(bytes(mutated))
+        res = runner.invoke(main, ["analyze", str(p), "--format", "json"])
+        assert res.exit_code in (0, 2), (i, res.exception)
+        assert res.exception is None or isinstance(res.exception, SystemExit), (i, repr(res.exception))
+        if res.exit_code == 2:
+            assert len(res.stderr.strip().splitlines()) == 1 and str(p) in res.stderr

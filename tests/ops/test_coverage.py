@@ -53,3 +53,16 @@ def test_duplicate_registration_raises():
         registry._RULES.pop((domain, "Dup"), None)
     assert registry.lookup(domain, "Dup") is None
     assert not registry.lookup("", "Add").zero_cost
+
+
+def test_ops_command_lists_every_schema_op():
+    import json
+
+    from click.testing import CliRunner
+
+    from onnxscore.cli import main
+
+    listed = {(d["domain"], d["op_type"]) for d in
+              json.loads(CliRunner().invoke(main, ["ops", "--format", "json"]).output)}
+    missing = [(d, op) for d, op in SCHEMA_OPS if (d or "ai.onnx", op) not in listed]
+    assert not missing
