@@ -176,49 +176,46 @@ def check_dims(model: ModelProto, path: str) -> None:
 
 def apply_dims(model: ModelProto, dims: Mapping[str, int], input_shapes: Mapping[str, Sequence[int]],
                path: str) -> Tuple[List[str], List[str]]:
-    """Fix graph-input dimensions in place: ``input_shapes`` whole, ``dims`` by name, and a
-    symbolic leading batch dimension to 1. Returns (notes, warnings)."""
+    """Fix dimensions in place: ``input_shapes`` whole, ``dims`` by name wherever the name
+    appears, and a symbolic leading batch dimension of an input to 1. Returns (notes, warnings)."""
     g = model.graph
     init_names = {t.name for t in g.initializer}
-    real_inputs = [vi for vi in g.input if vi.name not in init_names]
-    names = {vi.name for vi in real_inputs}
+    real_inputs = [vi for vi in g.input if vi.name not in init_names and vi.type.HasField("tensor_type")]
+    names = {vi.name for vi in g.input if vi.name not in init_names}
     for name, value in list(dims.items()) + [(k, d) for k, s in input_shapes.items() for d in s]:
-        if value <= 0 or value > MAX_DIM:
+        if value < 0 or value > MAX_DIM:
             raise UsageError(f"{path}: dimension {name}={value} is out of range")
     unknown = sorted(set(input_shapes) - names)
     if unknown:
         raise UsageError(f"{path}: --input names {', '.join(unknown)}, but the model's inputs are "
                          f"{', '.join(sorted(names)) or 'none'}")
     notes: List[str] = []
-    used = set()
+    values = dict(dims)
     for vi in real_inputs:
-        if not vi.type.HasField("tensor_type"):
-            continue
         shape = vi.type.tensor_type.shape
         if vi.name in input_shapes:
-            new = input_shapes[vi.name]
             shape.ClearField("dim")
-            for d in new:
+            for d in input_shapes[vi.name]:
                 shape.dim.add().dim_value = int(d)
             continue
-        for i, d in enumerate(shape.dim):
-            if d.HasField("dim_value"):
-                continue
-            if d.dim_param and d.dim_param in dims:
-                used.add(d.dim_param)
-                d.dim_value = dims[d.dim_param]
-            elif i == 0 and len(shape.dim) > 1:
-                label = d.dim_param or "?"
-                notes.append(f"batch dimension {label!r} of input {vi.name!r} set to 1 "
-                             f"(pass --dim {label if d.dim_param else 'NAME'}=N to change)")
-                d.dim_value = 1
-    # Symbolic dims may also be referenced elsewhere (outputs, value_info): bind them too.
-    for vi in list(g.output) + list(g.value_info):
+        if len(shape.dim) < 2 or shape.dim[0].HasField("dim_value"):
+            continue
+        lead = shape.dim[0]
+        if not lead.dim_param:
+            lead.dim_value = 1
+            notes.append(f"unnamed batch dimension of input {vi.name!r} set to 1 "
+                         f"(pass --input {vi.name}=... to change)")
+        elif lead.dim_param not in values:
+            values[lead.dim_param] = 1
+            notes.append(f"batch dimension {lead.dim_param!r} set to 1 (pass --dim {lead.dim_param}=N "
+                         "to change)")
+    used = set()
+    for vi in list(g.input) + list(g.output) + list(g.value_info):
         if vi.type.HasField("tensor_type"):
             for d in vi.type.tensor_type.shape.dim:
-                if d.dim_param and d.dim_param in dims:
+                if d.dim_param and d.dim_param in values:
                     used.add(d.dim_param)
-                    d.dim_value = dims[d.dim_param]
+                    d.dim_value = values[d.dim_param]
     warnings = [f"--dim {n} does not name a dimension of this model" for n in sorted(set(dims) - used)]
     return notes, warnings
 

@@ -40,6 +40,11 @@ def summary_rows(report: Report) -> List[Tuple[str, str]]:
         ("NetScore", netscore_line(report)),
         ("info density", density_line(report)),
     ]
+    if report.shared_weights:
+        shared = sorted(report.shared_weights.items())
+        text = ", ".join(f"{name} ({len(users)} layers)" for name, users in shared[:5])
+        rows.insert(5, ("shared weights", text + (f" and {len(shared) - 5} more" if len(shared) > 5 else "")
+                        + ": each counted once"))
     if t.quant_overhead:
         rows.insert(6, ("quant overhead", f"{t.quant_overhead:,} scale/zero-point values"))
     return rows
