@@ -3,7 +3,8 @@
 Node attributes: ``op_type``, ``domain``, ``attrs`` (plain Python values), ``inputs`` and
 ``outputs`` (tensor names, ``""`` for an absent optional input), ``input_shapes``,
 ``output_shapes``, ``input_dtypes``, ``output_dtypes``, ``subgraphs`` (attribute name ->
-DiGraph of the same form) and ``index`` (position in the ONNX graph). After
+DiGraph of the same form), ``scope`` (the module path, see :func:`node_scope`) and ``index``
+(position in the ONNX graph). After
 :func:`onnxscore.analyze` the walker's results can be put on the nodes with
 :func:`onnxscore.walk.annotate` (``macs``, ``flops``, ``params``, ``status``).
 
@@ -14,8 +15,10 @@ Edge attributes: ``name``, ``shape``, ``dtype`` of the first tensor between the 
 """
 from __future__ import annotations
 
+import ast
 import math
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
@@ -140,6 +143,59 @@ def _constant_of_shape(node: onnx.NodeProto, consts: Mapping[str, ConstTensor],
                        source="ConstantOfShape")
 
 
+NAME_SCOPES_KEY = "pkg.torch.onnx.name_scopes"
+
+
+def node_scope(node: onnx.NodeProto) -> Tuple[str, ...]:
+    """The module path of a node, from whichever source the exporter left.
+
+    * torch.export-based exporter: the node's ``metadata_props[pkg.torch.onnx.name_scopes]``,
+      a Python list literal of module names, outermost first;
+    * TorchScript-based exporter, tf2onnx, Paddle: a ``/``-separated node name such as
+      ``/layer1/layer1.0/conv1/Conv``, whose last part names the op itself;
+    * otherwise no scope (the flat fallback).
+    """
+    for prop in node.metadata_props:
+        if prop.key == NAME_SCOPES_KEY:
+            try:
+                parts = ast.literal_eval(prop.value)
+            except (ValueError, SyntaxError):
+                break
+            if isinstance(parts, (list, tuple)):
+                return tuple(str(p) for p in parts if str(p))
+    if "/" in node.name:
+        parts = [p for p in node.name.split("/") if p]
+        return tuple(parts[:-1])
+    return ()
+
+
+_DEVICE_PREFIX = re.compile(r"^(gpu|cpu)_\d+/")
+_WEIGHT_SUFFIX = re.compile(r"_[A-Za-z]+_\d+$")
+
+
+def _scope_of_weight(name: str) -> Tuple[str, ...]:
+    """``gpu_0/res2_0_branch2a_w_0`` -> (res2, res2_0, res2_0_branch2a): Caffe2-style names."""
+    base = _WEIGHT_SUFFIX.sub("", _DEVICE_PREFIX.sub("", name))
+    if "/" in base:
+        return tuple(p for p in base.split("/") if p)
+    parts = [p for p in base.split("_") if p]
+    return tuple("_".join(parts[: i + 1]) for i in range(len(parts)))
+
+
+def _scopes_from_weight_names(G: nx.DiGraph, consts: Mapping[str, ConstTensor],
+                              producers: Mapping[str, str]) -> None:
+    """Flat node names (``n0``, ``n1``): scope each node by the name of its first weight (or of
+    the weight it makes), and any other node by the node that produced its first input."""
+    for key in nx.topological_sort(G):
+        nd = G.nodes[key]
+        weights = [n for n in nd["inputs"][1:] if n in consts]
+        made = [n for n in nd["outputs"] if n in consts]  # Constant / ConstantOfShape weights
+        if weights or made:
+            nd["scope"] = _scope_of_weight((weights or made)[0])
+        elif nd["inputs"] and producers.get(nd["inputs"][0]) in G:
+            nd["scope"] = G.nodes[producers[nd["inputs"][0]]]["scope"]
+
+
 def _attr_value(a: AttributeProto) -> Any:
     if a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS):
         return None  # kept as DiGraphs in ``subgraphs``
@@ -212,7 +268,7 @@ def build_graph(graph: GraphProto, outer: Optional[Mapping[str, Tuple]] = None,
                     subgraphs[f"{a.name}[{j}]"] = build_graph(g, tensors, consts, path, opset)
         info_in = [tensors.get(n, (None, 0)) if n else (None, 0) for n in node.input]
         info_out = [tensors.get(n, (None, 0)) if n else (None, 0) for n in node.output]
-        G.add_node(key, op_type=node.op_type, domain=node.domain, index=len(G),
+        G.add_node(key, op_type=node.op_type, domain=node.domain, index=len(G), scope=node_scope(node),
                    attrs={a.name: _attr_value(a) for a in node.attribute
                           if a.type not in (AttributeProto.GRAPH, AttributeProto.GRAPHS)},
                    inputs=list(node.input), outputs=list(node.output),
@@ -232,6 +288,8 @@ def build_graph(graph: GraphProto, outer: Optional[Mapping[str, Tuple]] = None,
     if not nx.is_directed_acyclic_graph(G):
         cycle = nx.find_cycle(G)
         raise GraphError(f"{path}: the graph has a cycle through {cycle[0][0]!r} -> {cycle[0][1]!r}")
+    if not any(d["scope"] for _, d in G.nodes(data=True)):
+        _scopes_from_weight_names(G, consts, producers)
     G.graph.update(tensors=tensors, constants=consts, producers=producers,
                    inputs=[vi.name for vi in graph.input if vi.name not in
                            {t.name for t in graph.initializer}],

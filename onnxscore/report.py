@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, replace
 from typing import Dict, Optional, Tuple
 
 from onnxscore.netscore import NetScore
@@ -32,6 +33,56 @@ class LayerCost:
     note: str = ""
     parent: Optional[str] = None
     weights: Tuple[str, ...] = ()
+    scope: str = ""  # module path, "/"-separated ("layer1/layer1.0/conv1"); "" when flat
+    input_bytes: Optional[int] = None  # activations read (constant inputs excluded)
+    activation_bytes: Optional[int] = None  # outputs written
+    weight_bytes: int = 0  # constants this layer is the first to read
+
+    @property
+    def memory(self) -> Optional[int]:
+        """Bytes moved: activations read and written plus weights read."""
+        if self.input_bytes is None or self.activation_bytes is None:
+            return None
+        return self.input_bytes + self.activation_bytes + self.weight_bytes
+
+    @property
+    def intensity(self) -> Optional[float]:
+        """Arithmetic intensity: FLOPs per byte moved (low means memory-bound)."""
+        moved = self.memory
+        if self.flops is None or not moved:
+            return None
+        return self.flops / moved
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """Layers grouped by a key (a scope path or an op type), raw sums.
+
+    ``unknown`` counts the layers whose MACs/FLOPs are unknown (their cost is not in the sums).
+    ``pattern`` and ``repeats`` mark a block that has identical siblings: ``layers.N`` x 24.
+    """
+
+    key: str
+    count: int
+    params: int
+    macs: int
+    flops: int
+    activation_bytes: int
+    weight_bytes: int
+    unknown: int = 0
+    pattern: str = ""
+    repeats: int = 1
+
+
+@dataclass(frozen=True)
+class Hotspot:
+    """One of the top-k layers: ``value`` by the chosen measure, its share of the total, and the
+    running share of the layers ranked above it and itself."""
+
+    layer: "LayerCost"
+    value: int
+    share: float
+    cumulative: float
 
 
 @dataclass(frozen=True)
@@ -81,22 +132,35 @@ class Report:
         return tuple(layer for layer in self.layers if layer.parent is None)
 
     def top_k(self, k: int = 10, by: str = "macs") -> Tuple[LayerCost, ...]:
-        """The ``k`` top-level layers with the largest ``by`` (macs, flops or params)."""
-        ranked = sorted(self.top_layers, key=lambda layer: getattr(layer, by) or 0, reverse=True)
-        return tuple(layer for layer in ranked[:k] if (getattr(layer, by) or 0) > 0)
+        """The ``k`` top-level layers with the largest ``by`` (see :data:`MEASURES`)."""
+        return tuple(h.layer for h in self.hotspots(k, by))
 
-    def by_op_type(self) -> Dict[str, Dict[str, int]]:
-        """Count, params, MACs and FLOPs per op type over the top-level layers."""
-        out: Dict[str, Dict[str, int]] = {}
-        for layer in self.top_layers:
-            row = out.setdefault(layer.op_type, Counter())
-            row["count"] += 1
-            row["params"] += layer.params
-            row["macs"] += layer.macs or 0
-            row["flops"] += layer.flops or 0
-        return {k: dict(v) for k, v in out.items()}
+    def hotspots(self, k: int = 10, by: str = "macs") -> Tuple[Hotspot, ...]:
+        """The ``k`` costliest top-level layers by ``by``, with share and cumulative share of
+        the model total of that measure (layers of unknown or zero cost are not ranked)."""
+        if by not in MEASURES:
+            raise ValueError(f"unknown measure {by!r}; choose one of {', '.join(MEASURES)}")
+        values = [(layer, measure(layer, by)) for layer in self.top_layers]
+        total = sum(v for _, v in values if v)
+        ranked = sorted(((layer, v) for layer, v in values if v), key=lambda lv: lv[1], reverse=True)
+        out, running = [], 0
+        for layer, v in ranked[:k]:
+            running += v
+            out.append(Hotspot(layer, v, v / total, running / total))
+        return tuple(out)
 
-    def to_dict(self) -> dict:
+    def by_op_type(self) -> Tuple[Rollup, ...]:
+        """Count, params, MACs, FLOPs and bytes per op type, costliest first."""
+        return _rollup(self.top_layers, lambda layer: layer.op_type)
+
+    def by_scope(self, depth: int = 1) -> Tuple[Rollup, ...]:
+        """Top-level layers grouped by the first ``depth`` parts of their scope, in graph order;
+        the rows sum exactly to the totals. Identical sibling blocks (same op sequence and cost)
+        share a ``pattern`` such as ``layers.N`` and know how many ``repeats`` there are."""
+        rows = _rollup(self.top_layers, lambda layer: scope_key(layer.scope, depth), ordered=True)
+        return _mark_repeats(rows, self.top_layers, depth)
+
+    def to_dict(self, depth: int = 1) -> dict:
         """The JSON form (schema ``onnxscore.report/1``), raw integers throughout."""
         ns = asdict(self.netscore)
         return {
@@ -105,10 +169,69 @@ class Report:
             "totals": asdict(self.totals),
             "netscore": {k: ns[k] for k in ("value", "accuracy", "alpha", "beta", "gamma",
                                             "info_density", "missing", "units")},
-            "layers": [asdict(layer) for layer in self.layers],
+            "layers": [dict(asdict(layer), memory=layer.memory, intensity=layer.intensity)
+                       for layer in self.layers],
+            "by_op_type": [asdict(r) for r in self.by_op_type()],
+            "by_scope": {"depth": depth, "rows": [asdict(r) for r in self.by_scope(depth)]},
             "unresolved_dims": {k: list(v) for k, v in self.unresolved_dims.items()},
             "unsupported_ops": dict(self.unsupported_ops),
             "shared_weights": {k: list(v) for k, v in self.shared_weights.items()},
             "notes": list(self.notes),
             "warnings": list(self.warnings),
         }
+
+
+TOP = "(top)"  # the key of layers that sit at the top of the scope tree
+MEASURES = ("macs", "flops", "params", "memory")
+
+
+def measure(layer: LayerCost, by: str) -> int:
+    """A layer's value for a ranking measure; unknown counts as 0 (it is flagged elsewhere)."""
+    if by == "memory":
+        return layer.memory or 0
+    return getattr(layer, by) or 0
+
+
+def scope_key(scope: str, depth: int) -> str:
+    """The first ``depth`` parts of a ``/``-separated scope; ``(top)`` for unscoped layers."""
+    parts = [p for p in scope.split("/") if p]
+    return "/".join(parts[:depth]) if parts else TOP
+
+
+def _rollup(layers, key, ordered: bool = False) -> Tuple[Rollup, ...]:
+    """Sum ``layers`` by ``key``: costliest first, or (``ordered``) in the order of each
+    group's first layer that does any work (weight-making nodes come early in some graphs)."""
+    groups: Dict[str, list] = {}
+    for layer in sorted(layers, key=lambda x: x.status == ZERO) if ordered else layers:
+        groups.setdefault(key(layer), []).append(layer)
+    rows = [Rollup(key=k, count=len(ls), params=sum(x.params for x in ls),
+                   macs=sum(x.macs or 0 for x in ls), flops=sum(x.flops or 0 for x in ls),
+                   activation_bytes=sum(x.activation_bytes or 0 for x in ls),
+                   weight_bytes=sum(x.weight_bytes for x in ls),
+                   unknown=sum(1 for x in ls if x.macs is None))
+            for k, ls in groups.items()]
+    return tuple(rows) if ordered else tuple(sorted(rows, key=lambda r: (r.macs, r.flops, r.params),
+                                                    reverse=True))
+
+
+_TRAILING_INDEX = re.compile(r"\d+$")
+
+
+def _mark_repeats(rows: Tuple[Rollup, ...], layers, depth: int) -> Tuple[Rollup, ...]:
+    """Mark sibling blocks that are the same block repeated: their names differ only in
+    numbers and their layers have the same op types, parameters and MACs."""
+    ops: Dict[str, list] = {}
+    for layer in layers:
+        ops.setdefault(scope_key(layer.scope, depth), []).append(layer.op_type)
+    signature = {r.key: (tuple(ops[r.key]), r.params, r.macs) for r in rows}
+    groups: Dict[tuple, list] = {}
+    for r in rows:
+        if r.key == TOP:
+            continue
+        parent, _, last = r.key.rpartition("/")
+        pattern = "/".join(filter(None, [parent, _TRAILING_INDEX.sub("N", last)]))
+        groups.setdefault((pattern, signature[r.key]), []).append(r.key)
+    marks = {k: (pattern, len(keys)) for (pattern, _), keys in groups.items() if len(keys) > 1
+             for k in keys}
+    return tuple(replace(r, pattern=marks[r.key][0], repeats=marks[r.key][1]) if r.key in marks else r
+                 for r in rows)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -12,7 +13,8 @@ import onnx
 from onnx import TensorProto
 
 from onnxscore import ops
-from onnxscore.graph import ConstTensor, bind_dims, default_opset, dtype_name, load_graph
+from onnxscore.graph import (ConstTensor, bind_dims, default_opset, dtype_name, load_graph,
+                             storage_bytes)
 from onnxscore.netscore import ACCURACY_METADATA_KEY, ALPHA, BETA, GAMMA, netscore
 from onnxscore.ops.registry import (BUFFER, CONTROL, DATA, QUANT, WEIGHT, Cost, Ctx, Rule, Tensor,
                                     UnknownShape)
@@ -99,10 +101,13 @@ def _claim_kind(role: str, dtype: int, const: ConstTensor) -> Optional[str]:
     return None
 
 
-def _claim_inputs(G: nx.DiGraph, key: str, rule: Optional[Rule], w: _Walk, layer: str) -> List[str]:
-    """Record each constant input of node ``key`` by its role; return the new parameters."""
+def _claim_inputs(G: nx.DiGraph, key: str, rule: Optional[Rule], w: _Walk,
+                  layer: str) -> Tuple[List[str], List[str]]:
+    """Record each constant input of node ``key`` by its role; return the new parameters and
+    every constant first claimed here (whose bytes this layer reads first)."""
     nd = G.nodes[key]
     new: List[str] = []
+    first: List[str] = []
     skip_first = _folds_constant(G, key)
     for i, name in enumerate(nd["inputs"]):
         if not name or (i == 0 and skip_first):
@@ -119,6 +124,7 @@ def _claim_inputs(G: nx.DiGraph, key: str, rule: Optional[Rule], w: _Walk, layer
         claim = w.claims.get(root)
         if claim is None:
             w.claims[root] = _Claim(kind, layer, [layer])
+            first.append(root)
             if kind == WEIGHT:
                 new.append(root)
             continue
@@ -128,7 +134,23 @@ def _claim_inputs(G: nx.DiGraph, key: str, rule: Optional[Rule], w: _Walk, layer
             claim.kind, claim.layer = kind, layer
             if kind == WEIGHT:
                 new.append(root)
-    return new
+    return new, first
+
+
+def _bytes(G: nx.DiGraph, names: Sequence[str], shapes: Sequence, dtypes: Sequence[int]) -> Optional[int]:
+    """Bytes of the activation tensors among ``names`` (None when a shape is unknown); constants,
+    and tensors that are a constant re-typed or re-shaped, are weights and left out."""
+    total = 0
+    for name, shape, dtype in zip(names, shapes, dtypes):
+        if not name or _root(G, name) is not None:
+            continue
+        if shape is None or not all(isinstance(d, int) for d in shape):
+            return None
+        n = storage_bytes(dtype, int(math.prod(shape)))
+        if n is None:
+            return None
+        total += n
+    return total
 
 
 def _tensor(G: nx.DiGraph, name: str, shape, dtype: int) -> Optional[Tensor]:
@@ -158,7 +180,7 @@ def _walk(G: nx.DiGraph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, 
         nd = G.nodes[key]
         name = key if parent is None else f"{parent}/{key}"
         rule = ops.lookup(nd["domain"], nd["op_type"])
-        new = _claim_inputs(G, key, rule, w, name)
+        new, first = _claim_inputs(G, key, rule, w, name)
         ctx = _ctx(G, key)
         sub_params: List[int] = []
         ctx.subgraph_cost = _subgraph_coster(G, key, w, name, sub_params)
@@ -169,7 +191,10 @@ def _walk(G: nx.DiGraph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, 
             input_shapes=tuple(nd["input_shapes"]), output_shapes=tuple(nd["output_shapes"]),
             params=layer_params, macs=None if cost is None else cost.macs,
             flops=None if cost is None else cost.flops, status=status, note=note, parent=parent,
-            weights=tuple(new)))
+            weights=tuple(new), scope="/".join(nd["scope"]),
+            input_bytes=_bytes(G, nd["inputs"], nd["input_shapes"], nd["input_dtypes"]),
+            activation_bytes=_bytes(G, nd["outputs"], nd["output_shapes"], nd["output_dtypes"]),
+            weight_bytes=sum(w.consts[r].nbytes or 0 for r in first)))
         params += layer_params
         if cost is not None:
             total = total + cost
