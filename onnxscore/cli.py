@@ -16,7 +16,7 @@ from onnxscore.errors import OnnxScoreError
 from onnxscore.model import parse_dims, parse_input_shapes
 from onnxscore.netscore import ALPHA, BETA, GAMMA
 from onnxscore.render import FORMATS, render
-from onnxscore.report import Report
+from onnxscore.report import MEASURES, Report
 
 EXIT_OK, EXIT_STRICT, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -67,6 +67,45 @@ def _guard(fn):
     return wrapper
 
 
+def _analyze_all(models, dims, input_shapes, accuracy=None, alpha=ALPHA, beta=BETA, gamma=GAMMA):
+    """Analyze each model; a model that cannot be read is one line on stderr. Returns the
+    reports and whether any model failed."""
+    from onnxscore.walk import analyze as run
+
+    dim_values, shapes = parse_dims(dims), parse_input_shapes(input_shapes)
+    reports: List[Report] = []
+    failed = False
+    for path in models:
+        try:
+            reports.append(run(path, dim_values, shapes, accuracy, alpha, beta, gamma))
+        except OnnxScoreError as e:
+            _fail(str(e))
+            failed = True
+        except Exception as e:  # last resort: one line, never a traceback
+            first = str(e).splitlines()[0] if str(e) else ""
+            _fail(f"{path}: cannot analyze ({type(e).__name__}: {first})")
+            failed = True
+    return reports, failed
+
+
+def _emit(text: str, output: Optional[str]) -> None:
+    if output:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        click.echo(text, nl=False)
+
+
+def depth_option(fn):
+    return click.option("--depth", type=click.IntRange(1, 32), default=1, show_default=True,
+                        help="Scope depth of the block roll-up (1 = top-level modules).")(fn)
+
+
+def output_option(fn):
+    return click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+                        help="Write to this file instead of standard output.")(fn)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="onnxscore")
 def main() -> None:
@@ -82,43 +121,38 @@ def main() -> None:
 @click.option("--layers/--no-layers", default=True, show_default=True, help="Show the per-layer table.")
 @click.option("--all-layers", is_flag=True, help="Include zero-cost layers in the text and Markdown tables.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any op has no rule or any cost is unknown.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write the report to this file instead of standard output.")
+@depth_option
+@click.option("--html", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also write a self-contained HTML report (tables and charts) to this file.")
+@click.option("--plot", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also write the charts as a PNG image (needs matplotlib).")
+@output_option
 @_guard
 def analyze(models, dims, input_shapes, accuracy, alpha, beta, gamma, fmt, top, layers, all_layers,
-            strict, output) -> None:
+            strict, depth, html, plot, output) -> None:
     """Analyze MODELS: totals, NetScore, hotspots and the per-layer table.
 
     \b
     Example:
       onnxscore analyze resnet50.onnx --accuracy 76.1
       onnxscore analyze bert.onnx --dim batch=1 --dim sequence=128 --format json
+      onnxscore analyze model.onnx --depth 2 --html report.html --plot report.png
     """
-    from onnxscore.walk import analyze as run
-
-    dim_values, shapes = parse_dims(dims), parse_input_shapes(input_shapes)
-    reports: List[Report] = []
-    failed = False
-    for path in models:
-        try:
-            reports.append(run(path, dim_values, shapes, accuracy, alpha, beta, gamma))
-        except OnnxScoreError as e:
-            _fail(str(e))
-            failed = True
-        except Exception as e:  # last resort: one line, never a traceback
-            _fail(f"{path}: cannot analyze ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
-            failed = True
+    reports, failed = _analyze_all(models, dims, input_shapes, accuracy, alpha, beta, gamma)
     if reports:
         try:
-            text = render(reports, fmt, top=top, layers=layers, all_layers=all_layers)
-        except Exception as e:  # last resort, as above
+            _emit(render(reports, fmt, top=top, depth=depth, layers=layers, all_layers=all_layers), output)
+            if html:
+                from onnxscore.render.html import to_html
+                _emit(to_html(reports, depth=depth, top=top), html)
+            if plot:
+                from onnxscore.render.plot import to_png
+                to_png(reports, plot, depth=depth, top=top)
+        except OnnxScoreError:
+            raise
+        except Exception as e:  # last resort, as in _analyze_all
             _fail(f"cannot render the report ({type(e).__name__}: {e})")
             sys.exit(EXIT_BAD_INPUT)
-        if output:
-            with open(output, "w", encoding="utf-8") as f:
-                f.write(text)
-        else:
-            click.echo(text, nl=False)
     if failed:
         sys.exit(EXIT_BAD_INPUT)
     if strict and any(not r.totals.complete for r in reports):
@@ -127,6 +161,60 @@ def analyze(models, dims, input_shapes, accuracy, alpha, beta, gamma, fmt, top, 
                 _fail(f"{r.model.path}: --strict: some costs are unknown or unsupported "
                       f"({', '.join(r.unsupported_ops) or ', '.join(r.unresolved_dims) or 'see warnings'})")
         sys.exit(EXIT_STRICT)
+
+
+@main.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@shape_options
+@format_option
+@click.option("-k", "--top", "k", type=click.IntRange(1), default=10, show_default=True,
+              help="How many layers.")
+@click.option("--by", type=click.Choice(MEASURES), default="macs", show_default=True,
+              help="Rank by MACs, FLOPs, parameters or bytes moved (memory).")
+@output_option
+@_guard
+def hotspots(models, dims, input_shapes, fmt, k, by, output) -> None:
+    """The top-k layers of MODELS by one measure, with share and cumulative share.
+
+    \b
+    Example:
+      onnxscore hotspots resnet50.onnx -k 5 --by macs
+      onnxscore hotspots bert.onnx --dim seq=128 --by memory --format md
+    """
+    from onnxscore.render.hotspots import render_hotspots
+
+    reports, failed = _analyze_all(models, dims, input_shapes)
+    if reports:
+        _emit(render_hotspots(reports, fmt, k, by), output)
+    sys.exit(EXIT_BAD_INPUT if failed else EXIT_OK)
+
+
+@main.command("compare")
+@click.argument("model_a", type=click.Path(dir_okay=True))
+@click.argument("model_b", type=click.Path(dir_okay=True))
+@shape_options
+@format_option
+@depth_option
+@click.option("-k", "--top", "k", type=click.IntRange(1), default=10, show_default=True,
+              help="How many changed layers, blocks and op types to list.")
+@output_option
+@_guard
+def compare_command(model_a, model_b, dims, input_shapes, fmt, depth, k, output) -> None:
+    """Compare MODEL_A (before) with MODEL_B (after): totals with deltas, and the layers,
+    blocks and op types whose cost changed most.
+
+    \b
+    Example:
+      onnxscore compare model.onnx model.int8.onnx
+      onnxscore compare base.onnx pruned.onnx --depth 2 --format md
+    """
+    from onnxscore.compare import compare
+    from onnxscore.render.compare import render_comparison
+
+    reports, failed = _analyze_all((model_a, model_b), dims, input_shapes)
+    if failed:
+        sys.exit(EXIT_BAD_INPUT)
+    _emit(render_comparison(compare(reports[0], reports[1], depth), fmt, k), output)
 
 
 @main.command("ops")

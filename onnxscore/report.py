@@ -222,8 +222,9 @@ def _mark_repeats(rows: Tuple[Rollup, ...], layers, depth: int) -> Tuple[Rollup,
     numbers and their layers have the same op types, parameters and MACs."""
     ops: Dict[str, list] = {}
     for layer in layers:
-        ops.setdefault(scope_key(layer.scope, depth), []).append(layer.op_type)
-    signature = {r.key: (tuple(ops[r.key]), r.params, r.macs) for r in rows}
+        if layer.status != ZERO:  # weight-making nodes may sit anywhere in the graph order
+            ops.setdefault(scope_key(layer.scope, depth), []).append(layer.op_type)
+    signature = {r.key: (tuple(ops.get(r.key, ())), r.params, r.macs, r.flops) for r in rows}
     groups: Dict[tuple, list] = {}
     for r in rows:
         if r.key == TOP:

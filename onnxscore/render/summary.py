@@ -1,7 +1,8 @@
 """The facts every format shows, as (label, value) rows, so the formats cannot drift apart."""
 from __future__ import annotations
 
-from typing import List, Tuple
+from dataclasses import dataclass
+from typing import FrozenSet, List, Optional, Tuple
 
 from onnxscore.render.units import binary_bytes, percent, shape, si
 from onnxscore.report import UNSUPPORTED, ZERO, Report
@@ -57,14 +58,85 @@ def _cost_cell(value, status: str) -> str:
     return si(value) if value else ""
 
 
-def layer_row(layer) -> List[str]:
-    return [layer.name, layer.op_type, shape(layer.output_shapes[0]) if layer.output_shapes else "",
-            f"{layer.params:,}" if layer.params else "", _cost_cell(layer.macs, layer.status),
-            _cost_cell(layer.flops, layer.status)]
+@dataclass(frozen=True)
+class Section:
+    """A titled table: what the text and Markdown renderers draw, so they cannot drift apart.
+    ``numeric`` names the right-aligned columns; ``fold`` asks Markdown to fold a long table."""
+
+    title: str
+    header: Tuple[str, ...]
+    rows: Tuple[Tuple[str, ...], ...]
+    numeric: FrozenSet[str] = frozenset()
+    fold: bool = False
 
 
-def hotspot_row(layer, total_macs: int) -> List[str]:
-    return layer_row(layer)[:5] + [percent(layer.macs, total_macs)]
+MEASURE_LABEL = {"macs": "MACs", "flops": "FLOPs", "params": "params", "memory": "bytes moved"}
+NUMERIC = frozenset({"params", "MACs", "FLOPs", "share", "cum.", "layers", "act. bytes", "bytes moved",
+                     "FLOP/B", "count", "weights"})
+
+
+def _value(v: int, by: str) -> str:
+    return binary_bytes(v) if by == "memory" else (f"{v:,}" if by == "params" else si(v))
+
+
+def hotspot_section(report: Report, k: int = 10, by: str = "macs") -> Optional[Section]:
+    """The top-k layers by ``by`` with share and cumulative share of the model total."""
+    hot = report.hotspots(k, by)
+    if not hot:
+        return None
+    label = MEASURE_LABEL[by]
+    rows = tuple((str(i), h.layer.name, h.layer.op_type, _value(h.value, by), f"{100 * h.share:.1f}%",
+                  f"{100 * h.cumulative:.1f}%") for i, h in enumerate(hot, 1))
+    title = f"Top {len(hot)} layers by {label} ({100 * hot[-1].cumulative:.0f}% of all {label})"
+    return Section(title, ("#", "layer", "op", label, "share", "cum."), rows, NUMERIC | {"#"})
+
+
+def _block_name(r) -> str:
+    return f"{r.key} (x{r.repeats} identical)" if r.repeats > 1 else r.key
+
+
+def scope_section(report: Report, depth: int = 1) -> Optional[Section]:
+    """Blocks at ``depth`` in graph order, with their share of MACs; repeats marked."""
+    rows = report.by_scope(depth)
+    if len(rows) <= 1:
+        return None
+    total = report.totals.macs
+    body = tuple((_block_name(r), str(r.count), f"{r.params:,}" if r.params else "", si(r.macs) if r.macs else "",
+                  percent(r.macs, total), si(r.flops) if r.flops else "", binary_bytes(r.activation_bytes))
+                 for r in rows)
+    return Section(f"Blocks at depth {depth} ({len(rows)})",
+                   ("block", "layers", "params", "MACs", "share", "FLOPs", "act. bytes"), body, NUMERIC)
+
+
+def op_type_section(report: Report) -> Section:
+    """Count, params, MACs and FLOPs per op type, costliest first."""
+    total = report.totals.macs
+    body = tuple((r.key, str(r.count), f"{r.params:,}" if r.params else "", si(r.macs) if r.macs else "",
+                  percent(r.macs, total), si(r.flops) if r.flops else "")
+                 for r in report.by_op_type())
+    return Section("Op types", ("op", "count", "params", "MACs", "share", "FLOPs"), body, NUMERIC)
+
+
+def layer_section(report: Report, all_layers: bool = False) -> Section:
+    """Every layer in graph order (zero-cost ones only with ``all_layers``)."""
+    shown, hidden = visible_layers(report, all_layers)
+    title = f"All layers ({len(report.layers)}" + (
+        f"; {hidden} zero-cost hidden, --all-layers shows them)" if hidden else ")")
+    rows = tuple((x.name, x.op_type, shape(x.output_shapes[0]) if x.output_shapes else "",
+                  f"{x.params:,}" if x.params else "", _cost_cell(x.macs, x.status),
+                  _cost_cell(x.flops, x.status),
+                  "" if x.intensity is None else f"{x.intensity:.3g}") for x in shown)
+    return Section(title, ("layer", "op", "output", "params", "MACs", "FLOPs", "FLOP/B"), rows, NUMERIC,
+                   fold=True)
+
+
+def report_sections(report: Report, top: int = 10, depth: int = 1, layers: bool = True,
+                    all_layers: bool = False) -> List[Section]:
+    """The tables of an ``analyze`` report, in reading order."""
+    sections = [hotspot_section(report, top, "macs"), scope_section(report, depth), op_type_section(report)]
+    if layers:
+        sections.append(layer_section(report, all_layers))
+    return [s for s in sections if s is not None]
 
 
 def visible_layers(report: Report, all_layers: bool = False):
@@ -76,6 +148,12 @@ def visible_layers(report: Report, all_layers: bool = False):
     return shown, len(report.layers) - len(shown)
 
 
-LAYER_HEADER = ["layer", "op", "output", "params", "MACs", "FLOPs"]
-HOTSPOT_HEADER = ["layer", "op", "output", "params", "MACs", "share"]
-NUMERIC_COLUMNS = {"params", "MACs", "FLOPs", "share"}
+def footer_lines(report: Report) -> List[str]:
+    """Notes, unknowns and warnings, one line each."""
+    lines = [f"note: {n}" for n in report.notes]
+    if not report.totals.complete:
+        lines.append("In the tables: ? = cost unknown, n/a = no cost rule for the op; totals are lower bounds.")
+    lines += [f"unknown: {len(names)} layer(s) need {dim} (e.g. {names[0]})"
+              for dim, names in report.unresolved_dims.items()]
+    lines += [f"warning: {w}" for w in report.warnings]
+    return lines

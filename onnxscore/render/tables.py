@@ -6,65 +6,77 @@ import io
 import json
 from typing import Sequence
 
-from onnxscore.render.summary import (HOTSPOT_HEADER, LAYER_HEADER, hotspot_row, layer_row,
-                                      summary_rows, visible_layers)
+from onnxscore.render.summary import Section, footer_lines, report_sections, summary_rows
 from onnxscore.render.units import shapes
 from onnxscore.report import Report
 
-CSV_COLUMNS = ["model", "name", "op_type", "domain", "input_shapes", "output_shapes", "params",
-               "macs", "flops", "status", "parent", "note"]
+CSV_COLUMNS = ["model", "kind", "name", "op_type", "domain", "scope", "input_shapes", "output_shapes",
+               "params", "macs", "flops", "input_bytes", "activation_bytes", "weight_bytes", "memory",
+               "intensity", "status", "parent", "count", "repeats", "note"]
 
 
-def to_json(reports: Sequence[Report]) -> str:
-    """One object per model; a list when there are several."""
-    data = [r.to_dict() for r in reports]
+def to_json(reports: Sequence[Report], depth: int = 1, **_) -> str:
+    """One object per model (a list when there are several), with the roll-ups at ``depth``."""
+    data = [r.to_dict(depth) for r in reports]
     return json.dumps(data[0] if len(data) == 1 else data, indent=2) + "\n"
 
 
-def to_csv(reports: Sequence[Report]) -> str:
-    """One row per layer (raw integers; empty cells for unknown costs)."""
+def _blank(v):
+    return "" if v is None else v
+
+
+def to_csv(reports: Sequence[Report], depth: int = 1, **_) -> str:
+    """Raw integers, one row per layer (``kind=layer``), then one per block at ``depth``
+    (``kind=scope``) and per op type (``kind=op_type``). Unknown costs are empty cells."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    writer = csv.DictWriter(buf, CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
     for r in reports:
-        for layer in r.layers:
-            writer.writerow([r.model.path, layer.name, layer.op_type, layer.domain,
-                             shapes(layer.input_shapes), shapes(layer.output_shapes), layer.params,
-                             "" if layer.macs is None else layer.macs,
-                             "" if layer.flops is None else layer.flops, layer.status,
-                             layer.parent or "", layer.note])
+        for x in r.layers:
+            writer.writerow({
+                "model": r.model.path, "kind": "layer", "name": x.name, "op_type": x.op_type,
+                "domain": x.domain, "scope": x.scope, "input_shapes": shapes(x.input_shapes),
+                "output_shapes": shapes(x.output_shapes), "params": x.params, "macs": _blank(x.macs),
+                "flops": _blank(x.flops), "input_bytes": _blank(x.input_bytes),
+                "activation_bytes": _blank(x.activation_bytes), "weight_bytes": x.weight_bytes,
+                "memory": _blank(x.memory),
+                "intensity": "" if x.intensity is None else f"{x.intensity:.6g}",
+                "status": x.status, "parent": x.parent or "", "note": x.note})
+        for kind, rows in (("scope", r.by_scope(depth)), ("op_type", r.by_op_type())):
+            for row in rows:
+                writer.writerow({
+                    "model": r.model.path, "kind": kind, "name": row.key,
+                    "scope": row.key if kind == "scope" else "", "params": row.params, "macs": row.macs,
+                    "flops": row.flops, "activation_bytes": row.activation_bytes,
+                    "weight_bytes": row.weight_bytes, "count": row.count, "repeats": row.repeats,
+                    "note": row.pattern})
     return buf.getvalue()
 
 
 def _md_escape(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
 
 
-def _md_table(header, rows) -> str:
+def md_table(header, rows) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def to_markdown(reports: Sequence[Report], top: int = 10, layers: bool = True,
+def md_section(section: Section) -> str:
+    table = md_table(section.header, section.rows)
+    if section.fold:
+        return f"<details><summary>{_md_escape(section.title)}</summary>\n\n{table}\n\n</details>\n"
+    return f"**{_md_escape(section.title)}**\n\n{table}\n"
+
+
+def to_markdown(reports: Sequence[Report], top: int = 10, depth: int = 1, layers: bool = True,
                 all_layers: bool = False, **_) -> str:
     """GitHub-flavoured Markdown: the summary first, the long per-layer table folded."""
     parts = []
     for r in reports:
         parts.append(f"### onnxscore: `{r.model.path}`\n")
-        parts.append(_md_table(["figure", "value"], summary_rows(r)) + "\n")
-        hot = r.top_k(top, "macs")
-        if hot:
-            parts.append(f"**Top {len(hot)} layers by MACs**\n")
-            parts.append(_md_table(HOTSPOT_HEADER, [hotspot_row(x, r.totals.macs) for x in hot]) + "\n")
-        if layers:
-            shown, hidden = visible_layers(r, all_layers)
-            extra = f"; {hidden} zero-cost hidden" if hidden else ""
-            parts.append(f"<details><summary>All layers ({len(r.layers)}{extra})</summary>\n")
-            parts.append(_md_table(LAYER_HEADER, [layer_row(x) for x in shown]))
-            parts.append("\n</details>\n")
-        for note in r.notes:
-            parts.append(f"> note: {_md_escape(note)}\n")
-        for w in r.warnings:
-            parts.append(f"> warning: {_md_escape(w)}\n")
+        parts.append(md_table(["figure", "value"], summary_rows(r)) + "\n")
+        parts += [md_section(s) for s in report_sections(r, top, depth, layers, all_layers)]
+        parts += [f"> {_md_escape(line)}\n" for line in footer_lines(r)]
     return "\n".join(parts)

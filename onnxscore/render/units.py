@@ -41,6 +41,6 @@ def shapes(ss: Sequence) -> str:
 
 
 def percent(part: Optional[int], whole: int) -> str:
-    if part is None or not whole:
+    if not part or not whole:
         return ""
     return f"{100 * part / whole:.1f}%"

@@ -1,0 +1,127 @@
+"""A :class:`onnxscore.compare.Comparison` in every format."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import List, Optional
+
+from rich.console import Console
+
+from onnxscore.compare import MEASURES, Change, Comparison
+from onnxscore.render.summary import NUMERIC, Section
+from onnxscore.render.tables import md_section
+from onnxscore.render.text import console_text, draw
+from onnxscore.render.units import binary_bytes, si
+
+LABELS = {"params": "params", "buffers": "buffers", "macs": "MACs", "flops": "FLOPs",
+          "weight_bytes": "weight bytes"}
+
+
+def _fmt(measure: str, v: Optional[int]) -> str:
+    if v is None:
+        return "?"
+    if measure == "weight_bytes":
+        return binary_bytes(abs(v)) if v >= 0 else "-" + binary_bytes(-v)
+    return f"{v:,}" if measure in ("params", "buffers") else si(v)
+
+
+def _signed(measure: str, d: Optional[int]) -> str:
+    if d is None:
+        return "?"
+    return ("+" if d > 0 else "") + _fmt(measure, d) if d else "0"
+
+
+def _pct(a: int, b: int) -> str:
+    return f"{100 * (b - a) / a:+.1f}%" if a else ("new" if b else "")
+
+
+def totals_section(c: Comparison) -> Section:
+    rows = tuple((LABELS[m], _fmt(m, a), _fmt(m, b), _signed(m, b - a), _pct(a, b))
+                 for m, (a, b) in c.totals.items())
+    return Section("Totals", ("", "A", "B", "delta", "change"), rows, frozenset({"A", "B", "delta", "change"}))
+
+
+def _side(ch: Change, side: str, measure: str) -> str:
+    values = ch.a if side == "a" else ch.b
+    return "-" if values is None else _fmt(measure, values.get(measure))
+
+
+def changes_section(title: str, changes, k: int, with_ops: bool = False) -> Optional[Section]:
+    if not changes:
+        return None
+    rows = []
+    for ch in changes[:k]:
+        op = (ch.op_a if ch.op_a == ch.op_b else f"{ch.op_a or '-'} -> {ch.op_b or '-'}") if with_ops else None
+        row = [ch.key] + ([op] if with_ops else []) + [
+            _side(ch, "a", "macs"), _side(ch, "b", "macs"), _signed("macs", ch.delta("macs")),
+            _signed("params", ch.delta("params")), _signed("weight_bytes", ch.delta("weight_bytes"))]
+        rows.append(tuple(row))
+    header = ("name",) + (("op",) if with_ops else ()) + ("MACs A", "MACs B", "Δ MACs", "Δ params", "Δ weight bytes")
+    more = f" (top {k} of {len(changes)})" if len(changes) > k else ""
+    return Section(title + more, header, tuple(rows), NUMERIC | {"MACs A", "MACs B", "Δ MACs", "Δ params",
+                                                                 "Δ weight bytes"})
+
+
+def comparison_sections(c: Comparison, k: int = 10) -> List[Section]:
+    sections = [totals_section(c),
+                changes_section("Layers that changed most", c.layers, k, with_ops=True),
+                changes_section(f"Blocks at depth {c.depth} that changed", c.blocks, k),
+                changes_section("Op types that changed", c.op_types, k)]
+    return [s for s in sections if s is not None]
+
+
+def _unmatched(c: Comparison) -> List[str]:
+    lines = []
+    for label, names in (("only in A", c.only_a), ("only in B", c.only_b)):
+        if names:
+            shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+            lines.append(f"{label} ({len(names)}): {shown}")
+    return lines
+
+
+def to_text(c: Comparison, k: int = 10, width: Optional[int] = None) -> str:
+    def paint(console: Console) -> None:
+        console.print(f"A: {c.a.model.path}\nB: {c.b.model.path}")
+        for section in comparison_sections(c, k):
+            console.print(draw(section))
+        for line in _unmatched(c):
+            console.print(line)
+
+    return console_text(paint, width)
+
+
+def to_markdown(c: Comparison, k: int = 10) -> str:
+    parts = [f"### onnxscore compare: `{c.a.model.path}` → `{c.b.model.path}`\n"]
+    parts += [md_section(s) for s in comparison_sections(c, k)]
+    parts += [f"> {line}\n" for line in _unmatched(c)]
+    return "\n".join(parts)
+
+
+def to_json(c: Comparison, k: int = 10) -> str:
+    return json.dumps(c.to_dict(), indent=2) + "\n"
+
+
+def to_csv(c: Comparison, k: int = 10) -> str:
+    """One row per total, changed layer, block and op type: kind, name, a_*, b_*, delta_*."""
+    buf = io.StringIO()
+    cols = ["kind", "name", "op_a", "op_b"] + [f"{p}_{m}" for m in MEASURES for p in ("a", "b", "delta")]
+    writer = csv.DictWriter(buf, cols, lineterminator="\n")
+    writer.writeheader()
+    for m, (a, b) in c.totals.items():
+        if m in MEASURES:
+            writer.writerow({"kind": "total", "name": m, f"a_{m}": a, f"b_{m}": b, f"delta_{m}": b - a})
+    for kind, changes in (("layer", c.layers), ("scope", c.blocks), ("op_type", c.op_types)):
+        for ch in changes:
+            row = {"kind": kind, "name": ch.key, "op_a": ch.op_a, "op_b": ch.op_b}
+            for m in MEASURES:
+                row[f"a_{m}"] = "" if ch.a is None or ch.a.get(m) is None else ch.a[m]
+                row[f"b_{m}"] = "" if ch.b is None or ch.b.get(m) is None else ch.b[m]
+                d = ch.delta(m)
+                row[f"delta_{m}"] = "" if d is None else d
+            writer.writerow(row)
+    return buf.getvalue()
+
+
+def render_comparison(c: Comparison, fmt: str = "text", k: int = 10) -> str:
+    return {"text": to_text, "md": to_markdown, "json": to_json, "csv": to_csv}[fmt](c, k)

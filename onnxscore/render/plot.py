@@ -1,0 +1,214 @@
+"""The three charts of a report, as data (shared with the HTML page) and as one PNG figure.
+
+The chart data are read straight from the :class:`~onnxscore.report.Report`: hotspots,
+the scope roll-up and the per-layer costs in graph order. matplotlib is optional and only
+imported by :func:`to_png`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence, Tuple
+
+from onnxscore.errors import UsageError
+from onnxscore.render.units import si
+from onnxscore.report import ZERO, Hotspot, LayerCost, Report, Rollup, scope_key
+
+MACS_COLOR = "#3768c7"
+PARAMS_COLOR = "#e08a2e"
+CUMULATIVE_COLOR = "#3a4250"
+UNKNOWN_COLOR = "#c93c37"
+BAND_COLOR = "#eef1f5"
+
+
+@dataclass(frozen=True)
+class DepthPoint:
+    """One layer that does work, at ``position`` among them in graph order; ``cumulative`` is
+    the MACs of it and every layer before it (unknown costs count as nothing)."""
+
+    position: int
+    layer: LayerCost
+    block: str
+    cumulative: int
+
+
+def top_bars(report: Report, top: int = 10) -> Tuple[Hotspot, ...]:
+    """The bars of the top-layers chart: the ``top`` costliest layers by MACs."""
+    return report.hotspots(top, "macs")
+
+
+def block_bars(report: Report, depth: int = 1) -> Tuple[Rollup, ...]:
+    """The bars of the per-block chart: scope blocks at ``depth`` in graph order, leaving out
+    blocks with neither MACs nor parameters (they would draw as empty rows)."""
+    return tuple(r for r in report.by_scope(depth) if r.macs or r.params)
+
+
+def depth_series(report: Report, depth: int = 1) -> Tuple[DepthPoint, ...]:
+    """Top-level layers that do work (zero-cost nodes such as weight makers are skipped), in
+    graph order, with their block at ``depth`` and the running sum of MACs."""
+    points, running = [], 0
+    for layer in report.top_layers:
+        if layer.status == ZERO:
+            continue
+        running += layer.macs or 0
+        points.append(DepthPoint(len(points), layer, scope_key(layer.scope, depth), running))
+    return tuple(points)
+
+
+def block_runs(points: Sequence[DepthPoint]) -> Tuple[Tuple[str, int, int], ...]:
+    """Contiguous runs of one block along the depth axis: ``(block, first, last)`` positions."""
+    runs = []
+    for p in points:
+        if runs and runs[-1][0] == p.block:
+            runs[-1][2] = p.position
+        else:
+            runs.append([p.block, p.position, p.position])
+    return tuple(tuple(r) for r in runs)
+
+
+def short(text: str, limit: int) -> str:
+    """Keep the end of a long name (the distinctive part of a scoped name): '…ch2b_1'."""
+    return text if len(text) <= limit else "…" + text[-(limit - 1):]
+
+
+def bar_label(layer: LayerCost, limit: int = 28) -> str:
+    """'name · OpType', the name shortened to fit."""
+    return f"{short(layer.name, limit)} · {layer.op_type}"
+
+
+def model_name(report: Report) -> str:
+    path = report.model.path.replace("\\", "/")
+    return path.rsplit("/", 1)[-1] or path
+
+
+def to_png(reports: Sequence[Report], path: str, depth: int = 1, top: int = 10) -> None:
+    """Write the top-layers, per-block and along-depth charts of each report to ``path``
+    as one PNG: a row of three panels per model."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter, PercentFormatter
+    except ImportError as e:
+        raise UsageError("--plot needs matplotlib: pip install matplotlib") from e
+
+    rows = max(1, len(reports))
+    heights = [max(4.6, 0.30 * max(len(top_bars(r, top)), len(block_bars(r, depth))) + 1.6)
+               for r in reports] or [4.6]
+    style = {"font.size": 9, "axes.titlesize": 10.5, "axes.titleweight": "bold",
+             "axes.labelsize": 9, "axes.spines.top": False, "axes.spines.right": False,
+             "axes.edgecolor": "#9aa3ad", "axes.labelcolor": "#30363d", "xtick.color": "#57606a",
+             "ytick.color": "#30363d", "grid.color": "#e3e7ec", "grid.linewidth": 0.8}
+    with plt.rc_context(style):
+        fig, axes = plt.subplots(rows, 3, figsize=(19, sum(heights) + 0.5 * rows),
+                                 gridspec_kw={"width_ratios": [1.05, 1.0, 1.45],
+                                              "height_ratios": heights},
+                                 squeeze=False)
+        for report, (ax_top, ax_blocks, ax_depth) in zip(reports, axes):
+            _plot_top(ax_top, report, top, FuncFormatter)
+            _plot_blocks(ax_blocks, report, depth, PercentFormatter)
+            _plot_depth(ax_depth, report, depth, FuncFormatter, PercentFormatter)
+            if len(reports) > 1:
+                ax_top.annotate(model_name(report), xy=(0, 1), xycoords="axes fraction",
+                                xytext=(0, 26), textcoords="offset points", fontsize=12,
+                                fontweight="bold", ha="left", va="bottom")
+        fig.tight_layout(h_pad=3.0, w_pad=2.5)
+        fig.savefig(path, dpi=110, facecolor="white")
+        plt.close(fig)
+
+
+def _si_axis(value, _pos=None) -> str:
+    return si(int(value)) if value else "0"
+
+
+def _empty(ax, message: str) -> None:
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="#57606a")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _plot_top(ax, report: Report, top: int, FuncFormatter) -> None:
+    hot = top_bars(report, top)
+    ax.set_title(f"Top {len(hot)} layers by MACs" if hot else "Top layers by MACs", loc="left")
+    if not hot:
+        _empty(ax, "no layer has MACs")
+        return
+    y = range(len(hot))
+    ax.barh(y, [h.value for h in hot], color=MACS_COLOR, height=0.68, zorder=2)
+    ax.set_yticks(list(y), [bar_label(h.layer, 24) for h in hot])
+    ax.invert_yaxis()
+    ax.xaxis.set_major_formatter(FuncFormatter(_si_axis))
+    ax.set_xlabel("MACs per layer (multiply-adds)")
+    ax.grid(axis="x", zorder=0)
+    ax.tick_params(axis="y", length=0)
+    biggest = hot[0].value
+    for i, h in enumerate(hot):
+        ax.text(h.value + biggest * 0.015, i, f"{si(h.value)}  {100 * h.share:.1f}%",
+                va="center", fontsize=8, color="#30363d")
+    ax.set_xlim(0, biggest * 1.3)
+
+
+def _plot_blocks(ax, report: Report, depth: int, PercentFormatter) -> None:
+    rows = block_bars(report, depth)
+    ax.set_title(f"Share per block (scope depth {depth})", loc="left")
+    t = report.totals
+    if not rows or not (t.macs or t.params):
+        _empty(ax, "no block has MACs or parameters")
+        return
+    y = list(range(len(rows)))
+    macs = [100 * r.macs / t.macs if t.macs else 0 for r in rows]
+    params = [100 * r.params / t.params if t.params else 0 for r in rows]
+    ax.barh([i - 0.19 for i in y], macs, height=0.36, color=MACS_COLOR, label="MACs", zorder=2)
+    ax.barh([i + 0.19 for i in y], params, height=0.36, color=PARAMS_COLOR, label="parameters",
+            zorder=2)
+    ax.set_yticks(y, [short(r.key, 22) + (f" ×{r.repeats}" if r.repeats > 1 else "") for r in rows])
+    ax.invert_yaxis()
+    ax.xaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.set_xlabel("share of the model total (%)")
+    ax.set_xlim(0, min(100, max(macs + params) * 1.15 + 1))
+    ax.grid(axis="x", zorder=0)
+    ax.tick_params(axis="y", length=0)
+    ax.legend(loc="lower right", frameon=False, fontsize=8.5)
+
+
+def _plot_depth(ax, report: Report, depth: int, FuncFormatter, PercentFormatter) -> None:
+    points = depth_series(report, depth)
+    ax.set_title("Cost along the depth of the network", loc="left")
+    if not points:
+        _empty(ax, "no layer does any work")
+        return
+    x = [p.position for p in points]
+    macs = [p.layer.macs or 0 for p in points]
+    peak = max(macs) or 1
+    runs = block_runs(points)
+    if len(runs) > 1:
+        for i, (block, first, last) in enumerate(runs):
+            if i % 2 == 0:
+                ax.axvspan(first - 0.5, last + 0.5, color=BAND_COLOR, zorder=0, lw=0)
+            if (last - first + 1) / len(points) > 0.045:
+                ax.text((first + last) / 2, 1.0, short(block, 14), transform=ax.get_xaxis_transform(),
+                        ha="center", va="bottom", fontsize=7.5, color="#57606a")
+    ax.bar(x, macs, width=0.85, color=MACS_COLOR, zorder=2, label="MACs per layer")
+    unknown = [p.position for p in points if p.layer.macs is None]
+    if unknown:
+        ax.plot(unknown, [0] * len(unknown), "^", color=UNKNOWN_COLOR, ms=5, zorder=3,
+                clip_on=False, label="cost unknown")
+    ax.set_xlim(-0.5, len(points) - 0.5)
+    ax.set_ylim(0, peak * 1.08)
+    ax.yaxis.set_major_formatter(FuncFormatter(_si_axis))
+    ax.set_ylabel("MACs per layer")
+    ax.set_xlabel(f"layer position in graph order ({len(points)} layers that do work)")
+    ax.grid(axis="y", zorder=1)
+    total = report.totals.macs
+    if total:
+        cum = ax.twinx()
+        cum.plot(x, [100 * p.cumulative / total for p in points], color=CUMULATIVE_COLOR, lw=1.6,
+                 label="cumulative MACs")
+        cum.set_ylim(0, 108)
+        cum.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+        cum.set_ylabel("cumulative share of MACs (%)")
+        cum.spines["top"].set_visible(False)
+        cum.spines["right"].set_visible(True)
+        handles = ax.get_legend_handles_labels()
+        extra = cum.get_legend_handles_labels()
+        ax.legend(handles[0] + extra[0], handles[1] + extra[1], loc="upper left", frameon=False,
+                  fontsize=8.5, bbox_to_anchor=(0, 0.93))
