@@ -53,6 +53,10 @@ class ConstTensor:
         return None if self.shape is None else int(math.prod(self.shape))
 
 
+FLOAT_TYPES = frozenset(getattr(TensorProto, n) for n in (
+    "FLOAT", "DOUBLE", "FLOAT16", "BFLOAT16", "FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2",
+    "FLOAT8E5M2FNUZ", "FLOAT4E2M1", "FLOAT8E8M0") if hasattr(TensorProto, n))
+
 _SUB_BYTE_BITS = {}
 for _name, _bits in (("INT4", 4), ("UINT4", 4), ("FLOAT4E2M1", 4), ("INT2", 2), ("UINT2", 2)):
     if hasattr(TensorProto, _name):
@@ -174,12 +178,26 @@ _WEIGHT_SUFFIX = re.compile(r"_[A-Za-z]+_\d+$")
 
 
 def _scope_of_weight(name: str) -> Tuple[str, ...]:
-    """``gpu_0/res2_0_branch2a_w_0`` -> (res2, res2_0, res2_0_branch2a): Caffe2-style names."""
-    base = _WEIGHT_SUFFIX.sub("", _DEVICE_PREFIX.sub("", name))
-    if "/" in base:
-        return tuple(p for p in base.split("/") if p)
-    parts = [p for p in base.split("_") if p]
-    return tuple("_".join(parts[: i + 1]) for i in range(len(parts)))
+    """The module path a weight's name spells, as cumulative names like TorchScript's scopes:
+    ``layers.0.attn.qkv.weight`` -> (layers, layers.0, layers.0.attn, layers.0.attn.qkv);
+    Caffe2's ``gpu_0/res2_0_branch2a_w_0`` -> (res2, res2_0, res2_0_branch2a);
+    ``inception_3a/1x1_w_0`` -> (inception_3a, 1x1)."""
+    base = _DEVICE_PREFIX.sub("", name)
+    if "." in base and "/" not in base:
+        parts = base.split(".")[:-1]  # the last part names the parameter: weight, bias, ...
+        sep = "."
+    else:
+        base = _WEIGHT_SUFFIX.sub("", base)
+        if "/" in base:
+            return tuple(p for p in base.split("/") if p)
+        parts, sep = base.split("_"), "_"
+    parts = [p for p in parts if p]
+    return tuple(sep.join(parts[: i + 1]) for i in range(len(parts)))
+
+
+def _weight_like(c: ConstTensor) -> bool:
+    """Floating point and not a scalar: a weight rather than a shape, an index or a constant."""
+    return c.dtype in FLOAT_TYPES and (c.numel is None or c.numel > 1)
 
 
 def _scopes_from_weight_names(G: nx.DiGraph, consts: Mapping[str, ConstTensor],
@@ -188,10 +206,9 @@ def _scopes_from_weight_names(G: nx.DiGraph, consts: Mapping[str, ConstTensor],
     the weight it makes), and any other node by the node that produced its first input."""
     for key in nx.topological_sort(G):
         nd = G.nodes[key]
-        weights = [n for n in nd["inputs"][1:] if n in consts]
-        made = [n for n in nd["outputs"] if n in consts]  # Constant / ConstantOfShape weights
-        if weights or made:
-            nd["scope"] = _scope_of_weight((weights or made)[0])
+        weights = [n for n in nd["inputs"] + nd["outputs"] if n in consts and _weight_like(consts[n])]
+        if weights:  # (an output here is a weight made by a Constant or ConstantOfShape)
+            nd["scope"] = _scope_of_weight(weights[0])
         elif nd["inputs"] and producers.get(nd["inputs"][0]) in G:
             nd["scope"] = G.nodes[producers[nd["inputs"][0]]]["scope"]
 

@@ -1,7 +1,6 @@
 """Results as frozen dataclasses of raw integers; units appear only in onnxscore.render."""
 from __future__ import annotations
 
-from collections import Counter
 import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Dict, Optional, Tuple

@@ -10,13 +10,12 @@ from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 import networkx as nx
 import onnx
-from onnx import TensorProto
 
 from onnxscore import ops
-from onnxscore.graph import (ConstTensor, bind_dims, default_opset, dtype_name, load_graph,
+from onnxscore.graph import (FLOAT_TYPES, ConstTensor, bind_dims, default_opset, dtype_name, load_graph,
                              storage_bytes)
 from onnxscore.netscore import ACCURACY_METADATA_KEY, ALPHA, BETA, GAMMA, netscore
-from onnxscore.ops.registry import (BUFFER, CONTROL, DATA, QUANT, WEIGHT, Cost, Ctx, Rule, Tensor,
+from onnxscore.ops.registry import (BUFFER, DATA, QUANT, WEIGHT, Cost, Ctx, Rule, Tensor,
                                     UnknownShape)
 from onnxscore.report import (ERROR, OK, UNKNOWN, UNSUPPORTED, ZERO, LayerCost, ModelInfo, Report,
                               Totals)
@@ -27,10 +26,6 @@ log = logging.getLogger(__name__)
 # one weight it was, counted once at the node that finally uses it.
 TRANSPARENT = frozenset({"Cast", "CastLike", "Transpose", "Reshape", "Squeeze", "Unsqueeze",
                          "Identity", "Flatten", "DequantizeLinear", "Dropout"})
-
-FLOAT_TYPES = frozenset(getattr(TensorProto, n) for n in (
-    "FLOAT", "DOUBLE", "FLOAT16", "BFLOAT16", "FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2",
-    "FLOAT8E5M2FNUZ", "FLOAT4E2M1", "FLOAT8E8M0") if hasattr(TensorProto, n))
 
 # Claim strength: a tensor used as a parameter anywhere is a parameter.
 _RANK = {WEIGHT: 3, BUFFER: 2, QUANT: 1}

@@ -30,7 +30,7 @@ def test_exact_params_and_macs_without_reading_data(decoder, seq, monkeypatch):
     data_file = os.path.join(os.path.dirname(decoder), "decoder.bin")
     assert os.path.getsize(data_file) == CFG.params * 4
     opened = []
-    real_open, real_io_open = builtins.open, io.open
+    real_open = builtins.open
 
     def spy(file, *a, **k):
         opened.append(os.path.abspath(os.fspath(file)) if isinstance(file, (str, bytes, os.PathLike)) else file)

@@ -3,9 +3,8 @@ import hashlib
 import os
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 import onnxscore
 from onnxscore.errors import GraphError, ModelLoadError, UsageError

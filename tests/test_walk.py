@@ -1,7 +1,6 @@
 """The walker: every weight counted exactly once, whatever makes it; unknown is never zero."""
 import networkx as nx
 import numpy as np
-import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import onnxscore

@@ -75,6 +75,11 @@ def bar_label(layer: LayerCost, limit: int = 28) -> str:
     return f"{short(layer.name, limit)} · {layer.op_type}"
 
 
+def scope_hint(layer: LayerCost) -> str:
+    """The layer's scope when it says more than its name ('' otherwise)."""
+    return layer.scope if layer.scope and layer.scope not in (layer.name, f"/{layer.name}") else ""
+
+
 def model_name(report: Report) -> str:
     path = report.model.path.replace("\\", "/")
     return path.rsplit("/", 1)[-1] or path
@@ -92,8 +97,8 @@ def to_png(reports: Sequence[Report], path: str, depth: int = 1, top: int = 10) 
         raise UsageError("--plot needs matplotlib: pip install matplotlib") from e
 
     rows = max(1, len(reports))
-    heights = [max(4.6, 0.30 * max(len(top_bars(r, top)), len(block_bars(r, depth))) + 1.6)
-               for r in reports] or [4.6]
+    heights = [max(5.0, 0.42 * max(len(top_bars(r, top)), len(block_bars(r, depth))) + 1.6)
+               for r in reports] or [5.0]
     style = {"font.size": 9, "axes.titlesize": 10.5, "axes.titleweight": "bold",
              "axes.labelsize": 9, "axes.spines.top": False, "axes.spines.right": False,
              "axes.edgecolor": "#9aa3ad", "axes.labelcolor": "#30363d", "xtick.color": "#57606a",
@@ -134,7 +139,9 @@ def _plot_top(ax, report: Report, top: int, FuncFormatter) -> None:
         return
     y = range(len(hot))
     ax.barh(y, [h.value for h in hot], color=MACS_COLOR, height=0.68, zorder=2)
-    ax.set_yticks(list(y), [bar_label(h.layer, 24) for h in hot])
+    labels = [bar_label(h.layer, 24) + (f"\n{short(scope_hint(h.layer), 30)}" if scope_hint(h.layer) else "")
+              for h in hot]
+    ax.set_yticks(list(y), labels, linespacing=1.25)
     ax.invert_yaxis()
     ax.xaxis.set_major_formatter(FuncFormatter(_si_axis))
     ax.set_xlabel("MACs per layer (multiply-adds)")
@@ -172,7 +179,7 @@ def _plot_blocks(ax, report: Report, depth: int, PercentFormatter) -> None:
 
 def _plot_depth(ax, report: Report, depth: int, FuncFormatter, PercentFormatter) -> None:
     points = depth_series(report, depth)
-    ax.set_title("Cost along the depth of the network", loc="left")
+    ax.set_title("MACs along the depth of the network", loc="left")
     if not points:
         _empty(ax, "no layer does any work")
         return
@@ -185,15 +192,15 @@ def _plot_depth(ax, report: Report, depth: int, FuncFormatter, PercentFormatter)
             if i % 2 == 0:
                 ax.axvspan(first - 0.5, last + 0.5, color=BAND_COLOR, zorder=0, lw=0)
             if (last - first + 1) / len(points) > 0.045:
-                ax.text((first + last) / 2, 1.0, short(block, 14), transform=ax.get_xaxis_transform(),
-                        ha="center", va="bottom", fontsize=7.5, color="#57606a")
+                ax.text((first + last) / 2, 0.985, short(block, 14), transform=ax.get_xaxis_transform(),
+                        ha="center", va="top", fontsize=8, color="#57606a")
     ax.bar(x, macs, width=0.85, color=MACS_COLOR, zorder=2, label="MACs per layer")
     unknown = [p.position for p in points if p.layer.macs is None]
     if unknown:
         ax.plot(unknown, [0] * len(unknown), "^", color=UNKNOWN_COLOR, ms=5, zorder=3,
                 clip_on=False, label="cost unknown")
     ax.set_xlim(-0.5, len(points) - 0.5)
-    ax.set_ylim(0, peak * 1.08)
+    ax.set_ylim(0, peak * 1.12)
     ax.yaxis.set_major_formatter(FuncFormatter(_si_axis))
     ax.set_ylabel("MACs per layer")
     ax.set_xlabel(f"layer position in graph order ({len(points)} layers that do work)")
@@ -203,12 +210,13 @@ def _plot_depth(ax, report: Report, depth: int, FuncFormatter, PercentFormatter)
         cum = ax.twinx()
         cum.plot(x, [100 * p.cumulative / total for p in points], color=CUMULATIVE_COLOR, lw=1.6,
                  label="cumulative MACs")
-        cum.set_ylim(0, 108)
+        cum.set_ylim(0, 112)
         cum.yaxis.set_major_formatter(PercentFormatter(decimals=0))
         cum.set_ylabel("cumulative share of MACs (%)")
         cum.spines["top"].set_visible(False)
         cum.spines["right"].set_visible(True)
         handles = ax.get_legend_handles_labels()
         extra = cum.get_legend_handles_labels()
-        ax.legend(handles[0] + extra[0], handles[1] + extra[1], loc="upper left", frameon=False,
-                  fontsize=8.5, bbox_to_anchor=(0, 0.93))
+        ax.legend(handles[0] + extra[0], handles[1] + extra[1], loc="lower right", frameon=False,
+                  fontsize=8, ncols=3, bbox_to_anchor=(1.0, 1.0), borderaxespad=0.1,
+                  handlelength=1.4, columnspacing=1.2)
