@@ -217,13 +217,14 @@ _TRAILING_INDEX = re.compile(r"\d+$")
 
 
 def _mark_repeats(rows: Tuple[Rollup, ...], layers, depth: int) -> Tuple[Rollup, ...]:
-    """Mark sibling blocks that are the same block repeated: their names differ only in
-    numbers and their layers have the same op types, parameters and MACs."""
+    """Mark sibling blocks that are the same block repeated: their names differ only in a
+    trailing number, and they have the same sequence of layers with weights or MACs and the
+    same parameters and MACs (a pooling or activation attached at a block's edge may differ)."""
     ops: Dict[str, list] = {}
     for layer in layers:
-        if layer.status != ZERO:  # weight-making nodes may sit anywhere in the graph order
+        if layer.params or layer.macs:
             ops.setdefault(scope_key(layer.scope, depth), []).append(layer.op_type)
-    signature = {r.key: (tuple(ops.get(r.key, ())), r.params, r.macs, r.flops) for r in rows}
+    signature = {r.key: (tuple(ops.get(r.key, ())), r.params, r.macs) for r in rows}
     groups: Dict[tuple, list] = {}
     for r in rows:
         if r.key == TOP:

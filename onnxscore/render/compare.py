@@ -8,7 +8,7 @@ from typing import List, Optional
 
 from rich.console import Console
 
-from onnxscore.compare import MEASURES, Change, Comparison
+from onnxscore.compare import MEASURES, Comparison
 from onnxscore.render.summary import NUMERIC, Section
 from onnxscore.render.tables import md_section
 from onnxscore.render.text import console_text, draw
@@ -42,25 +42,22 @@ def totals_section(c: Comparison) -> Section:
     return Section("Totals", ("", "A", "B", "delta", "change"), rows, frozenset({"A", "B", "delta", "change"}))
 
 
-def _side(ch: Change, side: str, measure: str) -> str:
-    values = ch.a if side == "a" else ch.b
-    return "-" if values is None else _fmt(measure, values.get(measure))
+DELTA_COLUMNS = (("macs", "Δ MACs"), ("flops", "Δ FLOPs"), ("params", "Δ params"),
+                 ("weight_bytes", "Δ weight bytes"))
 
 
 def changes_section(title: str, changes, k: int, with_ops: bool = False) -> Optional[Section]:
+    """The ``k`` biggest changes, as deltas (B - A) of each measure."""
     if not changes:
         return None
     rows = []
     for ch in changes[:k]:
-        op = (ch.op_a if ch.op_a == ch.op_b else f"{ch.op_a or '-'} -> {ch.op_b or '-'}") if with_ops else None
-        row = [ch.key] + ([op] if with_ops else []) + [
-            _side(ch, "a", "macs"), _side(ch, "b", "macs"), _signed("macs", ch.delta("macs")),
-            _signed("params", ch.delta("params")), _signed("weight_bytes", ch.delta("weight_bytes"))]
-        rows.append(tuple(row))
-    header = ("name",) + (("op",) if with_ops else ()) + ("MACs A", "MACs B", "Δ MACs", "Δ params", "Δ weight bytes")
+        op = ch.op_a if ch.op_a == ch.op_b else f"{ch.op_a or '-'} -> {ch.op_b or '-'}"
+        rows.append(tuple([ch.key] + ([op] if with_ops else [])
+                          + [_signed(m, ch.delta(m)) for m, _ in DELTA_COLUMNS]))
+    header = ("name",) + (("op",) if with_ops else ()) + tuple(label for _, label in DELTA_COLUMNS)
     more = f" (top {k} of {len(changes)})" if len(changes) > k else ""
-    return Section(title + more, header, tuple(rows), NUMERIC | {"MACs A", "MACs B", "Δ MACs", "Δ params",
-                                                                 "Δ weight bytes"})
+    return Section(title + more, header, tuple(rows), NUMERIC | {label for _, label in DELTA_COLUMNS})
 
 
 def comparison_sections(c: Comparison, k: int = 10) -> List[Section]:

@@ -1,0 +1,112 @@
+"""compare: a float model against its pruned and its int8 (QDQ) variants, deltas by hand."""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from onnx import TensorProto, helper, numpy_helper
+
+import onnxscore
+from onnxscore.cli import main
+from onnxscore.compare import compare
+from onnxscore.render.compare import render_comparison
+from tests.opmodels import weight
+
+F = TensorProto.FLOAT
+HW = 16 * 16  # conv output positions (3x3 kernels, pad 1, 16x16 input)
+
+
+def net(c1=16, quantized=False):
+    """conv1 3->c1, conv2 c1->32 (3x3, pad 1), global pool, fc 32->10; names carry scopes."""
+    inits, nodes = [], []
+
+    def conv_weight(name, shape):
+        if not quantized:
+            inits.append(weight(name, shape))
+            return name
+        inits.append(numpy_helper.from_array(np.zeros(shape, dtype=np.int8), name + "_q"))
+        inits.append(numpy_helper.from_array(np.array(0.02, dtype=np.float32), name + "_scale"))
+        inits.append(numpy_helper.from_array(np.array(0, dtype=np.int8), name + "_zp"))
+        nodes.append(helper.make_node("DequantizeLinear", [name + "_q", name + "_scale", name + "_zp"], [name],
+                                      name=f"/features/{name}_DequantizeLinear"))
+        return name
+
+    w1, w2 = conv_weight("w1", [c1, 3, 3, 3]), conv_weight("w2", [32, c1, 3, 3])
+    inits += [weight("b1", [c1]), weight("b2", [32]), weight("fc_w", [10, 32]), weight("fc_b", [10])]
+    nodes += [helper.make_node("Conv", ["x", w1, "b1"], ["c1"], pads=[1] * 4, name="/features/conv1/Conv"),
+              helper.make_node("Relu", ["c1"], ["r1"], name="/features/relu/Relu"),
+              helper.make_node("Conv", ["r1", w2, "b2"], ["c2"], pads=[1] * 4, name="/features/conv2/Conv"),
+              helper.make_node("GlobalAveragePool", ["c2"], ["p"], name="/pool/GlobalAveragePool"),
+              helper.make_node("Flatten", ["p"], ["f"], name="/Flatten"),
+              helper.make_node("Gemm", ["f", "fc_w", "fc_b"], ["y"], transB=1, name="/fc/Gemm")]
+    g = helper.make_graph(nodes, "net", [helper.make_tensor_value_info("x", F, [1, 3, 16, 16])],
+                          [helper.make_tensor_value_info("y", F, [1, 10])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)])
+
+
+@pytest.fixture(scope="module")
+def base():
+    return onnxscore.analyze(net())
+
+
+def test_pruned_variant(base):
+    c = compare(base, onnxscore.analyze(net(c1=8)))
+    conv1 = 16 * 27 + 16, 8 * 27 + 8                 # Cout*Cin*Kh*Kw + Cout
+    conv2 = 32 * 16 * 9 + 32, 32 * 8 * 9 + 32
+    macs1 = 16 * HW * 27, 8 * HW * 27                # Cout*Ho*Wo*Cin*Kh*Kw
+    macs2 = 32 * HW * 16 * 9, 32 * HW * 8 * 9
+    assert c.totals["params"][1] - c.totals["params"][0] == (conv1[1] - conv1[0]) + (conv2[1] - conv2[0])
+    assert c.totals["macs"][1] - c.totals["macs"][0] == (macs1[1] - macs1[0]) + (macs2[1] - macs2[0])
+    layers = {ch.key: ch for ch in c.layers}
+    assert set(layers) == {"/features/conv1/Conv", "/features/conv2/Conv", "/features/relu/Relu"}
+    assert c.layers[0].key == "/features/conv2/Conv"  # the biggest change first
+    assert layers["/features/conv2/Conv"].delta("macs") == macs2[1] - macs2[0]
+    assert layers["/features/conv1/Conv"].delta("params") == conv1[1] - conv1[0]
+    assert layers["/features/relu/Relu"].delta("flops") == (8 - 16) * HW  # one max per element
+    blocks = {ch.key: ch for ch in c.blocks}
+    assert blocks["features"].delta("params") == (conv1[1] - conv1[0]) + (conv2[1] - conv2[0])
+    assert "fc" not in blocks and "pool" not in blocks  # unchanged blocks are not listed
+    assert {ch.key for ch in c.op_types} == {"Conv", "Relu"}
+    assert not c.only_a and not c.only_b
+
+
+def test_int8_variant(base):
+    c = compare(base, onnxscore.analyze(net(quantized=True)))
+    assert c.totals["params"][0] == c.totals["params"][1]  # logical weights: the same count
+    assert c.totals["macs"][0] == c.totals["macs"][1]
+    w1, w2 = 16 * 3 * 3 * 3, 32 * 16 * 3 * 3
+    # each conv weight: float32 (4 B) -> int8 (1 B), plus a float32 scale and an int8 zero point
+    assert c.totals["weight_bytes"][1] - c.totals["weight_bytes"][0] == (w1 + w2) * (1 - 4) + 2 * (4 + 1)
+    layers = {ch.key: ch for ch in c.layers}
+    assert layers["/features/conv1/Conv"].delta("weight_bytes") == w1 * (1 - 4)
+    assert set(c.only_b) == {"/features/w1_DequantizeLinear", "/features/w2_DequantizeLinear"}
+    ops = {ch.key: ch for ch in c.op_types}
+    assert ops["DequantizeLinear"].a is None and ops["DequantizeLinear"].b["flops"] == 2 * (w1 + w2)
+
+
+@pytest.mark.parametrize("fmt", ["text", "md", "json", "csv"])
+def test_every_format(base, fmt):
+    c = compare(base, onnxscore.analyze(net(c1=8)))
+    out = render_comparison(c, fmt)
+    if fmt == "json":
+        data = json.loads(out)
+        assert data["schema"] == "onnxscore.compare/1"
+        assert data["totals"]["macs"]["delta"] == c.totals["macs"][1] - c.totals["macs"][0]
+    elif fmt == "csv":
+        assert out.splitlines()[0].startswith("kind,name,op_a,op_b,a_params")
+        assert any(line.startswith("layer,/features/conv2/Conv,Conv,Conv") for line in out.splitlines())
+    else:
+        assert "conv2" in out and "Totals" in out and "Δ MACs" in out
+
+
+def test_cli(tmp_path):
+    a, b = tmp_path / "a.onnx", tmp_path / "b.onnx"
+    a.write_bytes(net().SerializeToString())
+    b.write_bytes(net(c1=8).SerializeToString())
+    res = CliRunner().invoke(main, ["compare", str(a), str(b), "--format", "json"])
+    assert res.exit_code == 0
+    assert json.loads(res.output)["totals"]["params"]["delta"] == -(16 * 27 + 16 - 8 * 27 - 8) - 32 * 8 * 9
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"nope")
+    res = CliRunner().invoke(main, ["compare", str(a), str(bad)])
+    assert res.exit_code == 2 and "bad.onnx" in res.stderr

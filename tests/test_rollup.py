@@ -1,0 +1,99 @@
+"""Roll-ups by scope and op type, and hotspots: they sum exactly to the totals and rank the
+layers the per-layer numbers say they should."""
+import os
+import tempfile
+
+import pytest
+
+import onnxscore
+from onnxscore.report import scope_key
+from tests.builders import DecoderConfig, build_decoder
+
+SUMMED = ("params", "macs", "flops", "activation_bytes", "weight_bytes")
+
+
+def _sums_match(report, rows):
+    for m in ("params", "macs", "flops"):
+        assert sum(getattr(r, m) for r in rows) == getattr(report.totals, m), m
+    assert sum(r.weight_bytes for r in rows) == report.totals.weight_bytes
+    assert sum(r.count for r in rows) == len(report.top_layers)
+
+
+@pytest.fixture(scope="module")
+def resnet50(light_dir):
+    return onnxscore.analyze(os.path.join(light_dir, "light_resnet50.onnx"))
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_scope_rollup_sums_to_totals(resnet50, depth):
+    _sums_match(resnet50, resnet50.by_scope(depth))
+
+
+def test_resnet50_blocks_are_named_and_repeats_recognised(resnet50):
+    keys = [r.key for r in resnet50.by_scope(1)]
+    assert keys[:1] == ["conv1"] and {"res2", "res3", "res4", "res5", "pred"} <= set(keys)
+    depth2 = {r.key: r for r in resnet50.by_scope(2)}
+    # ResNet-50 stages have 3, 4, 6, 3 bottlenecks; all but the first of each stage are alike
+    for stage, blocks in (("res2", 3), ("res3", 4), ("res4", 6), ("res5", 3)):
+        first = depth2[f"{stage}/{stage}_0"]
+        assert first.repeats == 1  # it has the projection shortcut
+        for i in range(1, blocks):
+            row = depth2[f"{stage}/{stage}_{i}"]
+            assert (row.pattern, row.repeats) == (f"{stage}/{stage}_N", blocks - 1)
+    # a res3 bottleneck: 1x1 512->128, 3x3 128->128, 1x1 128->512 convs + 3 BNs (scale, bias)
+    assert depth2["res3/res3_1"].params == 512 * 128 + 128 * 128 * 9 + 128 * 512 + 2 * (128 + 128 + 512)
+
+
+def test_op_type_rollup(resnet50):
+    rows = {r.key: r for r in resnet50.by_op_type()}
+    _sums_match(resnet50, rows.values())
+    assert rows["Conv"].count == 53 and rows["BatchNormalization"].count == 53
+    assert resnet50.by_op_type()[0].key == "Conv"  # costliest first
+
+
+def test_hotspots_match_the_per_layer_numbers(resnet50):
+    layers = resnet50.top_layers
+    total = resnet50.totals.macs
+    hot = resnet50.hotspots(5, "macs")
+    expected = sorted((x.macs for x in layers if x.macs), reverse=True)[:5]
+    assert [h.value for h in hot] == expected
+    assert hot[0].value == 1 * 64 * 112 * 112 * 3 * 7 * 7  # conv1: N*Cout*Ho*Wo*Cin*Kh*Kw
+    assert hot[0].share == pytest.approx(118_013_952 / total)
+    running = 0
+    for h in hot:
+        running += h.value
+        assert h.cumulative == pytest.approx(running / total)
+        assert h.layer.macs == h.value
+    by_params = resnet50.hotspots(3, "params")
+    assert [h.value for h in by_params] == [512 * 512 * 3 * 3] * 3  # res5 3x3 convs, no bias
+    assert resnet50.top_k(2, "macs") == tuple(h.layer for h in hot[:2])
+
+
+def test_memory_measure_is_bytes_moved(resnet50):
+    conv1 = next(x for x in resnet50.top_layers if x.macs == 118_013_952)
+    # reads 1x3x224x224 floats, writes 1x64x112x112 floats, reads 64x3x7x7 weights
+    assert conv1.input_bytes == 3 * 224 * 224 * 4
+    assert conv1.activation_bytes == 64 * 112 * 112 * 4
+    assert conv1.weight_bytes == 64 * 3 * 7 * 7 * 4
+    assert conv1.memory == (3 * 224 * 224 + 64 * 112 * 112 + 64 * 3 * 7 * 7) * 4
+    assert conv1.intensity == pytest.approx(conv1.flops / conv1.memory)
+    top = resnet50.hotspots(1, "memory")[0]
+    assert top.value == max(x.memory or 0 for x in resnet50.top_layers)
+    with pytest.raises(ValueError, match="unknown measure"):
+        resnet50.hotspots(3, "latency")
+
+
+def test_decoder_layers_are_identical_blocks():
+    cfg = DecoderConfig(layers=4, hidden=64, heads=4, ffn=128, vocab=100, positions=32)
+    path = build_decoder(cfg, tempfile.mkdtemp())
+    r = onnxscore.analyze(path, dims={"seq": 8})
+    rows = {x.key: x for x in r.by_scope(1)}
+    assert [rows[f"h{i}"].repeats for i in range(4)] == [4] * 4
+    assert rows["h0"].pattern == "hN"
+    _sums_match(r, rows.values())
+
+
+def test_scope_key():
+    assert scope_key("layer1/layer1.0/conv1", 2) == "layer1/layer1.0"
+    assert scope_key("layer1", 3) == "layer1"
+    assert scope_key("", 1) == "(top)"
