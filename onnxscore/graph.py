@@ -20,7 +20,7 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import networkx as nx
 import numpy as np
@@ -148,16 +148,20 @@ def _constant_of_shape(node: onnx.NodeProto, consts: Mapping[str, ConstTensor],
 
 
 NAME_SCOPES_KEY = "pkg.torch.onnx.name_scopes"
+_TORCH_PARAM = re.compile(r"^[A-Za-z_]\w*(\.\w+)+$")
 
 
-def node_scope(node: onnx.NodeProto) -> Tuple[str, ...]:
+def node_scope(node: onnx.NodeProto, consts: Mapping[str, "ConstTensor"]) -> Tuple[str, ...]:
     """The module path of a node, from whichever source the exporter left.
 
-    * torch.export-based exporter: the node's ``metadata_props[pkg.torch.onnx.name_scopes]``,
-      a Python list literal of module names, outermost first;
+    * torch.export-based exporter: ``metadata_props[pkg.torch.onnx.name_scopes]``, a list
+      literal ``['', 'layers.0', 'layers.0.attn', 'layers.0.attn.qkv', 'linear']`` whose first
+      entry is the root and last the FX node; but a node with a weight named like a torch
+      parameter (``conv1.weight``) belongs to that module, since the optimizer hands a Conv
+      fused with its BatchNorm the BatchNorm's scope;
     * TorchScript-based exporter, tf2onnx, Paddle: a ``/``-separated node name such as
       ``/layer1/layer1.0/conv1/Conv``, whose last part names the op itself;
-    * otherwise no scope (the flat fallback).
+    * otherwise no scope here (see :func:`_scopes_from_weight_names`).
     """
     for prop in node.metadata_props:
         if prop.key == NAME_SCOPES_KEY:
@@ -165,12 +169,34 @@ def node_scope(node: onnx.NodeProto) -> Tuple[str, ...]:
                 parts = ast.literal_eval(prop.value)
             except (ValueError, SyntaxError):
                 break
-            if isinstance(parts, (list, tuple)):
-                return tuple(str(p) for p in parts if str(p))
+            if not isinstance(parts, (list, tuple)):
+                break
+            scopes = [str(p) for p in parts[:-1] if str(p)]
+            named = [n for n in node.input if n in consts and _TORCH_PARAM.match(n)
+                     and _weight_like(consts[n])]
+            if named:  # its module, under the enclosing modules the metadata names
+                module = named[0].rsplit(".", 1)[0]
+                scopes = [p for p in scopes if module.startswith(p + ".")] + [module]
+            return torch_style(scopes)
     if "/" in node.name:
         parts = [p for p in node.name.split("/") if p]
         return tuple(parts[:-1])
     return ()
+
+
+def torch_style(paths) -> Tuple[str, ...]:
+    """Full module paths as the TorchScript exporter names scopes: each module by its name in
+    its parent, a numbered child with its parent's name (``layer1``, ``layer1.0``, ``conv1``;
+    ``downsample``, ``downsample.0``), so both exporters give the same scopes."""
+    out: List[str] = []
+    parent = ""
+    for path in paths:
+        rel = path[len(parent) + 1:] if parent and path.startswith(parent + ".") else path
+        if rel.isdigit() and parent:
+            rel = f"{parent.rsplit('.', 1)[-1]}.{rel}"
+        out.append(rel)
+        parent = path
+    return tuple(out)
 
 
 _DEVICE_PREFIX = re.compile(r"^(gpu|cpu)_\d+/")
@@ -178,21 +204,19 @@ _WEIGHT_SUFFIX = re.compile(r"_[A-Za-z]+_\d+$")
 
 
 def _scope_of_weight(name: str) -> Tuple[str, ...]:
-    """The module path a weight's name spells, as cumulative names like TorchScript's scopes:
-    ``layers.0.attn.qkv.weight`` -> (layers, layers.0, layers.0.attn, layers.0.attn.qkv);
+    """The module path a weight's name spells:
+    ``layers.0.attn.qkv.weight`` -> (layers, layers.0, attn, qkv);
     Caffe2's ``gpu_0/res2_0_branch2a_w_0`` -> (res2, res2_0, res2_0_branch2a);
     ``inception_3a/1x1_w_0`` -> (inception_3a, 1x1)."""
     base = _DEVICE_PREFIX.sub("", name)
     if "." in base and "/" not in base:
         parts = base.split(".")[:-1]  # the last part names the parameter: weight, bias, ...
-        sep = "."
-    else:
-        base = _WEIGHT_SUFFIX.sub("", base)
-        if "/" in base:
-            return tuple(p for p in base.split("/") if p)
-        parts, sep = base.split("_"), "_"
-    parts = [p for p in parts if p]
-    return tuple(sep.join(parts[: i + 1]) for i in range(len(parts)))
+        return torch_style(".".join(parts[: i + 1]) for i in range(len(parts)))
+    base = _WEIGHT_SUFFIX.sub("", base)
+    if "/" in base:
+        return tuple(p for p in base.split("/") if p)
+    parts = [p for p in base.split("_") if p]
+    return tuple("_".join(parts[: i + 1]) for i in range(len(parts)))
 
 
 def _weight_like(c: ConstTensor) -> bool:
@@ -285,7 +309,7 @@ def build_graph(graph: GraphProto, outer: Optional[Mapping[str, Tuple]] = None,
                     subgraphs[f"{a.name}[{j}]"] = build_graph(g, tensors, consts, path, opset)
         info_in = [tensors.get(n, (None, 0)) if n else (None, 0) for n in node.input]
         info_out = [tensors.get(n, (None, 0)) if n else (None, 0) for n in node.output]
-        G.add_node(key, op_type=node.op_type, domain=node.domain, index=len(G), scope=node_scope(node),
+        G.add_node(key, op_type=node.op_type, domain=node.domain, index=len(G), scope=node_scope(node, consts),
                    attrs={a.name: _attr_value(a) for a in node.attribute
                           if a.type not in (AttributeProto.GRAPH, AttributeProto.GRAPHS)},
                    inputs=list(node.input), outputs=list(node.output),
