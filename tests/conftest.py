@@ -12,3 +12,27 @@ def light_dir():
     if not glob.glob(os.path.join(LIGHT_DIR, "*.onnx")):
         pytest.skip(reason=f"the installed onnx wheel ships no light models in {LIGHT_DIR}")
     return LIGHT_DIR
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-goldens", action="store_true",
+                     help="rewrite the golden files of tests/render/test_golden.py from the current output")
+
+
+@pytest.fixture
+def golden(request):
+    """compare(name, text): the text must equal tests/golden/<name> (rewritten with --update-goldens)."""
+    folder = os.path.join(os.path.dirname(__file__), "golden")
+
+    def check(name, text):
+        path = os.path.join(folder, name)
+        if request.config.getoption("--update-goldens"):
+            os.makedirs(folder, exist_ok=True)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+        if not os.path.exists(path):
+            pytest.fail(f"no golden file {path}; run pytest --update-goldens once and review it")
+        with open(path, encoding="utf-8") as f:
+            assert text == f.read(), f"{name} differs from its golden file (pytest --update-goldens to accept)"
+
+    return check

@@ -14,9 +14,9 @@ from onnxscore import __version__
 from onnxscore.render.plot import (BAND_COLOR, CUMULATIVE_COLOR, MACS_COLOR, PARAMS_COLOR,
                                    UNKNOWN_COLOR, bar_label, block_bars, block_runs, depth_series,
                                    model_name, scope_hint, short, top_bars)
-from onnxscore.render.summary import layer_row, summary_rows, visible_layers
+from onnxscore.render.summary import _cost_cell, footer_lines, summary_rows, visible_layers
 from onnxscore.render.units import binary_bytes, percent, shape, si
-from onnxscore.report import UNSUPPORTED, Report
+from onnxscore.report import Report
 
 CHAR_W = 6.6  # average advance of a 12 px system-ui glyph, to fit labels without measuring text
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
@@ -98,14 +98,14 @@ def _summary_table(report: Report) -> str:
 
 
 def _messages(report: Report) -> str:
-    items = [("note", n) for n in report.notes]
-    items += [("unknown", f"{len(names)} layer(s) need {dim} (e.g. {names[0]})")
-              for dim, names in report.unresolved_dims.items() if names]
-    items += [("warning", w) for w in report.warnings]
-    if not items:
-        return ""
-    lis = "".join(f'<li class="{kind}"><strong>{kind}:</strong> {escape(text)}</li>' for kind, text in items)
-    return f'<ul class="messages">{lis}</ul>'
+    """Notes, unknowns and warnings, as the text report words them."""
+    items = []
+    for line in footer_lines(report):
+        kind, sep, text = line.partition(": ")
+        kind = kind if sep and kind in ("note", "unknown", "warning") else "info"
+        label = f"<strong>{escape(kind)}:</strong> " if kind != "info" else ""
+        items.append(f'<li class="{kind}">{label}{escape(text if kind != "info" else line)}</li>')
+    return f'<ul class="messages">{"".join(items)}</ul>' if items else ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,17 +114,20 @@ def _messages(report: Report) -> str:
 
 def _table(table_id: str, caption: str, header: Sequence[Tuple[str, str]], rows: Iterable[Sequence[Cell]],
            note: str = "") -> str:
-    """A sortable table. ``header`` holds ``(label, "num" | "text")``; each cell is
-    ``(text, raw)``, raw kept in ``data-value`` for numeric columns (empty when unknown)."""
-    head = "".join(f'<th scope="col" class="{kind}" data-type="{kind}">{escape(label)}</th>'
+    """A sortable table. ``header`` holds ``(label, "num" | "pct" | "text")``; each cell is
+    ``(text, raw)``, raw kept in ``data-value`` for numeric columns (empty when unknown);
+    a "pct" cell (raw a fraction) also draws a faint bar of its share."""
+    head = "".join(f'<th scope="col" class="{"text" if kind == "text" else "num"}" '
+                   f'data-type="{"text" if kind == "text" else "num"}">{escape(label)}</th>'
                    for label, kind in header)
     body = []
     for row in rows:
         tds = []
         for (text, raw), (_, kind) in zip(row, header):
-            if kind == "num":
+            if kind in ("num", "pct"):
                 value = "" if raw is None else (f"{raw:.6g}" if isinstance(raw, float) else str(raw))
-                tds.append(f'<td class="num" data-value="{value}">{escape(text)}</td>')
+                bar = (f' style="--share:{100 * raw:.1f}%"' if kind == "pct" and raw else "")
+                tds.append(f'<td class="{kind}" data-value="{value}"{bar}>{escape(text)}</td>')
             else:
                 tds.append(f"<td>{text}</td>")  # already escaped by the caller (may hold markup)
         body.append("<tr>" + "".join(tds) + "</tr>")
@@ -136,6 +139,8 @@ def _table(table_id: str, caption: str, header: Sequence[Tuple[str, str]], rows:
 
 def _text(value: str, cls: str = "") -> Cell:
     text = escape(value)
+    if cls == "scope" and text:
+        return (f'<span class="scope" title="{text}">{text}</span>', None)
     return (f'<span class="{cls}">{text}</span>' if cls and text else text, None)
 
 
@@ -148,9 +153,15 @@ def _share(value: Optional[int], whole: int) -> Cell:
 
 def _cost(value: Optional[int], status: str) -> Cell:
     """MACs/FLOPs as the text renderer shows them ('?' unknown, 'n/a' unsupported, blank 0)."""
-    if value is None:
-        return ("n/a" if status == UNSUPPORTED else "?", None)
-    return (si(value) if value else "", value)
+    return (_cost_cell(value, status), value)
+
+
+def _output(layer) -> Cell:
+    return _text(shape(layer.output_shapes[0]) if layer.output_shapes else "")
+
+
+def _params(value: int) -> Cell:
+    return (f"{value:,}" if value else "", value)
 
 
 def _layer_name(layer) -> str:
@@ -163,14 +174,13 @@ def _layer_name(layer) -> str:
 def _top_table(report: Report, top: int) -> str:
     hot = report.hotspots(top, "macs")
     header = [("#", "num"), ("layer", "text"), ("op", "text"), ("scope", "text"), ("output", "text"),
-              ("params", "num"), ("MACs", "num"), ("FLOPs", "num"), ("share", "num"),
+              ("params", "num"), ("MACs", "num"), ("FLOPs", "num"), ("share", "pct"),
               ("cumulative", "num")]
     rows = []
     for rank, h in enumerate(hot, 1):
         layer = h.layer
-        cells = layer_row(layer)  # name, op, output, params, MACs, FLOPs as the text report shows
         rows.append([(str(rank), rank), (_layer_name(layer), None), _text(layer.op_type, "op"),
-                     _text(layer.scope, "scope"), _text(cells[2]), (cells[3], layer.params),
+                     _text(layer.scope, "scope"), _output(layer), _params(layer.params),
                      (si(h.value), h.value), _cost(layer.flops, layer.status),
                      (f"{100 * h.share:.1f}%", h.share), (f"{100 * h.cumulative:.1f}%", h.cumulative)])
     title = f"Top {len(hot)} layers by MACs" if hot else "Top layers by MACs (no layer has MACs)"
@@ -181,13 +191,13 @@ def _blocks_table(report: Report, depth: int) -> str:
     t = report.totals
     blocks = report.by_scope(depth)
     header = [("#", "num"), ("block", "text"), ("repeated", "text"), ("layers", "num"),
-              ("params", "num"), ("MACs", "num"), ("FLOPs", "num"), ("MACs share", "num"),
-              ("params share", "num"), ("activations", "num"), ("weights", "num"), ("unknown", "num")]
+              ("params", "num"), ("MACs", "num"), ("FLOPs", "num"), ("MACs share", "pct"),
+              ("params share", "pct"), ("activations", "num"), ("weights", "num"), ("unknown", "num")]
     rows = []
     for i, r in enumerate(blocks, 1):
         repeated = f"{r.pattern} ×{r.repeats}" if r.repeats > 1 else ""
         rows.append([(str(i), i), _text(r.key, "name"), _text(repeated, "muted"), (str(r.count), r.count),
-                     (f"{r.params:,}" if r.params else "", r.params), (si(r.macs) if r.macs else "", r.macs),
+                     _params(r.params), (si(r.macs) if r.macs else "", r.macs),
                      (si(r.flops) if r.flops else "", r.flops), _share(r.macs, t.macs),
                      _share(r.params, t.params), (binary_bytes(r.activation_bytes), r.activation_bytes),
                      (binary_bytes(r.weight_bytes) if r.weight_bytes else "", r.weight_bytes),
@@ -200,8 +210,8 @@ def _op_table(report: Report) -> str:
     t = report.totals
     ops = report.by_op_type()
     header = [("op type", "text"), ("layers", "num"), ("params", "num"), ("MACs", "num"), ("FLOPs", "num"),
-              ("MACs share", "num"), ("FLOPs share", "num"), ("activations", "num"), ("unknown", "num")]
-    rows = [[_text(r.key, "op"), (str(r.count), r.count), (f"{r.params:,}" if r.params else "", r.params),
+              ("MACs share", "pct"), ("FLOPs share", "pct"), ("activations", "num"), ("unknown", "num")]
+    rows = [[_text(r.key, "op"), (str(r.count), r.count), _params(r.params),
              (si(r.macs) if r.macs else "", r.macs), (si(r.flops) if r.flops else "", r.flops),
              _share(r.macs, t.macs), _share(r.flops, t.flops),
              (binary_bytes(r.activation_bytes), r.activation_bytes),
@@ -218,11 +228,10 @@ def _layers_table(report: Report, all_layers: bool) -> str:
     order = {id(layer): i for i, layer in enumerate(report.layers, 1)}
     rows = []
     for layer in shown:
-        cells = layer_row(layer)
         memory, intensity = layer.memory, layer.intensity
         rows.append([(str(order[id(layer)]), order[id(layer)]), (_layer_name(layer), None),
-                     _text(layer.op_type, "op"), _text(layer.scope, "scope"), _text(cells[2]),
-                     (cells[3], layer.params), _cost(layer.macs, layer.status),
+                     _text(layer.op_type, "op"), _text(layer.scope, "scope"), _output(layer),
+                     _params(layer.params), _cost(layer.macs, layer.status),
                      _cost(layer.flops, layer.status),
                      ("?" if memory is None else binary_bytes(memory), memory),
                      ("" if intensity is None else f"{intensity:.3g}", intensity),
@@ -244,7 +253,7 @@ def _figure(svg: str, cls: str) -> str:
 
 
 def _svg(chart_id: str, width: float, height: float, title: str, desc: str, body: List[str]) -> str:
-    return (f'<svg id="{chart_id}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:g} {height:g}" '
+    return (f'<svg id="{chart_id}" viewBox="0 0 {width:g} {height:g}" '
             f'width="{width:g}" height="{height:g}" role="img" aria-labelledby="{chart_id}-title" '
             f'font-family="{escape(FONT)}" font-size="12">'
             f'<title id="{chart_id}-title">{escape(title)}</title><desc>{escape(desc)}</desc>'
@@ -397,7 +406,7 @@ def _chart_depth(report: Report, depth: int) -> str:
                         f'<rect x="{bx:.1f}" y="{plot_top:g}" width="{bw:.1f}" '
                         f'height="{plot_bottom - plot_top:g}" fill="{fill}"/>')
             if bw > CHAR_W * 3 + 8:
-                body.append(f'<text class="band-label" x="{bx + bw / 2:.1f}" y="{plot_top + 14:g}" '
+                body.append(f'<text class="band-label" x="{bx + bw / 2:.1f}" y="{plot_top - 6:g}" '
                             f'text-anchor="middle">{escape(_fit(block, bw - 8))}</text>')
             body.append("</g>")
     for v in yticks:
@@ -435,10 +444,10 @@ def _chart_depth(report: Report, depth: int) -> str:
         body.append(f'<line class="axis" x1="{x1:g}" x2="{x1:g}" y1="{plot_top:g}" y2="{plot_bottom:g}"/>')
     body.append(f'<line class="axis" x1="{x0:g}" x2="{x0:g}" y1="{plot_top:g}" y2="{plot_bottom:g}"/>')
     body.append(f'<line class="axis" x1="{x0:g}" x2="{x1:g}" y1="{plot_bottom:g}" y2="{plot_bottom:g}"/>')
-    for i in nice_ticks(n - 1 if n > 1 else 1, 10):
-        if i <= n - 1:
-            body.append(f'<text class="tick" x="{xs(i):.1f}" y="{plot_bottom + 16:g}" '
-                        f'text-anchor="middle">{int(i) + 1}</text>')
+    steps = [v for v in nice_ticks(n, 10) if 0 < v <= n and v - 1 > n / 40]
+    for v in [1] + steps:  # 1-based positions
+        body.append(f'<text class="tick" x="{xs(v - 1):.1f}" y="{plot_bottom + 16:g}" '
+                    f'text-anchor="middle">{v:g}</text>')
     body.append(f'<text class="axis-label" x="{(x0 + x1) / 2:g}" y="{height - 10:g}" text-anchor="middle">'
                 f'layer position in graph order ({n} layers that do work; zero-cost nodes skipped)</text>')
     body.append(f'<text class="axis-label" transform="translate(16 {(plot_top + plot_bottom) / 2:g}) rotate(-90)" '
@@ -482,7 +491,7 @@ p.path { margin: 0 0 16px; color: var(--muted); font-family: ui-monospace, SFMon
 h3 { font-size: 15px; margin: 28px 0 8px; }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); gap: 12px; }
 .card { border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; background: var(--soft); }
-.card-label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
+.card-label { color: var(--muted); font-size: 12px; letter-spacing: .02em; }
 .card-value { font-size: 22px; font-weight: 600; }
 .card-sub { color: var(--muted); font-size: 12px; }
 .callout.warn, ul.messages li.warning, ul.messages li.unknown { background: var(--warn-bg);
@@ -514,7 +523,8 @@ th, td { padding: 5px 10px; text-align: left; border-bottom: 1px solid #eaeef2; 
 tbody tr:last-child td { border-bottom: 0; }
 thead th { background: var(--soft); font-weight: 600; position: sticky; top: 0; z-index: 1;
   border-bottom: 1px solid var(--line); }
-th.num, td.num { text-align: right; }
+th.num, td.num, td.pct { text-align: right; }
+td.pct { background: linear-gradient(#9db4e3, #9db4e3) no-repeat right 10px bottom 3px / var(--share, 0%) 3px; }
 table.sortable thead th { cursor: pointer; user-select: none; }
 table.sortable thead th:hover { color: var(--accent); }
 table.sortable thead th::after { content: ""; display: inline-block; width: 1em; color: var(--accent); }
@@ -523,6 +533,8 @@ table.sortable thead th[aria-sort=descending]::after { content: "▼"; font-size
 tbody tr:hover td { background: #f3f6fb; }
 .name, .scope { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
 .scope, .muted { color: var(--muted); }
+span.scope { display: inline-block; max-width: 300px; overflow: hidden; text-overflow: ellipsis;
+  vertical-align: top; }
 .sub { color: var(--muted); }
 .status-unknown, .status-unsupported, .status-error { color: #b42318; font-weight: 600; }
 table.summary { width: auto; max-width: 100%; border: 1px solid var(--line); border-radius: 6px; }

@@ -183,23 +183,23 @@ def _plot_depth(ax, report: Report, depth: int, FuncFormatter, PercentFormatter)
     if not points:
         _empty(ax, "no layer does any work")
         return
-    x = [p.position for p in points]
+    x = [p.position + 1 for p in points]  # 1-based, as the HTML chart
     macs = [p.layer.macs or 0 for p in points]
     peak = max(macs) or 1
     runs = block_runs(points)
     if len(runs) > 1:
         for i, (block, first, last) in enumerate(runs):
             if i % 2 == 0:
-                ax.axvspan(first - 0.5, last + 0.5, color=BAND_COLOR, zorder=0, lw=0)
+                ax.axvspan(first + 0.5, last + 1.5, color=BAND_COLOR, zorder=0, lw=0)
             if (last - first + 1) / len(points) > 0.045:
-                ax.text((first + last) / 2, 0.985, short(block, 14), transform=ax.get_xaxis_transform(),
+                ax.text((first + last) / 2 + 1, 0.985, short(block, 14), transform=ax.get_xaxis_transform(),
                         ha="center", va="top", fontsize=8, color="#57606a")
     ax.bar(x, macs, width=0.85, color=MACS_COLOR, zorder=2, label="MACs per layer")
-    unknown = [p.position for p in points if p.layer.macs is None]
+    unknown = [p.position + 1 for p in points if p.layer.macs is None]
     if unknown:
         ax.plot(unknown, [0] * len(unknown), "^", color=UNKNOWN_COLOR, ms=5, zorder=3,
                 clip_on=False, label="cost unknown")
-    ax.set_xlim(-0.5, len(points) - 0.5)
+    ax.set_xlim(0.5, len(points) + 0.5)
     ax.set_ylim(0, peak * 1.12)
     ax.yaxis.set_major_formatter(FuncFormatter(_si_axis))
     ax.set_ylabel("MACs per layer")

@@ -123,9 +123,9 @@ def layer_section(report: Report, all_layers: bool = False) -> Section:
     title = f"All layers ({len(report.layers)}" + (
         f"; {hidden} zero-cost hidden, --all-layers shows them)" if hidden else ")")
     rows = tuple((x.name, x.op_type, shape(x.output_shapes[0]) if x.output_shapes else "",
-                  f"{x.params:,}" if x.params else "", _cost_cell(x.macs, x.status),
+                  si(x.params) if x.params else "", _cost_cell(x.macs, x.status),
                   _cost_cell(x.flops, x.status),
-                  "" if x.intensity is None else f"{x.intensity:.3g}") for x in shown)
+                  "" if x.intensity is None else f"{x.intensity:.2g}") for x in shown)
     return Section(title, ("layer", "op", "output", "params", "MACs", "FLOPs", "FLOP/B"), rows, NUMERIC,
                    fold=True)
 

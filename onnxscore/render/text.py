@@ -15,11 +15,14 @@ from onnxscore.report import Report
 
 def draw(section: Section) -> Table:
     """A Section as a rich table whose first column folds and takes the spare width."""
-    table = Table(title=Text(section.title), box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    table = Table(title=Text(section.title), box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False,
+                  padding=(0, 1), collapse_padding=True)
+    name = 1 if section.header[0] == "#" else 0
     for i, col in enumerate(section.header):
         table.add_column(col, justify="right" if col in section.numeric else "left",
-                         ratio=1 if i == 1 or (i == 0 and col != "#") else None, overflow="fold",
-                         no_wrap=i > 1, min_width=10 if i == 0 and col != "#" else None)
+                         ratio=1 if i == name else None, overflow="fold",
+                         no_wrap=col in section.numeric or col == "op",
+                         min_width=12 if i == name else None)
     for row in section.rows:
         table.add_row(*(Text(cell) for cell in row))  # names may hold [brackets]: never markup
     return table

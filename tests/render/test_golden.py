@@ -1,0 +1,37 @@
+"""Golden files: every rendering of a tiny scoped model, compared exactly.
+
+The renderers only format what the Report holds; these files pin the layout. After an
+intended change, run ``pytest tests/render/test_golden.py --update-goldens`` and review the diff.
+"""
+import pytest
+from onnx import helper
+
+import onnxscore
+from onnxscore.compare import compare
+from onnxscore.netscore import ACCURACY_METADATA_KEY
+from onnxscore.render import render
+from onnxscore.render.compare import render_comparison
+from onnxscore.render.hotspots import render_hotspots
+from tests.test_compare import net
+
+
+@pytest.fixture(scope="module")
+def report():
+    m = net()
+    helper.set_model_props(m, {ACCURACY_METADATA_KEY: "71.5"})
+    return onnxscore.analyze(m)
+
+
+@pytest.mark.parametrize("fmt, ext", [("text", "txt"), ("json", "json"), ("csv", "csv"), ("md", "md")])
+def test_analyze(report, golden, fmt, ext):
+    golden(f"analyze.{ext}", render([report], fmt, top=3, depth=2))
+
+
+@pytest.mark.parametrize("fmt, ext", [("text", "txt"), ("json", "json"), ("csv", "csv"), ("md", "md")])
+def test_hotspots(report, golden, fmt, ext):
+    golden(f"hotspots.{ext}", render_hotspots([report], fmt, k=3, by="flops"))
+
+
+@pytest.mark.parametrize("fmt, ext", [("text", "txt"), ("json", "json"), ("csv", "csv"), ("md", "md")])
+def test_compare(report, golden, fmt, ext):
+    golden(f"compare.{ext}", render_comparison(compare(report, onnxscore.analyze(net(c1=8)), 2), fmt, 5))
