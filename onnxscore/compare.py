@@ -1,8 +1,9 @@
 """Before/after: two reports side by side, and the layers, blocks and op types that changed.
 
-Layers are matched by name first; the rest by a normalised name (the suffixes that quantizers
-and optimizers append, such as ``_quant``, removed); then, within the same scope, in graph
-order by position among that scope's layers of work. What is left unmatched is listed.
+Layers are matched by name first; the rest by a normalised name (``_quant``, which
+onnxruntime's QOperator quantization appends, removed); then, within the same scope, in graph
+order among the layers of the same op type. What is left unmatched (the Q/DQ nodes a
+quantizer inserts, say) is listed apart, and counted in the block and op-type changes.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 from onnxscore.report import ZERO, LayerCost, Report, Rollup
 
 MEASURES = ("params", "macs", "flops", "weight_bytes")
-_SUFFIXES = re.compile(r"(_quant|_QuantizeLinear|_DequantizeLinear|_fused|_output_0)+$")
+_SUFFIXES = re.compile(r"_quant$")  # onnxruntime's QOperator format renames Conv to Conv_quant
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class Change:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Totals of both models and what changed, each list sorted by the size of the change."""
+    """Totals of both models and what changed, each list sorted by the size of the change;
+    ``layers`` holds matched layers only, the unmatched are ``only_a`` and ``only_b``."""
 
     a: Report
     b: Report
@@ -73,7 +75,8 @@ def _normal(name: str) -> str:
 
 
 def match_layers(a: Sequence[LayerCost], b: Sequence[LayerCost]) -> List[Tuple[Optional[LayerCost], Optional[LayerCost]]]:
-    """Pairs of layers: by name, then by normalised name, then by position within a scope."""
+    """Pairs of layers: by name, then by normalised name, then by position among the layers of
+    the same op type within the same scope."""
     pairs: List[Tuple[Optional[LayerCost], Optional[LayerCost]]] = []
     left = {x.name: x for x in a}
     right = {x.name: x for x in b}
@@ -87,18 +90,16 @@ def match_layers(a: Sequence[LayerCost], b: Sequence[LayerCost]) -> List[Tuple[O
         other = normal.get(_normal(name))
         if other in right:
             pairs.append((left.pop(name), right.pop(other)))
-    scoped_a: Dict[str, List[LayerCost]] = {}
-    scoped_b: Dict[str, List[LayerCost]] = {}
+    scoped_a: Dict[Tuple[str, str], List[LayerCost]] = {}
+    scoped_b: Dict[Tuple[str, str], List[LayerCost]] = {}
     for x in left.values():
-        if x.status != ZERO:
-            scoped_a.setdefault(x.scope, []).append(x)
+        if x.status != ZERO and x.scope:
+            scoped_a.setdefault((x.scope, x.op_type), []).append(x)
     for y in right.values():
-        if y.status != ZERO:
-            scoped_b.setdefault(y.scope, []).append(y)
-    for scope, xs in scoped_a.items():
-        if not scope:
-            continue
-        for x, y in zip(xs, scoped_b.get(scope, [])):
+        if y.status != ZERO and y.scope:
+            scoped_b.setdefault((y.scope, y.op_type), []).append(y)
+    for key, xs in scoped_a.items():
+        for x, y in zip(xs, scoped_b.get(key, [])):
             pairs.append((left.pop(x.name), right.pop(y.name)))
     pairs += [(x, None) for x in left.values()] + [(None, y) for y in right.values()]
     return pairs
@@ -128,7 +129,8 @@ def compare(a: Report, b: Report, depth: int = 1) -> Comparison:
             key = f"{x.name} -> {y.name}"
         changes.append(Change(key, None if x is None else _values(x), None if y is None else _values(y),
                               "" if x is None else x.op_type, "" if y is None else y.op_type))
-    layers = tuple(sorted((c for c in changes if any(c.size) or c.op_a != c.op_b),
+    matched = (c for c in changes if c.a is not None and c.b is not None)
+    layers = tuple(sorted((c for c in matched if any(c.size) or c.op_a != c.op_b),
                           key=lambda c: c.size, reverse=True))
     return Comparison(a, b, totals, layers, _rollup_changes(a.by_scope(depth), b.by_scope(depth)),
                       _rollup_changes(a.by_op_type(), b.by_op_type()), tuple(only_a), tuple(only_b), depth)

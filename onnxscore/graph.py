@@ -224,17 +224,31 @@ def _weight_like(c: ConstTensor) -> bool:
     return c.dtype in FLOAT_TYPES and (c.numel is None or c.numel > 1)
 
 
-def _scopes_from_weight_names(G: nx.DiGraph, consts: Mapping[str, ConstTensor],
-                              producers: Mapping[str, str]) -> None:
-    """Flat node names (``n0``, ``n1``): scope each node by the name of its first weight (or of
-    the weight it makes), and any other node by the node that produced its first input."""
-    for key in nx.topological_sort(G):
-        nd = G.nodes[key]
+def _scopes_from_weight_names(G: nx.DiGraph, consts: Mapping[str, ConstTensor]) -> None:
+    """Flat node names (``n0``, ``n1``): scope each node that reads a weight (or makes one, as a
+    Constant or ConstantOfShape does) by that weight's name."""
+    for _, nd in G.nodes(data=True):
         weights = [n for n in nd["inputs"] + nd["outputs"] if n in consts and _weight_like(consts[n])]
-        if weights:  # (an output here is a weight made by a Constant or ConstantOfShape)
+        if weights:
             nd["scope"] = _scope_of_weight(weights[0])
-        elif nd["inputs"] and producers.get(nd["inputs"][0]) in G:
-            nd["scope"] = G.nodes[producers[nd["inputs"][0]]]["scope"]
+
+
+def _inherit_scopes(G: nx.DiGraph) -> None:
+    """Give an unscoped node (an activation, a Q/DQ pair a quantizer inserted, a Flatten) the
+    scope of the node that produced its first input, else of its first consumer."""
+    order = list(nx.lexicographical_topological_sort(G, key=lambda k: G.nodes[k]["index"]))
+    for key in order:
+        nd = G.nodes[key]
+        if not nd["scope"]:
+            sources = [u for u, _, e in G.in_edges(key, data=True) if nd["inputs"] and e["name"] == nd["inputs"][0]]
+            if sources and G.nodes[sources[0]]["scope"]:
+                nd["scope"] = G.nodes[sources[0]]["scope"]
+    for key in reversed(order):
+        nd = G.nodes[key]
+        if not nd["scope"]:
+            users = sorted(G.successors(key), key=lambda k: G.nodes[k]["index"])
+            if users and G.nodes[users[0]]["scope"]:
+                nd["scope"] = G.nodes[users[0]]["scope"]
 
 
 def _attr_value(a: AttributeProto) -> Any:
@@ -330,7 +344,9 @@ def build_graph(graph: GraphProto, outer: Optional[Mapping[str, Tuple]] = None,
         cycle = nx.find_cycle(G)
         raise GraphError(f"{path}: the graph has a cycle through {cycle[0][0]!r} -> {cycle[0][1]!r}")
     if not any(d["scope"] for _, d in G.nodes(data=True)):
-        _scopes_from_weight_names(G, consts, producers)
+        _scopes_from_weight_names(G, consts)
+    if any(d["scope"] for _, d in G.nodes(data=True)):
+        _inherit_scopes(G)
     G.graph.update(tensors=tensors, constants=consts, producers=producers,
                    inputs=[vi.name for vi in graph.input if vi.name not in
                            {t.name for t in graph.initializer}],

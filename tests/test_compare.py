@@ -110,3 +110,22 @@ def test_cli(tmp_path):
     bad.write_bytes(b"nope")
     res = CliRunner().invoke(main, ["compare", str(a), str(bad)])
     assert res.exit_code == 2 and "bad.onnx" in res.stderr
+
+
+def test_onnxruntime_int8_fixture():
+    """fixtures/make_quantized.py: onnxruntime's static QDQ quantization of the tiny ResNet."""
+    import os
+    fixtures = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures")
+    a = onnxscore.analyze(os.path.join(fixtures, "tiny_resnet_torchscript.onnx"))
+    b = onnxscore.analyze(os.path.join(fixtures, "tiny_resnet_int8.onnx"))
+    c = compare(a, b)
+    assert c.totals["params"][0] == c.totals["params"][1]  # int8 weights are the same weights
+    assert c.totals["macs"][0] == c.totals["macs"][1]
+    layers = {ch.key: ch for ch in c.layers}
+    # layer4.0.conv2: 64*64*3*3 weights, float32 -> int8 saves 3 bytes each (its bias stays 4-byte int32)
+    assert layers["/layer4/layer4.0/conv2/Conv"].delta("weight_bytes") == -3 * 64 * 64 * 3 * 3
+    assert layers["/layer4/layer4.0/conv2/Conv"].delta("macs") == 0
+    ops = {ch.key: ch for ch in c.op_types}
+    assert ops["QuantizeLinear"].a is None and ops["DequantizeLinear"].a is None
+    assert all(name.endswith(("QuantizeLinear", "DequantizeLinear")) for name in c.only_b)
+    assert {"layer1", "layer2", "layer3", "layer4"} <= {ch.key for ch in c.blocks}
