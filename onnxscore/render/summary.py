@@ -75,6 +75,14 @@ NUMERIC = frozenset({"params", "MACs", "FLOPs", "share", "cum.", "layers", "act.
                      "FLOP/B", "count", "weights"})
 
 
+def display_name(layer) -> str:
+    """The layer's name, with its scope when the name does not already spell it
+    (torch.export names nodes ``node_Conv_291``; its scope is ``layer1/layer1.0/conv1``)."""
+    if not layer.scope or layer.scope.split("/")[-1] in layer.name:
+        return layer.name
+    return f"{layer.name} ({layer.scope})"
+
+
 def _value(v: int, by: str) -> str:
     return binary_bytes(v) if by == "memory" else (f"{v:,}" if by == "params" else si(v))
 
@@ -85,7 +93,7 @@ def hotspot_section(report: Report, k: int = 10, by: str = "macs") -> Optional[S
     if not hot:
         return None
     label = MEASURE_LABEL[by]
-    rows = tuple((str(i), h.layer.name, h.layer.op_type, _value(h.value, by), f"{100 * h.share:.1f}%",
+    rows = tuple((str(i), display_name(h.layer), h.layer.op_type, _value(h.value, by), f"{100 * h.share:.1f}%",
                   f"{100 * h.cumulative:.1f}%") for i, h in enumerate(hot, 1))
     title = f"Top {len(hot)} layers by {label} ({100 * hot[-1].cumulative:.0f}% of all {label})"
     return Section(title, ("#", "layer", "op", label, "share", "cum."), rows, NUMERIC | {"#"})
@@ -122,7 +130,7 @@ def layer_section(report: Report, all_layers: bool = False) -> Section:
     shown, hidden = visible_layers(report, all_layers)
     title = f"All layers ({len(report.layers)}" + (
         f"; {hidden} zero-cost hidden, --all-layers shows them)" if hidden else ")")
-    rows = tuple((x.name, x.op_type, shape(x.output_shapes[0]) if x.output_shapes else "",
+    rows = tuple((display_name(x), x.op_type, shape(x.output_shapes[0]) if x.output_shapes else "",
                   si(x.params) if x.params else "", _cost_cell(x.macs, x.status),
                   _cost_cell(x.flops, x.status),
                   "" if x.intensity is None else f"{x.intensity:.2g}") for x in shown)
