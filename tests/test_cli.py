@@ -71,7 +71,7 @@ def test_csv_and_markdown(conv_path):
     rows = list(csv.DictReader(io.StringIO(run("analyze", conv_path, "--format", "csv").output)))
     assert rows[0]["op_type"] == "Conv" and int(rows[0]["macs"]) == CONV_MACS
     md = run("analyze", conv_path, "--format", "md").output
-    assert md.startswith("### onnxscore:") and "<details>" in md and "| conv | Conv |" in md
+    assert md.startswith("### onnxscore:") and "<details>" in md and " | Conv | 1x4x6x6 |" in md
 
 
 def test_bad_file_is_one_line_exit_2(tmp_path, conv_path):

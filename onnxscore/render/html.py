@@ -11,16 +11,17 @@ from html import escape
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 from onnxscore import __version__
-from onnxscore.render.plot import (BAND_COLOR, CUMULATIVE_COLOR, MACS_COLOR, PARAMS_COLOR,
-                                   UNKNOWN_COLOR, bar_label, block_bars, block_runs, depth_series,
-                                   model_name, scope_hint, short, top_bars)
-from onnxscore.render.summary import _cost_cell, footer_lines, summary_rows, visible_layers
+from onnxscore.render.plot import (BAND_COLOR, CUMULATIVE_COLOR, MACS_COLOR, MAX_BANDS, PARAMS_COLOR,
+                                   UNKNOWN_COLOR, block_bars, block_runs, depth_series, model_name,
+                                   scope_hint, short, top_bars)
+from onnxscore.render.summary import cost_cell, footer_lines, summary_rows, visible_layers
 from onnxscore.render.units import binary_bytes, percent, shape, si
 from onnxscore.report import Report
 
 CHAR_W = 6.6  # average advance of a 12 px system-ui glyph, to fit labels without measuring text
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
 
+TALL_TABLE = 30  # rows past which a table scrolls inside its frame, under a sticky header
 Cell = Tuple[str, Optional[object]]  # (text shown, raw value for data-value; None = text cell)
 
 
@@ -132,7 +133,8 @@ def _table(table_id: str, caption: str, header: Sequence[Tuple[str, str]], rows:
                 tds.append(f"<td>{text}</td>")  # already escaped by the caller (may hold markup)
         body.append("<tr>" + "".join(tds) + "</tr>")
     note_html = f'<p class="table-note">{escape(note)}</p>' if note else ""
-    return (f'<div class="table-wrap"><table id="{table_id}" class="sortable">'
+    tall = " tall" if len(body) > TALL_TABLE else ""
+    return (f'<div class="table-wrap{tall}"><table id="{table_id}" class="sortable">'
             f'<caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>{note_html}')
 
@@ -153,7 +155,7 @@ def _share(value: Optional[int], whole: int) -> Cell:
 
 def _cost(value: Optional[int], status: str) -> Cell:
     """MACs/FLOPs as the text renderer shows them ('?' unknown, 'n/a' unsupported, blank 0)."""
-    return (_cost_cell(value, status), value)
+    return (cost_cell(value, status), value)
 
 
 def _output(layer) -> Cell:
@@ -310,7 +312,10 @@ def _chart_top(report: Report, top: int) -> str:
     plot_top, x0 = 34, label_w + 8
     x1 = width - value_w
     ticks = nice_ticks(hot[0].value, 4)
-    scale = lambda v: x0 + (x1 - x0) * v / ticks[-1]  # noqa: E731
+
+    def scale(v):
+        return x0 + (x1 - x0) * v / ticks[-1]
+
     plot_bottom = plot_top + row * len(hot)
     body = _x_axis(x0, x1, plot_bottom, ticks, scale, _tick_si, "MACs per layer (multiply-adds)", plot_top)
     for i, h in enumerate(hot):
@@ -343,12 +348,16 @@ def _chart_blocks(report: Report, depth: int) -> str:
     if not rows or not (t.macs or t.params):
         return _empty(chart_id, title, "No block has MACs or parameters.")
     width, label_w, value_w = 640, 150, 56
-    row, plot_top, x0 = 34, 52, label_w + 8
+    row, plot_top, x0 = (34 if len(rows) <= 12 else 28), 52, label_w + 8
+    bar_h = (row - 10) / 2
     x1 = width - value_w
     shares = [(r.macs / t.macs if t.macs else 0.0, r.params / t.params if t.params else 0.0) for r in rows]
     peak = max(max(s) for s in shares)
     ticks = [v / 100 for v in nice_ticks(min(100.0, 100 * peak), 5)]
-    scale = lambda v: x0 + (x1 - x0) * v / ticks[-1]  # noqa: E731
+
+    def scale(v):
+        return x0 + (x1 - x0) * v / ticks[-1]
+
     plot_bottom = plot_top + row * len(rows)
     body = [f'<rect x="{x0:g}" y="26" width="10" height="10" rx="2" fill="{MACS_COLOR}"/>',
             f'<text class="legend" x="{x0 + 15:g}" y="35">MACs</text>',
@@ -358,28 +367,41 @@ def _chart_blocks(report: Report, depth: int) -> str:
                     "share of the model total (%)", plot_top)
     for i, (r, (macs_share, params_share)) in enumerate(zip(rows, shares)):
         y = plot_top + i * row
-        key = _fit(r.key, label_w - (CHAR_W * 4 if r.repeats > 1 else 0))
-        tip = (f"{r.key}: {r.count} layers, {r.macs:,} MACs ({100 * macs_share:.1f}%), "
-               f"{r.params:,} parameters ({100 * params_share:.1f}%)"
-               + (f"; one of {r.repeats} identical {r.pattern} blocks" if r.repeats > 1 else ""))
-        body.append(f'<g class="row"><title>{escape(tip)}</title>')
-        body.append(f'<text class="label" x="{label_w:g}" y="{y + row / 2 + 4:.1f}" text-anchor="end">'
-                    f'{escape(key)}' + (f'<tspan class="muted"> ×{r.repeats}</tspan>' if r.repeats > 1 else "")
-                    + "</text>")
+        suffix = f" ×{r.blocks}" if r.kind == "repeated" else ""
+        name = _fit(r.label, label_w - CHAR_W * len(suffix))
+        what = {"block": r.label, "repeated": f"{r.label}: {r.blocks} identical blocks together",
+                "other": f"{r.label} together"}[r.kind]
+        tip = (f"{what}: {r.macs:,} MACs ({100 * macs_share:.1f}%), "
+               f"{r.params:,} parameters ({100 * params_share:.1f}%)")
+        body.append(f'<g class="row {r.kind}"><title>{escape(tip)}</title>')
+        body.append(f'<text class="label{" muted other" if r.kind == "other" else ""}" x="{label_w:g}" '
+                    f'y="{y + row / 2 + 4:.1f}" text-anchor="end">{escape(name)}'
+                    + (f'<tspan class="muted">{escape(suffix)}</tspan>' if suffix else "") + "</text>")
         for j, (share, color, cls) in enumerate(((macs_share, MACS_COLOR, "macs"),
                                                  (params_share, PARAMS_COLOR, "params"))):
-            by = y + 4 + j * 13
+            by = y + 4 + j * (bar_h + 1)
             w = scale(share) - x0
             if share:
                 body.append(f'<rect class="bar {cls}" x="{x0:g}" y="{by:.1f}" width="{max(1.0, w):.1f}" '
-                            f'height="12" rx="1.5" fill="{color}"/>')
-            body.append(f'<text class="value small" x="{x0 + max(1.0, w) + 5:.1f}" y="{by + 10:.1f}">'
+                            f'height="{bar_h:g}" rx="1.5" fill="{color}"/>')
+            body.append(f'<text class="value small" x="{x0 + max(1.0, w) + 5:.1f}" y="{by + bar_h - 2:.1f}">'
                         f'{100 * share:.1f}%</text>')
         body.append("</g>")
-    left_out = len(report.by_scope(depth)) - len(rows)
+    notes = []
+    if any(r.kind == "repeated" for r in rows):
+        notes.append("identical repeated blocks are drawn as one bar (×count)")
+    if rows[-1].kind == "other":
+        notes.append(f"past {len(rows) - 1} bars the lightest blocks are summed")
+    drawn = sum(r.blocks for r in rows)
+    left_out = len(report.by_scope(depth)) - drawn
+    if left_out:
+        notes.append(f"{left_out} block(s) with neither MACs nor parameters are not drawn")
     desc = ("Paired bars: each block's share of the model's MACs and parameters, in graph order"
-            + (f"; {left_out} block(s) with neither are not drawn." if left_out else "."))
-    return _svg(chart_id, width, plot_bottom + 46, title, desc, body)
+            + ("; " + "; ".join(notes) if notes else "") + ". The table below lists every block.")
+    if notes:
+        body.append(f'<text class="chart-note" x="{x0:g}" y="{plot_bottom + 56:.1f}">'
+                    f'{escape(_fit("; ".join(notes).capitalize() + ".", x1 - x0 + value_w))}</text>')
+    return _svg(chart_id, width, plot_bottom + (66 if notes else 46), title, desc, body)
 
 
 def _chart_depth(report: Report, depth: int) -> str:
@@ -394,20 +416,26 @@ def _chart_depth(report: Report, depth: int) -> str:
     slot = (x1 - x0) / n
     peak = max(p.layer.macs or 0 for p in points)
     yticks = nice_ticks(peak or 1, 5)
-    ys = lambda v: plot_bottom - (plot_bottom - plot_top) * v / yticks[-1]  # noqa: E731
-    xs = lambda i: x0 + slot * (i + 0.5)  # noqa: E731
+
+    def ys(v):
+        return plot_bottom - (plot_bottom - plot_top) * v / yticks[-1]
+
+    def xs(i):
+        return x0 + slot * (i + 0.5)
+
     body = []
     runs = block_runs(points)
-    if len(runs) > 1:
+    if 1 < len(runs) <= MAX_BANDS:
         for k, (block, first, last) in enumerate(runs):
             bx, bw = x0 + slot * first, slot * (last - first + 1)
             fill = BAND_COLOR if k % 2 == 0 else "none"
             body.append(f'<g class="band"><title>{escape(block)}: layers {first + 1}–{last + 1}</title>'
                         f'<rect x="{bx:.1f}" y="{plot_top:g}" width="{bw:.1f}" '
                         f'height="{plot_bottom - plot_top:g}" fill="{fill}"/>')
-            if bw > CHAR_W * 3 + 8:
+            label = _fit(block, bw - 8)
+            if label == block or len(label) >= 8:  # a stub such as '…1x1' would only mislead
                 body.append(f'<text class="band-label" x="{bx + bw / 2:.1f}" y="{plot_top - 6:g}" '
-                            f'text-anchor="middle">{escape(_fit(block, bw - 8))}</text>')
+                            f'text-anchor="middle">{escape(label)}</text>')
             body.append("</g>")
     for v in yticks:
         y = ys(v)
@@ -433,7 +461,9 @@ def _chart_depth(report: Report, depth: int) -> str:
                     f'<title>{escape(p.layer.name)}: cost unknown</title></path>')
     total = report.totals.macs
     if total:
-        yc = lambda share: plot_bottom - (plot_bottom - plot_top) * share  # noqa: E731
+        def yc(share):
+            return plot_bottom - (plot_bottom - plot_top) * share
+
         line = "M" + " L".join(f"{xs(p.position):.1f} {yc(p.cumulative / total):.1f}" for p in points)
         body.append(f'<path class="cumulative" d="M{x0:g} {plot_bottom:g} L{line[1:]}" fill="none" '
                     f'stroke="{CUMULATIVE_COLOR}" stroke-width="1.8" stroke-linejoin="round"/>')
@@ -511,6 +541,9 @@ svg .value.small { font-size: 10.5px; }
 svg .axis-label { fill: var(--muted); font-size: 11.5px; }
 svg .band-label { fill: var(--muted); font-size: 11px; }
 svg .empty { fill: var(--muted); }
+svg .chart-note { fill: var(--muted); font-size: 11px; font-style: italic; }
+svg .label.other { font-style: italic; }
+svg g.row.other .bar { opacity: .45; }
 svg .grid { stroke: #e8ecf0; stroke-width: 1; }
 svg .axis { stroke: #9aa3ad; stroke-width: 1; }
 svg .hit { fill: transparent; }
@@ -542,7 +575,7 @@ table.summary th { color: var(--muted); font-weight: 500; padding-right: 24px; v
 table.summary td { white-space: normal; }
 details.layers { margin-top: 28px; }
 details.layers > summary { cursor: pointer; font-weight: 600; font-size: 15px; margin-bottom: 8px; }
-details.layers .table-wrap { max-height: 70vh; overflow: auto; }
+.table-wrap.tall { max-height: 70vh; overflow: auto; }
 .table-note { color: var(--muted); font-size: 12px; margin: 6px 0 0; }
 ul.messages { list-style: none; padding: 0; margin: 20px 0 0; }
 ul.messages li { padding: 6px 12px; margin-top: 6px; border-radius: 4px; border-left: 3px solid var(--line);

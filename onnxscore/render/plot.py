@@ -7,11 +7,11 @@ imported by :func:`to_png`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import Sequence, Tuple
 
 from onnxscore.errors import UsageError
 from onnxscore.render.units import si
-from onnxscore.report import ZERO, Hotspot, LayerCost, Report, Rollup, scope_key
+from onnxscore.report import ZERO, Hotspot, LayerCost, Report, scope_key
 
 MACS_COLOR = "#3768c7"
 PARAMS_COLOR = "#e08a2e"
@@ -36,10 +36,54 @@ def top_bars(report: Report, top: int = 10) -> Tuple[Hotspot, ...]:
     return report.hotspots(top, "macs")
 
 
-def block_bars(report: Report, depth: int = 1) -> Tuple[Rollup, ...]:
-    """The bars of the per-block chart: scope blocks at ``depth`` in graph order, leaving out
-    blocks with neither MACs nor parameters (they would draw as empty rows)."""
-    return tuple(r for r in report.by_scope(depth) if r.macs or r.params)
+@dataclass(frozen=True)
+class BlockBar:
+    """One row of the per-block chart: a scope block, a run of identical blocks drawn as one
+    (``kind`` "repeated", ``label`` their pattern such as ``layers.N``), or the blocks left
+    over when there are too many to draw (``kind`` "other"). Sums of the Rollup rows."""
+
+    label: str
+    macs: int
+    params: int
+    blocks: int
+    kind: str = "block"
+
+
+MAX_BANDS = 40  # block bands behind the depth chart; more would only be stripes
+BLOCK_LIMIT = 24  # rows the per-block chart draws at most; the table lists every block
+
+
+def block_bars(report: Report, depth: int = 1, limit: int = BLOCK_LIMIT) -> Tuple[BlockBar, ...]:
+    """The rows of the per-block chart, in graph order: scope blocks at ``depth`` with MACs or
+    parameters (others would draw empty), identical repeated blocks as one bar, and past
+    ``limit`` rows the lightest blocks summed into one last "other" bar."""
+    bars: list = []
+    where = {}
+    for r in report.by_scope(depth):
+        if not (r.macs or r.params):
+            continue
+        if r.repeats > 1 and r.pattern in where:
+            i = where[r.pattern]
+            b = bars[i]
+            bars[i] = BlockBar(b.label, b.macs + r.macs, b.params + r.params, b.blocks + 1, "repeated")
+            continue
+        if r.repeats > 1:
+            where[r.pattern] = len(bars)
+            bars.append(BlockBar(r.pattern, r.macs, r.params, 1, "repeated"))
+        else:
+            bars.append(BlockBar(r.key, r.macs, r.params, 1))
+    if len(bars) <= limit:
+        return tuple(bars)
+    t = report.totals
+
+    def weight(b):
+        return max(b.macs / t.macs if t.macs else 0, b.params / t.params if t.params else 0)
+
+    keep = set(sorted(range(len(bars)), key=lambda i: weight(bars[i]), reverse=True)[:limit - 1])
+    rest = [b for i, b in enumerate(bars) if i not in keep]
+    other = BlockBar(f"{sum(b.blocks for b in rest)} other blocks", sum(b.macs for b in rest),
+                     sum(b.params for b in rest), sum(b.blocks for b in rest), "other")
+    return tuple(b for i, b in enumerate(bars) if i in keep) + (other,)
 
 
 def depth_series(report: Report, depth: int = 1) -> Tuple[DepthPoint, ...]:
@@ -75,6 +119,12 @@ def bar_label(layer: LayerCost, limit: int = 28) -> str:
     return f"{short(layer.name, limit)} · {layer.op_type}"
 
 
+def bar_name(bar: BlockBar, limit: int) -> str:
+    """'stem', 'layers.N ×24' (identical blocks drawn as one), '43 other blocks'."""
+    suffix = f" ×{bar.blocks}" if bar.kind == "repeated" else ""
+    return short(bar.label, limit - len(suffix)) + suffix
+
+
 def scope_hint(layer: LayerCost) -> str:
     """The layer's scope when it says more than its name ('' otherwise)."""
     return layer.scope if layer.scope and layer.scope not in (layer.name, f"/{layer.name}") else ""
@@ -97,8 +147,8 @@ def to_png(reports: Sequence[Report], path: str, depth: int = 1, top: int = 10) 
         raise UsageError("--plot needs matplotlib: pip install matplotlib") from e
 
     rows = max(1, len(reports))
-    heights = [max(5.0, 0.42 * max(len(top_bars(r, top)), len(block_bars(r, depth))) + 1.6)
-               for r in reports] or [5.0]
+    slots = [max(len(top_bars(r, top)), len(block_bars(r, depth)), 6) for r in reports] or [6]
+    heights = [0.42 * n + 1.6 for n in slots]
     style = {"font.size": 9, "axes.titlesize": 10.5, "axes.titleweight": "bold",
              "axes.labelsize": 9, "axes.spines.top": False, "axes.spines.right": False,
              "axes.edgecolor": "#9aa3ad", "axes.labelcolor": "#30363d", "xtick.color": "#57606a",
@@ -108,9 +158,9 @@ def to_png(reports: Sequence[Report], path: str, depth: int = 1, top: int = 10) 
                                  gridspec_kw={"width_ratios": [1.05, 1.0, 1.45],
                                               "height_ratios": heights},
                                  squeeze=False)
-        for report, (ax_top, ax_blocks, ax_depth) in zip(reports, axes):
-            _plot_top(ax_top, report, top, FuncFormatter)
-            _plot_blocks(ax_blocks, report, depth, PercentFormatter)
+        for report, n, (ax_top, ax_blocks, ax_depth) in zip(reports, slots, axes):
+            _plot_top(ax_top, report, top, n, FuncFormatter)
+            _plot_blocks(ax_blocks, report, depth, n, PercentFormatter)
             _plot_depth(ax_depth, report, depth, FuncFormatter, PercentFormatter)
             if len(reports) > 1:
                 ax_top.annotate(model_name(report), xy=(0, 1), xycoords="axes fraction",
@@ -131,7 +181,9 @@ def _empty(ax, message: str) -> None:
     ax.set_yticks([])
 
 
-def _plot_top(ax, report: Report, top: int, FuncFormatter) -> None:
+def _plot_top(ax, report: Report, top: int, slots: int, FuncFormatter) -> None:
+    """Horizontal bars from the top, one of ``slots`` rows each (so bar heights match the
+    neighbouring block chart)."""
     hot = top_bars(report, top)
     ax.set_title(f"Top {len(hot)} layers by MACs" if hot else "Top layers by MACs", loc="left")
     if not hot:
@@ -142,7 +194,7 @@ def _plot_top(ax, report: Report, top: int, FuncFormatter) -> None:
     labels = [bar_label(h.layer, 24) + (f"\n{short(scope_hint(h.layer), 30)}" if scope_hint(h.layer) else "")
               for h in hot]
     ax.set_yticks(list(y), labels, linespacing=1.25)
-    ax.invert_yaxis()
+    ax.set_ylim(slots - 0.5, -0.5)
     ax.xaxis.set_major_formatter(FuncFormatter(_si_axis))
     ax.set_xlabel("MACs per layer (multiply-adds)")
     ax.grid(axis="x", zorder=0)
@@ -154,7 +206,7 @@ def _plot_top(ax, report: Report, top: int, FuncFormatter) -> None:
     ax.set_xlim(0, biggest * 1.3)
 
 
-def _plot_blocks(ax, report: Report, depth: int, PercentFormatter) -> None:
+def _plot_blocks(ax, report: Report, depth: int, slots: int, PercentFormatter) -> None:
     rows = block_bars(report, depth)
     ax.set_title(f"Share per block (scope depth {depth})", loc="left")
     t = report.totals
@@ -167,14 +219,21 @@ def _plot_blocks(ax, report: Report, depth: int, PercentFormatter) -> None:
     ax.barh([i - 0.19 for i in y], macs, height=0.36, color=MACS_COLOR, label="MACs", zorder=2)
     ax.barh([i + 0.19 for i in y], params, height=0.36, color=PARAMS_COLOR, label="parameters",
             zorder=2)
-    ax.set_yticks(y, [short(r.key, 22) + (f" ×{r.repeats}" if r.repeats > 1 else "") for r in rows])
-    ax.invert_yaxis()
+    for i, (m, p) in enumerate(zip(macs, params)):
+        for dy, v in ((-0.19, m), (0.19, p)):
+            ax.text(v + 0.6, i + dy, f"{v:.1f}%", va="center", fontsize=7.5, color="#30363d")
+    ax.set_yticks(y, [bar_name(r, 22) for r in rows])
+    for tick, r in zip(ax.get_yticklabels(), rows):
+        if r.kind == "other":
+            tick.set_color("#57606a")
+            tick.set_fontstyle("italic")
+    ax.set_ylim(slots - 0.5, -0.5)
     ax.xaxis.set_major_formatter(PercentFormatter(decimals=0))
     ax.set_xlabel("share of the model total (%)")
-    ax.set_xlim(0, min(100, max(macs + params) * 1.15 + 1))
+    ax.set_xlim(0, min(100, max(macs + params) * 1.15 + 1) + 4)
     ax.grid(axis="x", zorder=0)
     ax.tick_params(axis="y", length=0)
-    ax.legend(loc="lower right", frameon=False, fontsize=8.5)
+    ax.legend(loc="best", frameon=False, fontsize=8.5)
 
 
 def _plot_depth(ax, report: Report, depth: int, FuncFormatter, PercentFormatter) -> None:
@@ -187,14 +246,14 @@ def _plot_depth(ax, report: Report, depth: int, FuncFormatter, PercentFormatter)
     macs = [p.layer.macs or 0 for p in points]
     peak = max(macs) or 1
     runs = block_runs(points)
-    if len(runs) > 1:
+    if 1 < len(runs) <= MAX_BANDS:
         for i, (block, first, last) in enumerate(runs):
             if i % 2 == 0:
                 ax.axvspan(first + 0.5, last + 1.5, color=BAND_COLOR, zorder=0, lw=0)
             if (last - first + 1) / len(points) > 0.045:
                 ax.text((first + last) / 2 + 1, 0.985, short(block, 14), transform=ax.get_xaxis_transform(),
                         ha="center", va="top", fontsize=8, color="#57606a")
-    ax.bar(x, macs, width=0.85, color=MACS_COLOR, zorder=2, label="MACs per layer")
+    ax.bar(x, macs, width=0.85, color=MACS_COLOR, zorder=2)
     unknown = [p.position + 1 for p in points if p.layer.macs is None]
     if unknown:
         ax.plot(unknown, [0] * len(unknown), "^", color=UNKNOWN_COLOR, ms=5, zorder=3,
@@ -202,21 +261,17 @@ def _plot_depth(ax, report: Report, depth: int, FuncFormatter, PercentFormatter)
     ax.set_xlim(0.5, len(points) + 0.5)
     ax.set_ylim(0, peak * 1.12)
     ax.yaxis.set_major_formatter(FuncFormatter(_si_axis))
-    ax.set_ylabel("MACs per layer")
+    ax.set_ylabel("MACs per layer (bars)", color=MACS_COLOR)
     ax.set_xlabel(f"layer position in graph order ({len(points)} layers that do work)")
     ax.grid(axis="y", zorder=1)
     total = report.totals.macs
     if total:
         cum = ax.twinx()
-        cum.plot(x, [100 * p.cumulative / total for p in points], color=CUMULATIVE_COLOR, lw=1.6,
-                 label="cumulative MACs")
+        cum.plot(x, [100 * p.cumulative / total for p in points], color=CUMULATIVE_COLOR, lw=1.6)
         cum.set_ylim(0, 112)
         cum.yaxis.set_major_formatter(PercentFormatter(decimals=0))
-        cum.set_ylabel("cumulative share of MACs (%)")
+        cum.set_ylabel("cumulative share of MACs (line, %)", color=CUMULATIVE_COLOR)
         cum.spines["top"].set_visible(False)
         cum.spines["right"].set_visible(True)
-        handles = ax.get_legend_handles_labels()
-        extra = cum.get_legend_handles_labels()
-        ax.legend(handles[0] + extra[0], handles[1] + extra[1], loc="lower right", frameon=False,
-                  fontsize=8, ncols=3, bbox_to_anchor=(1.0, 1.0), borderaxespad=0.1,
-                  handlelength=1.4, columnspacing=1.2)
+    if unknown:
+        ax.legend(loc="upper left", frameon=False, fontsize=8.5, bbox_to_anchor=(0, 0.93))

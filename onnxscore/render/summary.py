@@ -51,7 +51,7 @@ def summary_rows(report: Report) -> List[Tuple[str, str]]:
     return rows
 
 
-def _cost_cell(value, status: str) -> str:
+def cost_cell(value, status: str) -> str:
     """A MACs/FLOPs cell: blank for zero, '?' when unknown, 'n/a' when the op has no rule."""
     if value is None:
         return "n/a" if status == UNSUPPORTED else "?"
@@ -131,8 +131,8 @@ def layer_section(report: Report, all_layers: bool = False) -> Section:
     title = f"All layers ({len(report.layers)}" + (
         f"; {hidden} zero-cost hidden, --all-layers shows them)" if hidden else ")")
     rows = tuple((display_name(x), x.op_type, shape(x.output_shapes[0]) if x.output_shapes else "",
-                  si(x.params) if x.params else "", _cost_cell(x.macs, x.status),
-                  _cost_cell(x.flops, x.status),
+                  si(x.params) if x.params else "", cost_cell(x.macs, x.status),
+                  cost_cell(x.flops, x.status),
                   "" if x.intensity is None else f"{x.intensity:.2g}") for x in shown)
     return Section(title, ("layer", "op", "output", "params", "MACs", "FLOPs", "FLOP/B"), rows, NUMERIC,
                    fold=True)

@@ -186,7 +186,7 @@ def test_no_network_references(resnet):
     text = to_html([resnet])
     page = Page(text)
     assert not [ref for ref in page.refs if re.match(r"\s*(https?:)?//", ref[1])]
-    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", text, re.I)
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", text, re.IGNORECASE)
     assert "@import" not in text and "url(" not in text and "<link" not in text
     assert text.count("<script") == 1 and "<script src" not in text  # the inline sorter only
 
