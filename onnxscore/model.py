@@ -104,13 +104,18 @@ def _names(graph: onnx.GraphProto):
         yield node.domain
         yield from node.input
         yield from node.output
-        for a in node.attribute:
-            yield a.name
-            if a.type == onnx.AttributeProto.GRAPH:
-                yield from _names(a.g)
-            elif a.type == onnx.AttributeProto.GRAPHS:
-                for g in a.graphs:
-                    yield from _names(g)
+        yield from (a.name for a in node.attribute)
+        for g in _subgraphs(node):
+            yield from _names(g)
+
+
+def _subgraphs(node: onnx.NodeProto):
+    """The graphs a node holds in its attributes (If branches, Loop and Scan bodies)."""
+    for a in node.attribute:
+        if a.type == onnx.AttributeProto.GRAPH:
+            yield a.g
+        elif a.type == onnx.AttributeProto.GRAPHS:
+            yield from a.graphs
 
 
 def _short(e: Exception) -> str:
@@ -144,14 +149,9 @@ def _all_tensors(graph: onnx.GraphProto):
     """Initializers and Constant-node tensors of a graph and all its subgraphs."""
     yield from graph.initializer
     for node in graph.node:
-        for a in node.attribute:
-            if a.type == onnx.AttributeProto.TENSOR:
-                yield a.t
-            elif a.type == onnx.AttributeProto.GRAPH:
-                yield from _all_tensors(a.g)
-            elif a.type == onnx.AttributeProto.GRAPHS:
-                for g in a.graphs:
-                    yield from _all_tensors(g)
+        yield from (a.t for a in node.attribute if a.type == onnx.AttributeProto.TENSOR)
+        for g in _subgraphs(node):
+            yield from _all_tensors(g)
 
 
 def check_dims(model: ModelProto, path: str) -> None:
