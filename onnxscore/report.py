@@ -98,6 +98,7 @@ class Totals:
     quant_overhead: int = 0
     complete: bool = True
     params_complete: bool = True
+    peak_activation_bytes: Optional[int] = None  # most activation bytes alive at once, graph order
 
 
 @dataclass(frozen=True)

@@ -335,7 +335,8 @@ def analyze_graph(G: nx.DiGraph, accuracy: Optional[float] = None, alpha: float 
     complete = known and not w.unsupported
     totals = Totals(params=params, buffers=buffers, macs=total.macs, flops=total.flops,
                     weight_bytes=sum(by_dtype.values()), weight_bytes_by_dtype=dict(by_dtype),
-                    quant_overhead=quant, complete=complete, params_complete=params_complete)
+                    quant_overhead=quant, complete=complete, params_complete=params_complete,
+                    peak_activation_bytes=peak_activation_bytes(G))
     if accuracy is None:
         accuracy = _accuracy(proto, loaded.path, w.warnings)
     info = ModelInfo(path=loaded.path, opset=default_opset(proto), producer=proto.producer_name,
@@ -349,6 +350,49 @@ def analyze_graph(G: nx.DiGraph, accuracy: Optional[float] = None, alpha: float 
                   unresolved_dims={d: tuple(v) for d, v in sorted(w.unresolved.items())},
                   unsupported_ops=dict(sorted(w.unsupported.items())), shared_weights=shared,
                   notes=tuple(loaded.notes), warnings=tuple(w.warnings))
+
+
+def peak_activation_bytes(G: nx.DiGraph) -> Optional[int]:
+    """The most activation memory alive at once when the nodes run in graph order: a tensor
+    lives from the node that makes it (graph inputs: from the start) to its last reader (graph
+    outputs: to the end). Weights are not activations. None when a size is unknown."""
+    order = list(nx.lexicographical_topological_sort(G, key=lambda k: G.nodes[k]["index"]))
+    step = {key: i for i, key in enumerate(order)}
+    last_use: Dict[str, int] = {}
+    for key in order:
+        for name in G.nodes[key]["inputs"]:
+            if name:
+                last_use[name] = step[key]
+    end = len(order)
+    for name in G.graph["outputs"]:
+        last_use[name] = end
+    sizes: Dict[str, int] = {}
+    born: Dict[str, int] = {}
+    tensors = G.graph["tensors"]
+    for name in G.graph["inputs"]:
+        born[name] = -1
+    for key in order:
+        for name in G.nodes[key]["outputs"]:
+            if name:
+                born[name] = step[key]
+    for name in born:
+        if _root(G, name) is not None:
+            continue
+        size = _bytes(G, [name], [tensors.get(name, (None, 0))[0]], [tensors.get(name, (None, 0))[1]])
+        if size is None:
+            return None
+        sizes[name] = size
+    delta = [0] * (end + 2)
+    for name, size in sizes.items():  # live during steps [start, stop)
+        start = max(born[name], 0)
+        stop = max(last_use.get(name, start), start) + 1
+        delta[start] += size
+        delta[min(stop, end + 1)] -= size
+    peak = live = 0
+    for d in delta:
+        live += d
+        peak = max(peak, live)
+    return peak
 
 
 def annotate(G: nx.DiGraph, report: Report) -> nx.DiGraph:

@@ -146,3 +146,12 @@ def test_load_graph_is_a_digraph_of_ops_and_tensors():
     report = onnxscore.analyze_graph(G)
     onnxscore.annotate(G, report)
     assert G.nodes["conv"]["macs"] == CONV_MACS and G.nodes["conv"]["params"] == W_ELEMS
+
+
+def test_peak_activation_bytes():
+    # x (1x3x8x8) -> conv -> c (1x4x6x6) -> relu -> y; weights are not activations.
+    # step 0 (conv): x and c alive = (192 + 144) floats; step 1 (relu): c and y = (144 + 144) floats
+    m = model([conv(y="c"), helper.make_node("Relu", ["c"], ["y"])], [weight("w", [4, 3, 3, 3])])
+    assert onnxscore.analyze(m).totals.peak_activation_bytes == (3 * 8 * 8 + 4 * 6 * 6) * 4
+    unknown = model([conv()], [weight("w", [4, 3, 3, 3])], inputs=(("x", F, [1, 3, "h", 8]),))
+    assert onnxscore.analyze(unknown).totals.peak_activation_bytes is None
