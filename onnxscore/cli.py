@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
+from dataclasses import replace
 from typing import List, Optional
 
 import click
@@ -215,6 +217,94 @@ def compare_command(model_a, model_b, dims, input_shapes, fmt, depth, k, output)
     if failed:
         sys.exit(EXIT_BAD_INPUT)
     _emit(render_comparison(compare(reports[0], reports[1], depth), fmt, k), output)
+
+
+def _limit_options(fn):
+    """The budget keys as one-off flags; they override the config for this run."""
+    for flag, help_text in reversed((
+            ("--max-params", "Most parameters, e.g. 25M."),
+            ("--max-macs", "Most MACs, e.g. 4.5G."),
+            ("--max-flops", "Most FLOPs, e.g. 9G."),
+            ("--max-weight-bytes", "Most weight bytes, e.g. 20MB or 16MiB."),
+            ("--max-peak-activation-bytes", "Most activation bytes alive at once, e.g. 8MiB."),
+            ("--max-growth", "Most growth over the baseline, e.g. 5%."))):
+        fn = click.option(flag, default=None, metavar="N", help=help_text)(fn)
+    fn = click.option("--min-netscore", type=float, default=None, help="Least NetScore (a in %, p in M, m in G).")(fn)
+    fn = click.option("--disallow-op", "disallow_ops", multiple=True, metavar="OP",
+                      help="An op type the model must not use (repeatable).")(fn)
+    fn = click.option("--allow-unsupported", is_flag=True, default=None,
+                      help="Accept ops without a cost rule (totals are then lower bounds).")(fn)
+    return fn
+
+
+@main.command("check")
+@click.argument("models", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="The config file (default: the nearest pyproject.toml with [tool.onnxscore], "
+                   "or .onnxscore.toml, walking up from here).")
+@shape_options
+@click.option("--accuracy", type=float, default=None, metavar="PERCENT",
+              help="Top-1 accuracy in % for min_netscore.")
+@_limit_options
+@click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False), default=None,
+              help="The baseline file (default: the config's, onnxscore-baseline.json beside it).")
+@click.option("--update-baseline", is_flag=True, help="Write the current figures to the baseline and exit 0.")
+@click.option("--no-cache", is_flag=True, help="Analyze every model, ignoring the result cache.")
+@click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True)
+@_guard
+def check_command(models, config_path, dims, input_shapes, accuracy, max_params, max_macs, max_flops,
+                  max_weight_bytes, max_peak_activation_bytes, max_growth, min_netscore, disallow_ops,
+                  allow_unsupported, baseline_path, update_baseline, no_cache, fmt) -> None:
+    """Check MODELS against their budgets: exit 0 within, 1 over, 2 on unusable input.
+
+    With no MODELS, every *.onnx under the config's folder is checked. Budgets come from
+    [tool.onnxscore] in pyproject.toml (or .onnxscore.toml) and the flags below.
+
+    \b
+    Example:
+      onnxscore check models/*.onnx --max-macs 4.5G --max-weight-bytes 20MB
+      onnxscore check --update-baseline
+    """
+    from onnxscore.budget import budget_values, check, discover, load_config
+    from onnxscore.render.budget import render_check
+
+    config = load_config(config_path)
+    if baseline_path:
+        config = replace(config, baseline=os.path.abspath(baseline_path))
+    raw = {"max_params": max_params, "max_macs": max_macs, "max_flops": max_flops,
+           "max_weight_bytes": max_weight_bytes, "max_peak_activation_bytes": max_peak_activation_bytes,
+           "min_netscore": min_netscore, "accuracy": accuracy, "allow_unsupported": allow_unsupported,
+           "max_growth": max_growth, "disallow_ops": list(disallow_ops) or None}
+    overrides = budget_values({k: v for k, v in raw.items() if v is not None}, "command line")
+    paths = list(models) or discover(config.root)
+    cache = None
+    if not no_cache:
+        from onnxscore.cache import Cache
+        cache = Cache(config.cache)
+    try:
+        result = check(paths, config, overrides, parse_dims(dims), parse_input_shapes(input_shapes),
+                       cache, update_baseline)
+    finally:
+        if cache is not None:
+            cache.close()
+    for line in result.errors:
+        _fail(line)
+    click.echo(render_check(result, fmt), nl=False)
+    if result.errors:
+        sys.exit(EXIT_BAD_INPUT)
+    sys.exit(EXIT_STRICT if result.over_budget else EXIT_OK)
+
+
+def check_main(argv: Optional[List[str]] = None) -> int:
+    """``onnxscore check`` as a function returning its exit status (for hooks and scripts)."""
+    try:
+        main.main(["check", *(argv if argv is not None else sys.argv[1:])], standalone_mode=False)
+    except SystemExit as e:
+        return int(e.code or 0)
+    except click.ClickException as e:
+        e.show()
+        return EXIT_BAD_INPUT
+    return EXIT_OK
 
 
 @main.command("ops")
