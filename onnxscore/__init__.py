@@ -3,17 +3,35 @@
 >>> import onnxscore
 >>> report = onnxscore.analyze("model.onnx", dims={"batch": 1}, accuracy=76.1)  # doctest: +SKIP
 >>> report.totals.params, report.totals.macs, report.netscore.value            # doctest: +SKIP
+
+Names are imported on first use, so ``import onnxscore`` (and a cached ``onnxscore check``)
+does not pay for onnx, numpy and networkx until an analysis needs them.
 """
-from onnxscore.errors import GraphError, ModelLoadError, OnnxScoreError, UsageError
-from onnxscore.graph import load_graph
-from onnxscore.netscore import NetScore, netscore
-from onnxscore.report import LayerCost, ModelInfo, Report, Totals
-from onnxscore.walk import analyze, analyze_graph, annotate
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "analyze", "analyze_graph", "annotate", "load_graph", "netscore", "NetScore", "Report",
-    "LayerCost", "Totals", "ModelInfo", "OnnxScoreError", "ModelLoadError", "GraphError",
-    "UsageError", "__version__",
-]
+_EXPORTS = {
+    "analyze": "onnxscore.walk", "analyze_graph": "onnxscore.walk", "annotate": "onnxscore.walk",
+    "load_graph": "onnxscore.graph", "netscore": "onnxscore.netscore", "NetScore": "onnxscore.netscore",
+    "Report": "onnxscore.report", "LayerCost": "onnxscore.report", "Totals": "onnxscore.report",
+    "ModelInfo": "onnxscore.report", "OnnxScoreError": "onnxscore.errors",
+    "ModelLoadError": "onnxscore.errors", "GraphError": "onnxscore.errors", "UsageError": "onnxscore.errors",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    try:  # a submodule: onnxscore.walk, onnxscore.budget, ...
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError:
+        raise AttributeError(f"module 'onnxscore' has no attribute {name!r}") from None
+
+
+def __dir__():
+    return sorted(__all__)

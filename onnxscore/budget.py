@@ -263,6 +263,10 @@ class Figures:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def summary(self) -> dict:
+        """The whole-model figures, without the per-layer table (cheap: no deep copy)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "layers"}
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Figures":
         names = {f.name for f in fields(cls)}
@@ -437,9 +441,8 @@ class CheckResult:
 
 def figures_for(path: str, dims: Mapping[str, int], input_shapes: Mapping[str, Sequence[int]],
                 cache=None) -> Tuple[Figures, bool]:
-    """The model's figures, from the cache when the file, version and options are unchanged."""
-    from onnxscore.walk import analyze
-
+    """The model's figures, from the cache when the file, version and options are unchanged
+    (a hit imports neither onnx nor the analyzer)."""
     key = None
     if cache is not None:
         from onnxscore.cache import cache_key, file_digest
@@ -453,6 +456,8 @@ def figures_for(path: str, dims: Mapping[str, int], input_shapes: Mapping[str, S
             hit = cache.get(key)
             if hit is not None:
                 return Figures.from_dict(hit), True
+    from onnxscore.walk import analyze
+
     figures = Figures.of(analyze(path, dims, input_shapes))
     if cache is not None and key is not None:
         cache.put(key, figures.to_dict())

@@ -15,7 +15,7 @@ from typing import List, Optional
 import click
 
 from onnxscore.errors import OnnxScoreError
-from onnxscore.model import parse_dims, parse_input_shapes
+from onnxscore.options import parse_dims, parse_input_shapes
 from onnxscore.netscore import ALPHA, BETA, GAMMA
 from onnxscore.render import FORMATS, render
 from onnxscore.report import MEASURES, Report

@@ -8,7 +8,7 @@ from onnx import TensorProto, helper
 
 import onnxscore
 from onnxscore.errors import GraphError, ModelLoadError, UsageError
-from onnxscore.model import parse_dims, parse_input_shapes
+from onnxscore.options import parse_dims, parse_input_shapes
 from tests.opmodels import node_model, weight
 
 

@@ -31,7 +31,7 @@ def render_check(result: CheckResult, fmt: str = "text") -> str:
                                        "violations": [{"figure": v.figure, "message": v.message,
                                                        "value": v.value, "limit": v.limit}
                                                       for v in m.violations],
-                                       "figures": {k: v for k, v in m.figures.to_dict().items() if k != "layers"}}
+                                       "figures": m.figures.summary()}
                                       for m in result.models]}, indent=2) + "\n"
     if fmt == "md":
         rows = [(f"`{m.path}`", "over budget" if m.violations else "ok", si(m.figures.params),
