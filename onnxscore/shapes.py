@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
-from onnx import NodeProto, helper
+from onnx import NodeProto, TensorProto, helper
 
 Dim = object  # int | str | None
 Shape = Optional[Tuple[Dim, ...]]
@@ -132,7 +132,9 @@ SAME_SHAPE = ("Relu", "Gelu", "Sigmoid", "Tanh", "Erf", "Sqrt", "Exp", "Log", "N
 
 @_prop(*SAME_SHAPE)
 def _same(node, shapes, values, attrs):
-    return [shapes[0]], [None]
+    """Output(s) shaped like input 0 (Dropout's optional mask too)."""
+    n = len(node.output) if node.op_type == "Dropout" else 1
+    return [shapes[0]] * n, [None] * n
 
 
 @_prop("Cast", "CastLike", "Identity")
@@ -339,10 +341,13 @@ def propagate(nodes: Sequence[NodeProto], tensors: Mapping[str, Tuple[Shape, int
             out_shapes, out_values = fn(node, shapes, vals, attrs)
         except (IndexError, KeyError, TypeError, ValueError, ZeroDivisionError):
             continue  # a malformed node keeps whatever ONNX said
-        for name, shape, value in zip(node.output, out_shapes, out_values):
+        in_dtype = table.get(node.input[0], (None, 0))[1] if node.input else 0
+        for i, (name, shape, value) in enumerate(zip(node.output, out_shapes, out_values)):
             if not name:
                 continue
             old_shape, dtype = table.get(name, (None, 0))
+            if not dtype and node.op_type in SAME_SHAPE:  # ONNX left the type out too
+                dtype = TensorProto.BOOL if (node.op_type, i) == ("Dropout", 1) else in_dtype
             table[name] = (merge(old_shape, shape), dtype)
             if value is not None:
                 values[name] = value

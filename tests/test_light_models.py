@@ -38,3 +38,14 @@ def test_resnet50_batchnorm_statistics_are_buffers(light_dir):
     r = onnxscore.analyze(os.path.join(light_dir, "light_resnet50.onnx"))
     # 53 BatchNorms over 26,560 channels in all, each with a running mean and variance
     assert r.totals.buffers == 2 * 26_560
+
+
+@pytest.mark.parametrize("name", [e[0] for e in EXPECTED])
+def test_peak_activation_is_known(light_dir, name):
+    assert onnxscore.analyze(os.path.join(light_dir, name)).totals.peak_activation_bytes > 0
+
+
+def test_vgg19_peak_activation(light_dir):
+    # the peak is a 1x64x224x224 float tensor read while the next one is written (conv1 ReLUs)
+    r = onnxscore.analyze(os.path.join(light_dir, "light_vgg19.onnx"))
+    assert r.totals.peak_activation_bytes == 2 * 64 * 224 * 224 * 4

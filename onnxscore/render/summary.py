@@ -38,7 +38,8 @@ def summary_rows(report: Report) -> List[Tuple[str, str]]:
         ("MACs", f"{si(t.macs)} ({t.macs:,}){lower}"),
         ("FLOPs", f"{si(t.flops)} ({t.flops:,}){lower}"),
         ("weight bytes", f"{binary_bytes(t.weight_bytes)}" + (f" ({by_dtype})" if by_dtype else "")),
-        ("peak activations", binary_bytes(t.peak_activation_bytes) + " (most alive at once, graph order)"),
+        ("peak activations", "unknown (a tensor shape is unresolved)" if t.peak_activation_bytes is None
+         else binary_bytes(t.peak_activation_bytes) + " (most alive at once, graph order)"),
         ("NetScore", netscore_line(report)),
         ("info density", density_line(report)),
     ]
