@@ -53,6 +53,11 @@ class _Walk:
     unsupported: Counter = field(default_factory=Counter)
     warnings: List[str] = field(default_factory=list)
     errors_logged: Set[str] = field(default_factory=set)
+    logical: Dict[str, int] = field(default_factory=dict)  # packed weight -> parameter count
+
+    def count(self, root: str) -> Optional[int]:
+        """Parameters a constant holds: its logical count when packed, else its elements."""
+        return self.logical.get(root, self.consts[root].numel)
 
 
 def _is_default(domain: str) -> bool:
@@ -96,10 +101,12 @@ def _claim_kind(role: str, dtype: int, const: ConstTensor) -> Optional[str]:
     return None
 
 
-def _claim_inputs(G: nx.DiGraph, key: str, rule: Optional[Rule], w: _Walk,
-                  layer: str) -> Tuple[List[str], List[str]]:
+def _claim_inputs(G: nx.DiGraph, key: str, rule: Optional[Rule], w: _Walk, layer: str,
+                  logical: Mapping[int, int]) -> Tuple[List[str], List[str]]:
     """Record each constant input of node ``key`` by its role; return the new parameters and
-    every constant first claimed here (whose bytes this layer reads first)."""
+    every constant first claimed here (whose bytes this layer reads first). ``logical`` gives
+    the parameter count of packed inputs (an int4 MatMulNBits weight holds K*N weights in
+    K*N/2 bytes), set by the rule."""
     nd = G.nodes[key]
     new: List[str] = []
     first: List[str] = []
@@ -116,6 +123,8 @@ def _claim_inputs(G: nx.DiGraph, key: str, rule: Optional[Rule], w: _Walk,
         if kind is None:
             continue
         w.consts.setdefault(root, const)
+        if i in logical:
+            w.logical[root] = int(logical[i])
         claim = w.claims.get(root)
         if claim is None:
             w.claims[root] = _Claim(kind, layer, [layer])
@@ -164,7 +173,7 @@ def _ctx(G: nx.DiGraph, key: str) -> Ctx:
 
 
 def _params_of(roots: Sequence[str], w: _Walk) -> int:
-    return sum(w.consts[r].numel or 0 for r in roots)
+    return sum(w.count(r) or 0 for r in roots)
 
 
 def _walk(G: nx.DiGraph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, int, bool]:
@@ -175,11 +184,11 @@ def _walk(G: nx.DiGraph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, 
         nd = G.nodes[key]
         name = key if parent is None else f"{parent}/{key}"
         rule = ops.lookup(nd["domain"], nd["op_type"])
-        new, first = _claim_inputs(G, key, rule, w, name)
         ctx = _ctx(G, key)
         sub_params: List[int] = []
         ctx.subgraph_cost = _subgraph_coster(G, key, w, name, sub_params)
         status, note, cost = _apply(rule, ctx, nd, name, w)
+        new, first = _claim_inputs(G, key, rule, w, name, ctx.logical_params)
         layer_params = _params_of(new, w) + sum(sub_params)
         w.layers.append(LayerCost(
             name=name, op_type=nd["op_type"], domain=nd["domain"],
@@ -313,7 +322,7 @@ def analyze_graph(G: nx.DiGraph, accuracy: Optional[float] = None, alpha: float 
             w.warnings.append(f"size of constant {root!r} is unknown; parameter count is a lower bound")
             continue
         if claim.kind == WEIGHT:
-            params += const.numel
+            params += w.count(root)
         elif claim.kind == BUFFER:
             buffers += const.numel
         else:

@@ -129,6 +129,9 @@ class Ctx:
     subgraphs: Tuple[str, ...] = ()
     # A rule may leave a short remark for the report (e.g. which If branch was taken).
     note: str = ""
+    # A rule of an op with packed weights sets {input index: logical weight count} (an int4
+    # MatMulNBits B of K*N weights is stored as K*N/2 bytes of uint8); the walker counts that.
+    logical_params: Dict[int, int] = field(default_factory=dict)
 
     def attr(self, name: str, default: Any = None) -> Any:
         return self.attrs.get(name, default)
