@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field, replace
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from onnxscore.netscore import NetScore
+from onnxscore.poly import Poly
 
 SCHEMA = "onnxscore.report/1"
 
 OK, ZERO, UNKNOWN, UNSUPPORTED, ERROR = "ok", "zero", "unknown", "unsupported", "error"
+SYMBOLIC = "symbolic"  # the cost is a polynomial in named dims (macs_formula, flops_formula)
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class LayerCost:
     parent: Optional[str] = None
     weights: Tuple[str, ...] = ()
     scope: str = ""  # module path, "/"-separated ("layer1/layer1.0/conv1"); "" when flat
+    macs_formula: Any = None  # a Poly in the named dims when the status is "symbolic"
+    flops_formula: Any = None
     input_bytes: Optional[int] = None  # activations read (constant inputs excluded)
     activation_bytes: Optional[int] = None  # outputs written
     weight_bytes: int = 0  # constants this layer is the first to read
@@ -71,6 +75,7 @@ class Rollup:
     unknown: int = 0
     pattern: str = ""
     repeats: int = 1
+    macs_formula: Any = None  # the group's MACs as a Poly when some of its layers are symbolic
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,8 @@ class Totals:
     complete: bool = True
     params_complete: bool = True
     peak_activation_bytes: Optional[int] = None  # most activation bytes alive at once, graph order
+    macs_formula: Any = None  # the whole model as a Poly in the named dims, when that is exact
+    flops_formula: Any = None
 
 
 @dataclass(frozen=True)
@@ -166,19 +173,27 @@ class Report:
         return {
             "schema": SCHEMA,
             "model": asdict(self.model),
-            "totals": asdict(self.totals),
+            "totals": _formulas_as_text(asdict(self.totals)),
             "netscore": {k: ns[k] for k in ("value", "accuracy", "alpha", "beta", "gamma",
                                             "info_density", "missing", "units")},
-            "layers": [dict(asdict(layer), memory=layer.memory, intensity=layer.intensity)
+            "layers": [_formulas_as_text(dict(asdict(layer), memory=layer.memory, intensity=layer.intensity))
                        for layer in self.layers],
-            "by_op_type": [asdict(r) for r in self.by_op_type()],
-            "by_scope": {"depth": depth, "rows": [asdict(r) for r in self.by_scope(depth)]},
+            "by_op_type": [_formulas_as_text(asdict(r)) for r in self.by_op_type()],
+            "by_scope": {"depth": depth, "rows": [_formulas_as_text(asdict(r)) for r in self.by_scope(depth)]},
             "unresolved_dims": {k: list(v) for k, v in self.unresolved_dims.items()},
             "unsupported_ops": dict(self.unsupported_ops),
             "shared_weights": {k: list(v) for k, v in self.shared_weights.items()},
             "notes": list(self.notes),
             "warnings": list(self.warnings),
         }
+
+
+def _formulas_as_text(d: dict) -> dict:
+    """Polynomials as strings (``98304*seq**2 + 1310885888*seq``) for JSON."""
+    for key in ("macs_formula", "flops_formula"):
+        if d.get(key) is not None:
+            d[key] = str(d[key])
+    return d
 
 
 TOP = "(top)"  # the key of layers that sit at the top of the scope tree
@@ -208,10 +223,21 @@ def _rollup(layers, key, ordered: bool = False) -> Tuple[Rollup, ...]:
                    macs=sum(x.macs or 0 for x in ls), flops=sum(x.flops or 0 for x in ls),
                    activation_bytes=sum(x.activation_bytes or 0 for x in ls),
                    weight_bytes=sum(x.weight_bytes for x in ls),
-                   unknown=sum(1 for x in ls if x.macs is None))
+                   unknown=sum(1 for x in ls if x.macs is None),
+                   macs_formula=_formula_sum(ls))
             for k, ls in groups.items()]
     return tuple(rows) if ordered else tuple(sorted(rows, key=lambda r: (r.macs, r.flops, r.params),
                                                     reverse=True))
+
+
+def _formula_sum(layers):
+    """Exact MACs of ``layers`` as a Poly when some are symbolic and none is unknown."""
+    if not any(x.macs_formula is not None for x in layers):
+        return None
+    if any(x.macs is None and x.macs_formula is None and x.status != ZERO for x in layers):
+        return None
+    total = sum((x.macs_formula if x.macs is None else x.macs) for x in layers if x.status != ZERO)
+    return total if isinstance(total, Poly) else None
 
 
 _TRAILING_INDEX = re.compile(r"\d+$")
@@ -223,9 +249,9 @@ def _mark_repeats(rows: Tuple[Rollup, ...], layers, depth: int) -> Tuple[Rollup,
     same parameters and MACs (a pooling or activation attached at a block's edge may differ)."""
     ops: Dict[str, list] = {}
     for layer in layers:
-        if layer.params or layer.macs:
+        if layer.params or layer.macs or layer.macs_formula is not None:
             ops.setdefault(scope_key(layer.scope, depth), []).append(layer.op_type)
-    signature = {r.key: (tuple(ops.get(r.key, ())), r.params, r.macs) for r in rows}
+    signature = {r.key: (tuple(ops.get(r.key, ())), r.params, r.macs, str(r.macs_formula)) for r in rows}
     groups: Dict[tuple, list] = {}
     for r in rows:
         if r.key == TOP:

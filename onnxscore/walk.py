@@ -16,9 +16,9 @@ from onnxscore.graph import (FLOAT_TYPES, ConstTensor, bind_dims, default_opset,
                              storage_bytes)
 from onnxscore.netscore import ACCURACY_METADATA_KEY, ALPHA, BETA, GAMMA, netscore
 from onnxscore.ops.registry import (BUFFER, DATA, QUANT, WEIGHT, Cost, Ctx, Rule, Tensor,
-                                    UnknownShape)
-from onnxscore.report import (ERROR, OK, UNKNOWN, UNSUPPORTED, ZERO, LayerCost, ModelInfo, Report,
-                              Totals)
+                                    UnknownShape, is_named)
+from onnxscore.report import (ERROR, OK, SYMBOLIC, UNKNOWN, UNSUPPORTED, ZERO, LayerCost, ModelInfo,
+                              Report, Totals)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class _Walk:
     warnings: List[str] = field(default_factory=list)
     errors_logged: Set[str] = field(default_factory=set)
     logical: Dict[str, int] = field(default_factory=dict)  # packed weight -> parameter count
+    formula: Optional[Cost] = Cost()  # total as polynomials; None once a cost is truly unknown
 
     def count(self, root: str) -> Optional[int]:
         """Parameters a constant holds: its logical count when packed, else its elements."""
@@ -190,20 +191,31 @@ def _walk(G: nx.DiGraph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, 
         status, note, cost = _apply(rule, ctx, nd, name, w)
         new, first = _claim_inputs(G, key, rule, w, name, ctx.logical_params)
         layer_params = _params_of(new, w) + sum(sub_params)
+        exact = cost is not None and status != SYMBOLIC
         w.layers.append(LayerCost(
             name=name, op_type=nd["op_type"], domain=nd["domain"],
             input_shapes=tuple(nd["input_shapes"]), output_shapes=tuple(nd["output_shapes"]),
-            params=layer_params, macs=None if cost is None else cost.macs,
-            flops=None if cost is None else cost.flops, status=status, note=note, parent=parent,
+            params=layer_params, macs=cost.macs if exact else None,
+            flops=cost.flops if exact else None, status=status, note=note, parent=parent,
+            macs_formula=cost.macs if status == SYMBOLIC else None,
+            flops_formula=cost.flops if status == SYMBOLIC else None,
             weights=tuple(new), scope="/".join(nd["scope"]),
             input_bytes=_bytes(G, nd["inputs"], nd["input_shapes"], nd["input_dtypes"]),
             activation_bytes=_bytes(G, nd["outputs"], nd["output_shapes"], nd["output_dtypes"]),
             weight_bytes=sum(w.consts[r].nbytes or 0 for r in first)))
         params += layer_params
-        if cost is not None:
+        if status == SYMBOLIC:
+            if parent is None and w.formula is not None:
+                w.formula = w.formula + cost
+            known = False
+        elif cost is not None:
             total = total + cost
+            if w.formula is not None and parent is None:
+                w.formula = w.formula + cost
         elif status != UNSUPPORTED:  # unsupported ops are already flagged model-wide
             known = False
+            if parent is None:
+                w.formula = None
     return total, params, known
 
 
@@ -220,6 +232,9 @@ def _apply(rule: Optional[Rule], ctx: Ctx, nd: dict, name: str, w: _Walk):
     except UnknownShape as e:
         for d in e.dims:
             w.unresolved[d].append(name)
+        symbolic = _symbolic_cost(rule, ctx, e) if all(is_named(d) for d in e.dims) else None
+        if symbolic is not None:
+            return SYMBOLIC, f"a formula in {', '.join(sorted(set(e.dims)))}", symbolic
         return UNKNOWN, f"needs {', '.join(e.dims)}", None
     except Exception as e:  # a malformed node must not stop the analysis of the rest
         op = nd["op_type"]
@@ -229,6 +244,19 @@ def _apply(rule: Optional[Rule], ctx: Ctx, nd: dict, name: str, w: _Walk):
         return ERROR, f"cannot cost this {op}: {type(e).__name__}: {e}", None
     note = getattr(ctx, "note", "")
     return (ZERO if rule.zero_cost else OK), note, cost
+
+
+def _symbolic_cost(rule: Rule, ctx: Ctx, first: UnknownShape) -> Optional[Cost]:
+    """The rule run again with named dims as polynomials; None if it needs concrete values."""
+    if ctx.subgraphs:  # a body's cost is walked once, with concrete shapes
+        return None
+    ctx.symbolic = True
+    try:
+        return rule.fn(ctx)
+    except (UnknownShape, TypeError, ValueError, ArithmeticError, KeyError, IndexError):
+        return None
+    finally:
+        ctx.symbolic = False
 
 
 def _subgraph_coster(G: nx.DiGraph, key: str, w: _Walk, name: str, sub_params: List[int]):
@@ -253,12 +281,17 @@ def _subgraph_coster(G: nx.DiGraph, key: str, w: _Walk, name: str, sub_params: L
     return cost
 
 
-def _unresolved_warning(unresolved: Mapping[str, List[str]], inputs: Mapping[str, Tuple]) -> str:
-    """Say which layers are unknown and which --dim would resolve them."""
+def _unresolved_warning(unresolved: Mapping[str, List[str]], inputs: Mapping[str, Tuple],
+                        exact: bool = False) -> str:
+    """Say which layers are unknown (or formulas) and which --dim would give numbers."""
     free = {d for shape in inputs.values() if shape for d in shape if isinstance(d, str)}
     n = len({layer for names in unresolved.values() for layer in names})
     hint = " ".join(f"--dim {d}=N" for d in sorted(free & set(unresolved)))
     other = sorted(set(unresolved) - free)
+    if exact:
+        names = ", ".join(sorted(set(unresolved)))
+        return (f"{n} layer(s) cost a formula in {names}: the totals are exact polynomials; "
+                f"pass {hint or '--dim'} for numbers, or --sweep {sorted(set(unresolved))[0]}=A,B,C")
     text = f"totals are lower bounds: {n} layer(s) have unknown cost"
     if hint:
         text += f"; pass {hint}"
@@ -337,15 +370,19 @@ def analyze_graph(G: nx.DiGraph, accuracy: Optional[float] = None, alpha: float 
         w.warnings.append("totals are lower bounds: no cost rule for "
                           + ", ".join(f"{op} ({n})" for op, n in sorted(w.unsupported.items())))
     if w.unresolved:
-        w.warnings.append(_unresolved_warning(w.unresolved, loaded.input_shapes))
+        w.warnings.append(_unresolved_warning(w.unresolved, loaded.input_shapes,
+                                              exact=w.formula is not None and not w.unsupported))
     errors = [layer for layer in w.layers if layer.status == ERROR]
     for layer in errors[:5]:
         w.warnings.append(f"{layer.name}: {layer.note}")
     complete = known and not w.unsupported
+    symbolic = not known and w.formula is not None and not w.unsupported
     totals = Totals(params=params, buffers=buffers, macs=total.macs, flops=total.flops,
                     weight_bytes=sum(by_dtype.values()), weight_bytes_by_dtype=dict(by_dtype),
                     quant_overhead=quant, complete=complete, params_complete=params_complete,
-                    peak_activation_bytes=peak_activation_bytes(G))
+                    peak_activation_bytes=peak_activation_bytes(G),
+                    macs_formula=w.formula.macs if symbolic else None,
+                    flops_formula=w.formula.flops if symbolic else None)
     if accuracy is None:
         accuracy = _accuracy(proto, loaded.path, w.warnings)
     info = ModelInfo(path=loaded.path, opset=default_opset(proto), producer=proto.producer_name,

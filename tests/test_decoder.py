@@ -64,3 +64,16 @@ def test_unbound_sequence_is_unknown_and_named(decoder):
     assert any("--dim seq=N" in w for w in data["warnings"])
     assert data["totals"]["complete"] is False
     assert data["totals"]["params"] == CFG.params
+
+
+def test_mac_polynomial_in_seq_through_reshape_chains(decoder):
+    """Unbound seq: the exact polynomial, carried through Shape/Gather/Range and Reshape(0, -1)."""
+    r = onnxscore.analyze(decoder)
+    L, H, F, V = CFG.layers, CFG.hidden, CFG.ffn, CFG.vocab
+    # per block: QKV S*H*3H + out S*H*H + FFN 2*S*H*F (= S*(4H^2 + 2HF)), attention 2*S^2*H; head S*H*V
+    seq2, seq1 = 2 * L * H, L * (4 * H * H + 2 * H * F) + H * V
+    assert (seq2, seq1) == (98_304, 1_310_885_888)
+    assert str(r.totals.macs_formula) == f"{seq2}*seq**2 + {seq1}*seq"
+    assert r.totals.macs_formula.evaluate({"seq": 128}) == CFG.macs(128)
+    assert r.totals.flops_formula.evaluate({"seq": 128}) == onnxscore.analyze(decoder, dims={"seq": 128}).totals.flops
+    assert r.totals.params == CFG.params

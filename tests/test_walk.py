@@ -4,7 +4,8 @@ import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
 import onnxscore
-from onnxscore.report import UNKNOWN, UNSUPPORTED
+from onnxscore.poly import Poly
+from onnxscore.report import SYMBOLIC, UNKNOWN, UNSUPPORTED
 from tests.opmodels import weight
 
 F = TensorProto.FLOAT
@@ -105,16 +106,29 @@ def test_shape_tensors_and_scalars_are_not_parameters():
     assert r.totals.params == 2  # only the [2] bias: shape is int64, 0.5 a scalar
 
 
-def test_unresolved_dimension_is_unknown_not_zero():
+def test_named_dimension_gives_an_exact_formula():
     m = model([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], [weight("w", [8, 8])],
               inputs=(("x", F, ["batch", "seq", 8]),))
     r = onnxscore.analyze(m)
     layer = r.layers[0]
-    assert layer.status == UNKNOWN and layer.macs is None and layer.flops is None
+    assert layer.status == SYMBOLIC and layer.macs is None and layer.flops is None
+    assert layer.macs_formula == 64 * Poly.symbol("seq")  # B(=1)*seq*K*N = seq*8*8
+    assert str(r.totals.macs_formula) == "64*seq" and str(r.totals.flops_formula) == "128*seq"
     assert r.unresolved_dims == {"seq": ("mm",)}
     assert not r.totals.complete
-    assert any("--dim seq=N" in w for w in r.warnings)
+    assert any("--dim seq=N" in w and "exact polynomials" in w for w in r.warnings)
     assert onnxscore.analyze(m, dims={"seq": 5}).totals.macs == 1 * 5 * 8 * 8  # B*S*K*N
+    assert r.to_dict()["totals"]["macs_formula"] == "64*seq"
+
+
+def test_unnamed_dimension_is_unknown_not_zero():
+    m = model([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], [weight("w", [8, 8])],
+              inputs=(("x", F, [1, None, 8]),))
+    r = onnxscore.analyze(m)
+    layer = r.layers[0]
+    assert layer.status == UNKNOWN and layer.macs is None and layer.macs_formula is None
+    assert r.totals.macs_formula is None and not r.totals.complete
+    assert any("lower bounds" in w for w in r.warnings)
 
 
 def test_unsupported_op_is_reported_not_fatal():

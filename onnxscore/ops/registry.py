@@ -30,6 +30,8 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from onnxscore.poly import Poly
+
 WEIGHT = "weight"
 DATA = "data"
 BUFFER = "buffer"
@@ -68,22 +70,27 @@ class Cost:
     @classmethod
     def of_macs(cls, macs: int, extra_flops: int = 0) -> "Cost":
         """A contraction of ``macs`` multiply-adds (2 FLOPs each) plus ``extra_flops``."""
-        return cls(int(macs), 2 * int(macs) + int(extra_flops))
+        return cls(_whole(macs), 2 * _whole(macs) + _whole(extra_flops))
 
     @classmethod
     def of_flops(cls, flops: int) -> "Cost":
-        return cls(0, int(flops))
+        return cls(0, _whole(flops))
 
     def __add__(self, other: "Cost") -> "Cost":
         return Cost(self.macs + other.macs, self.flops + other.flops)
 
     def __mul__(self, k: int) -> "Cost":
-        return Cost(self.macs * int(k), self.flops * int(k))
+        return Cost(self.macs * _whole(k), self.flops * _whole(k))
 
     __rmul__ = __mul__
 
 
 ZERO = Cost()
+
+
+def _whole(x):
+    """An int, or a polynomial when dims are symbolic."""
+    return x if isinstance(x, Poly) else int(x)
 
 
 @dataclass(frozen=True)
@@ -97,14 +104,27 @@ class Tensor:
 
 
 def numel(shape: Sequence[int]) -> int:
-    """Number of elements of a concrete shape (1 for a scalar)."""
-    return int(math.prod(int(d) for d in shape))
+    """Number of elements of a shape (1 for a scalar); a polynomial when a dim is symbolic."""
+    n = math.prod(shape)
+    return n if isinstance(n, Poly) else int(n)
 
 
-def concrete(shape: Shape, tensor: str = "") -> Tuple[int, ...]:
-    """``shape`` as ints, or :class:`UnknownShape` naming the symbolic dimensions."""
+def is_named(d) -> bool:
+    """A dimension name a user can set with --dim (ONNX's own ``unk__N`` names are not)."""
+    return isinstance(d, str) and bool(d) and not d.startswith("unk__")
+
+
+def concrete(shape: Shape, tensor: str = "", symbolic: bool = False) -> Tuple[int, ...]:
+    """``shape`` as ints, or :class:`UnknownShape` naming the symbolic dimensions; with
+    ``symbolic``, named dimensions become :class:`~onnxscore.poly.Poly` symbols instead."""
     if shape is None:
         raise UnknownShape([f"shape of {tensor}"], tensor)
+    if symbolic:
+        missing = [str(d) if isinstance(d, str) else "?" for d in shape
+                   if not isinstance(d, int) and not is_named(d)]
+        if missing:
+            raise UnknownShape(missing, tensor)
+        return tuple(Poly.symbol(d) if isinstance(d, str) else int(d) for d in shape)
     missing = [str(d) if isinstance(d, str) else "?" for d in shape if not isinstance(d, int)]
     if missing:
         raise UnknownShape(missing, tensor)
@@ -125,6 +145,8 @@ class Ctx:
     # Set by the walker for nodes with subgraphs: cost of the named graph attribute, with the
     # shapes its formal inputs take in this call when known (binds their symbolic dims).
     subgraph_cost: Optional[Callable[..., "Cost"]] = field(default=None, repr=False)
+    # Set by the walker when it retries a rule with named dims as polynomials (see poly.py).
+    symbolic: bool = False
     # Names of the node's graph attributes (If branches, Loop body, FlexAttention modifiers).
     subgraphs: Tuple[str, ...] = ()
     # A rule may leave a short remark for the report (e.g. which If branch was taken).
@@ -143,18 +165,20 @@ class Ctx:
         return i < len(self.outputs) and self.outputs[i] is not None
 
     def in_shape(self, i: int) -> Tuple[int, ...]:
-        """Concrete shape of input ``i``; raises :class:`UnknownShape` if any dim is unknown."""
+        """Concrete shape of input ``i``; raises :class:`UnknownShape` if any dim is unknown
+        (in the walker's symbolic pass, named dims are polynomials instead)."""
         if not self.has_input(i):
             raise UnknownShape([f"input {i} of {self.name}"], self.name)
         t = self.inputs[i]
-        return concrete(t.shape, t.name)
+        return concrete(t.shape, t.name, self.symbolic)
 
     def out_shape(self, i: int = 0) -> Tuple[int, ...]:
-        """Concrete shape of output ``i``; raises :class:`UnknownShape` if any dim is unknown."""
+        """Concrete shape of output ``i``; raises :class:`UnknownShape` if any dim is unknown
+        (in the walker's symbolic pass, named dims are polynomials instead)."""
         if not self.has_output(i):
             raise UnknownShape([f"output {i} of {self.name}"], self.name)
         t = self.outputs[i]
-        return concrete(t.shape, t.name)
+        return concrete(t.shape, t.name, self.symbolic)
 
     def in_numel(self, i: int) -> int:
         return numel(self.in_shape(i))

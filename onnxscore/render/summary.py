@@ -35,8 +35,10 @@ def summary_rows(report: Report) -> List[Tuple[str, str]]:
         ("inputs", "; ".join(f"{k}: {shape(v)}" for k, v in m.inputs.items()) or "none"),
         ("parameters", f"{si(t.params)} ({t.params:,})" + ("" if t.params_complete else "  (lower bound)")),
         ("buffers", f"{si(t.buffers)} ({t.buffers:,}; BatchNorm running statistics)" if t.buffers else "0"),
-        ("MACs", f"{si(t.macs)} ({t.macs:,}){lower}"),
-        ("FLOPs", f"{si(t.flops)} ({t.flops:,}){lower}"),
+        ("MACs", f"{t.macs_formula}  (exact, dims symbolic)" if t.macs_formula is not None
+         else f"{si(t.macs)} ({t.macs:,}){lower}"),
+        ("FLOPs", f"{t.flops_formula}  (exact, dims symbolic)" if t.flops_formula is not None
+         else f"{si(t.flops)} ({t.flops:,}){lower}"),
         ("weight bytes", f"{binary_bytes(t.weight_bytes)}" + (f" ({by_dtype})" if by_dtype else "")),
         ("peak activations", "unknown (a tensor shape is unresolved)" if t.peak_activation_bytes is None
          else binary_bytes(t.peak_activation_bytes) + " (most alive at once, graph order)"),
@@ -53,9 +55,12 @@ def summary_rows(report: Report) -> List[Tuple[str, str]]:
     return rows
 
 
-def cost_cell(value, status: str) -> str:
-    """A MACs/FLOPs cell: blank for zero, '?' when unknown, 'n/a' when the op has no rule."""
+def cost_cell(value, status: str, formula=None) -> str:
+    """A MACs/FLOPs cell: blank for zero, '?' when unknown, 'n/a' when the op has no rule, the
+    polynomial when the dims are symbolic."""
     if value is None:
+        if formula is not None:
+            return str(formula)
         return "n/a" if status == UNSUPPORTED else "?"
     return si(value) if value else ""
 
@@ -101,6 +106,12 @@ def hotspot_section(report: Report, k: int = 10, by: str = "macs") -> Optional[S
     return Section(title, ("#", "layer", "op", label, "share", "cum."), rows, NUMERIC | {"#"})
 
 
+def _rollup_macs(r) -> str:
+    if r.macs_formula is not None:
+        return str(r.macs_formula)
+    return si(r.macs) if r.macs else ""
+
+
 def _block_name(r) -> str:
     return f"{r.key} (x{r.repeats} identical)" if r.repeats > 1 else r.key
 
@@ -111,8 +122,9 @@ def scope_section(report: Report, depth: int = 1) -> Optional[Section]:
     if len(rows) <= 1:
         return None
     total = report.totals.macs
-    body = tuple((_block_name(r), str(r.count), f"{r.params:,}" if r.params else "", si(r.macs) if r.macs else "",
-                  percent(r.macs, total), si(r.flops) if r.flops else "", binary_bytes(r.activation_bytes))
+    body = tuple((_block_name(r), str(r.count), f"{r.params:,}" if r.params else "", _rollup_macs(r),
+                  percent(r.macs, total) if r.macs_formula is None else "",
+                  si(r.flops) if r.flops else "", binary_bytes(r.activation_bytes))
                  for r in rows)
     return Section(f"Blocks at depth {depth} ({len(rows)})",
                    ("block", "layers", "params", "MACs", "share", "FLOPs", "act. bytes"), body, NUMERIC)
@@ -121,8 +133,8 @@ def scope_section(report: Report, depth: int = 1) -> Optional[Section]:
 def op_type_section(report: Report) -> Section:
     """Count, params, MACs and FLOPs per op type, costliest first."""
     total = report.totals.macs
-    body = tuple((r.key, str(r.count), f"{r.params:,}" if r.params else "", si(r.macs) if r.macs else "",
-                  percent(r.macs, total), si(r.flops) if r.flops else "")
+    body = tuple((r.key, str(r.count), f"{r.params:,}" if r.params else "", _rollup_macs(r),
+                  percent(r.macs, total) if r.macs_formula is None else "", si(r.flops) if r.flops else "")
                  for r in report.by_op_type())
     return Section("Op types", ("op", "count", "params", "MACs", "share", "FLOPs"), body, NUMERIC)
 
@@ -133,8 +145,8 @@ def layer_section(report: Report, all_layers: bool = False) -> Section:
     title = f"All layers ({len(report.layers)}" + (
         f"; {hidden} zero-cost hidden, --all-layers shows them)" if hidden else ")")
     rows = tuple((display_name(x), x.op_type, shape(x.output_shapes[0]) if x.output_shapes else "",
-                  si(x.params) if x.params else "", cost_cell(x.macs, x.status),
-                  cost_cell(x.flops, x.status),
+                  si(x.params) if x.params else "", cost_cell(x.macs, x.status, x.macs_formula),
+                  cost_cell(x.flops, x.status, x.flops_formula),
                   "" if x.intensity is None else f"{x.intensity:.2g}") for x in shown)
     return Section(title, ("layer", "op", "output", "params", "MACs", "FLOPs", "FLOP/B"), rows, NUMERIC,
                    fold=True)
@@ -161,7 +173,9 @@ def visible_layers(report: Report, all_layers: bool = False):
 def footer_lines(report: Report) -> List[str]:
     """Notes, unknowns and warnings, one line each."""
     lines = [f"note: {n}" for n in report.notes]
-    if not report.totals.complete:
+    if report.totals.macs_formula is not None:
+        lines.append("Costs are polynomials in the symbolic dims: exact for every value.")
+    elif not report.totals.complete:
         lines.append("In the tables: ? = cost unknown, n/a = no cost rule for the op; totals are lower bounds.")
     lines += [f"unknown: {len(names)} layer(s) need {dim} (e.g. {names[0]})"
               for dim, names in report.unresolved_dims.items()]
