@@ -14,11 +14,12 @@ from typing import List, Optional
 
 import click
 
-from onnxscore.errors import OnnxScoreError
+from onnxscore.errors import OnnxScoreError, UsageError
 from onnxscore.options import parse_dims, parse_input_shapes
 from onnxscore.netscore import ALPHA, BETA, GAMMA
 from onnxscore.render import FORMATS, render
 from onnxscore.report import MEASURES, Report
+from onnxscore.sweep import parse_sweep, sweep
 
 EXIT_OK, EXIT_STRICT, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -124,6 +125,9 @@ def main() -> None:
 @click.option("--all-layers", is_flag=True, help="Include zero-cost layers in the text and Markdown tables.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any op has no rule or any cost is unknown.")
 @depth_option
+@click.option("--sweep", "sweeps", multiple=True, metavar="NAME=V1,V2,...",
+              help="Costs at each value of a symbolic dim, from the exact polynomials "
+                   "(repeatable: every combination), e.g. --sweep seq=128,2048,32768.")
 @click.option("--html", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Also write a self-contained HTML report (tables and charts) to this file.")
 @click.option("--plot", type=click.Path(dir_okay=False, writable=True), default=None,
@@ -131,7 +135,7 @@ def main() -> None:
 @output_option
 @_guard
 def analyze(models, dims, input_shapes, accuracy, alpha, beta, gamma, fmt, top, layers, all_layers,
-            strict, depth, html, plot, output) -> None:
+            strict, depth, sweeps, html, plot, output) -> None:
     """Analyze MODELS: totals, NetScore, hotspots and the per-layer table.
 
     \b
@@ -139,19 +143,27 @@ def analyze(models, dims, input_shapes, accuracy, alpha, beta, gamma, fmt, top, 
       onnxscore analyze resnet50.onnx --accuracy 76.1
       onnxscore analyze bert.onnx --dim batch=1 --dim sequence=128 --format json
       onnxscore analyze model.onnx --depth 2 --html report.html --plot report.png
+      onnxscore analyze llm.onnx --sweep seq=128,2048,32768
     """
+    grid = parse_sweep(sweeps)
+    clash = sorted(set(grid) & set(parse_dims(dims)))
+    if clash:
+        raise UsageError(f"--sweep and --dim both set {', '.join(clash)}: a swept dim stays symbolic")
     reports, failed = _analyze_all(models, dims, input_shapes, accuracy, alpha, beta, gamma)
     if reports:
         try:
-            _emit(render(reports, fmt, top=top, depth=depth, layers=layers, all_layers=all_layers), output)
+            swept = [sweep(r, grid, parse_dims(dims)) for r in reports] if grid else None
+            _emit(render(reports, fmt, top=top, depth=depth, layers=layers, all_layers=all_layers,
+                         sweeps=swept), output)
             if html:
                 from onnxscore.render.html import to_html
                 _emit(to_html(reports, depth=depth, top=top), html)
             if plot:
                 from onnxscore.render.plot import to_png
                 to_png(reports, plot, depth=depth, top=top)
-        except OnnxScoreError:
-            raise
+        except OnnxScoreError as e:
+            _fail(str(e))
+            sys.exit(EXIT_BAD_INPUT)
         except Exception as e:  # last resort, as in _analyze_all
             _fail(f"cannot render the report ({type(e).__name__}: {e})")
             sys.exit(EXIT_BAD_INPUT)

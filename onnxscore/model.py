@@ -29,6 +29,8 @@ class LoadedModel:
     warnings: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)  # defaults applied, e.g. batch = 1
     input_shapes: Dict[str, Tuple] = field(default_factory=dict)  # as used for the analysis
+    declared_inputs: Dict[str, Tuple] = field(default_factory=dict)  # as the file declares them
+    dims: Dict[str, int] = field(default_factory=dict)  # the dimension values that were bound
 
 
 def read_model(path: Union[str, os.PathLike]) -> ModelProto:
@@ -233,11 +235,13 @@ def load_model(path: Union[str, os.PathLike, ModelProto], dims: Optional[Mapping
     check_dims(proto, path)
     warnings = check_external_data(proto, path) if path != "<model>" else []
     proto, inline_notes = inline_functions(proto)
+    init_names = {t.name for t in proto.graph.initializer}
+    declared = {vi.name: shape_of(vi.type) for vi in proto.graph.input if vi.name not in init_names}
     notes, dim_warnings = apply_dims(proto, dict(dims or {}), dict(input_shapes or {}), path)
     notes = inline_notes + notes
     proto, inference_warnings = infer_shapes(proto, path)
-    loaded = LoadedModel(path, proto, warnings + dim_warnings + inference_warnings, notes)
-    init_names = {t.name for t in proto.graph.initializer}
+    loaded = LoadedModel(path, proto, warnings + dim_warnings + inference_warnings, notes,
+                         declared_inputs=declared, dims=dict(dims or {}))
     for vi in proto.graph.input:
         if vi.name not in init_names:
             loaded.input_shapes[vi.name] = shape_of(vi.type)

@@ -132,6 +132,7 @@ class Report:
     shared_weights: Dict[str, Tuple[str, ...]]  # tensor -> the layers that use it
     notes: Tuple[str, ...] = ()
     warnings: Tuple[str, ...] = ()
+    kv_cache: Any = None  # onnxscore.kvcache.KVCache for decoders with past key/value inputs
 
     @property
     def top_layers(self) -> Tuple[LayerCost, ...]:
@@ -185,6 +186,8 @@ class Report:
             "shared_weights": {k: list(v) for k, v in self.shared_weights.items()},
             "notes": list(self.notes),
             "warnings": list(self.warnings),
+            "kv_cache": None if self.kv_cache is None else dict(asdict(self.kv_cache),
+                                                                description=self.kv_cache.describe()),
         }
 
 

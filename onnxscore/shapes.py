@@ -10,11 +10,12 @@ ONNX knows is never changed.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from onnx import NodeProto, TensorProto, helper
+
+from onnxscore.poly import NotPolynomial, Poly
 
 Dim = object  # int | str | None
 Shape = Optional[Tuple[Dim, ...]]
@@ -58,23 +59,40 @@ def _broadcast(shapes: Sequence[Shape]) -> Shape:
     return tuple(out)
 
 
+def _poly(d):
+    """A dim as something to compute with: an int, a Poly, or None when not known."""
+    if isinstance(d, (int, Poly)) and not isinstance(d, bool):
+        return d
+    if isinstance(d, str) and not is_unknown(d):
+        return Poly.symbol(d)
+    return None
+
+
+def _dim(x):
+    """A computed dim as the table stores it: a single symbol as its name, else int or Poly."""
+    if isinstance(x, Poly) and len(x.terms) == 1:
+        (mono, coef), = x.terms.items()
+        if coef == 1 and len(mono) == 1 and mono[0][1] == 1:
+            return mono[0][0]
+    return x
+
+
 def _arith(op: str, a: Dim, b: Dim) -> Dim:
-    if isinstance(a, int) and isinstance(b, int):
-        if op == "Add":
-            return a + b
-        if op == "Sub":
-            return a - b
-        if op == "Mul":
-            return a * b
-        if op == "Div" and b:
-            return a // b
+    """``a op b`` on dims, exact or None: ints, names and polynomials alike."""
+    a, b = _poly(a), _poly(b)
+    if a is None or b is None:
         return None
-    if op in ("Mul", "Div") and b == 1:
-        return a
-    if op == "Mul" and a == 1:
-        return b
-    if op in ("Add", "Sub") and b == 0:
-        return a
+    try:
+        if op == "Add":
+            return _dim(a + b)
+        if op == "Sub":
+            return _dim(a - b)
+        if op == "Mul":
+            return _dim(a * b)
+        if op == "Div" and b:
+            return _dim(a // b)
+    except NotPolynomial:
+        return None
     return None
 
 
@@ -90,24 +108,14 @@ def _reshape(in_shape: Shape, target: Value, allowzero: int) -> Shape:
 
 
 def _quotient(total: Sequence[Dim], part: Sequence[Dim]) -> Dim:
-    """prod(total) / prod(part), when the dimension names cancel."""
-    if any(is_unknown(d) for d in list(total) + list(part)):
+    """prod(total) / prod(part), when it divides exactly (names cancelling)."""
+    num, den = [_poly(d) for d in total], [_poly(d) for d in part]
+    if any(d is None for d in num + den):
         return None
-    num = Counter(d for d in total if isinstance(d, str))
-    den = Counter(d for d in part if isinstance(d, str))
-    if den - num:
+    try:
+        return _dim(math.prod(num) // math.prod(den))
+    except (NotPolynomial, ZeroDivisionError):
         return None
-    left = num - den
-    n = math.prod(d for d in total if isinstance(d, int))
-    p = math.prod(d for d in part if isinstance(d, int))
-    if p == 0 or n % p:
-        return None
-    q = n // p
-    if not left:
-        return q
-    if q == 1 and sum(left.values()) == 1:
-        return next(iter(left))
-    return None
 
 
 Prop = Callable[[NodeProto, List[Shape], List[Value], dict], Tuple[List[Shape], List[Value]]]
@@ -224,9 +232,8 @@ def _concat(node, shapes, values, attrs):
     if any(s is None for s in shapes) or not shapes:
         return [None], [value]
     axis = attrs.get("axis", 0) % len(shapes[0])
-    along = [s[axis] for s in shapes]
-    total = sum(along) if all(isinstance(d, int) for d in along) else (
-        next(iter(d for d in along if d != 0)) if sum(1 for d in along if d != 0) == 1 else None)
+    along = [_poly(s[axis]) for s in shapes]
+    total = None if any(d is None for d in along) else _dim(sum(along))
     out = list(_broadcast([tuple(1 if i == axis else d for i, d in enumerate(s)) for s in shapes]) or ())
     if out:
         out[axis] = total
@@ -239,8 +246,8 @@ def _range(node, shapes, values, attrs):
     n = None
     if all(isinstance(x, int) for x in (start, limit, delta)) and delta:
         n = max(0, -(-(limit - start) // delta))
-    elif start == 0 and delta == 1 and isinstance(limit, str):
-        n = limit
+    elif delta == 1:
+        n = _arith("Sub", limit, start)
     return [(n,)], [None]
 
 

@@ -11,7 +11,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 import networkx as nx
 import onnx
 
-from onnxscore import ops
+from onnxscore import kvcache, ops
 from onnxscore.graph import (FLOAT_TYPES, ConstTensor, bind_dims, default_opset, dtype_name, load_graph,
                              storage_bytes)
 from onnxscore.netscore import ACCURACY_METADATA_KEY, ALPHA, BETA, GAMMA, netscore
@@ -390,7 +390,8 @@ def analyze_graph(G: nx.DiGraph, accuracy: Optional[float] = None, alpha: float 
                      inputs=dict(loaded.input_shapes),
                      opsets={o.domain or "ai.onnx": o.version for o in proto.opset_import})
     shared = {root: tuple(c.users) for root, c in w.claims.items() if len(c.users) > 1 and c.kind == WEIGHT}
-    return Report(model=info, totals=totals,
+    kv = kvcache.detect(loaded.declared_inputs, loaded.dims)
+    return Report(model=info, totals=totals, kv_cache=kv,
                   netscore=netscore(accuracy, params, total.macs, alpha, beta, gamma),
                   layers=tuple(w.layers),
                   unresolved_dims={d: tuple(v) for d, v in sorted(w.unresolved.items())},

@@ -34,14 +34,14 @@ class DecoderConfig:
                  + F * H + H)          # fc2 weight + bias
         return self.vocab * H + self.positions * H + self.layers * block + 2 * H
 
-    def macs(self, seq: int, batch: int = 1) -> int:
-        """Hand count of multiply-adds for ``batch`` x ``seq`` tokens.
+    def macs(self, seq: int, batch: int = 1, past: int = 0) -> int:
+        """Hand count of multiply-adds for ``batch`` x ``seq`` new tokens after ``past`` cached.
 
-        Per block: QKV S*H*3H, Q*K^T heads*S*S*hd = S*S*H, P*V S*S*H, out proj S*H*H,
-        fc1 S*H*F, fc2 S*F*H; then the tied LM head S*H*V.
+        Per block: QKV S*H*3H, Q*K^T heads*S*(P+S)*hd = S*(P+S)*H, P*V S*(P+S)*H, out proj
+        S*H*H, fc1 S*H*F, fc2 S*F*H; then the tied LM head S*H*V.
         """
-        H, F, S = self.hidden, self.ffn, seq
-        block = S * H * 3 * H + 2 * S * S * H + S * H * H + 2 * S * H * F
+        H, F, S, P = self.hidden, self.ffn, seq, past
+        block = S * H * 3 * H + 2 * S * (P + S) * H + S * H * H + 2 * S * H * F
         return batch * (self.layers * block + S * H * self.vocab)
 
 
@@ -55,11 +55,13 @@ def _external(name: str, shape, location: str, offset: int) -> TensorProto:
 
 
 def build_decoder(cfg: DecoderConfig, folder: str, name: str = "decoder.onnx",
-                  data_name: str = "decoder.bin", write_data: bool = True) -> str:
+                  data_name: str = "decoder.bin", write_data: bool = True, kv_cache: bool = False) -> str:
     """Write the model to ``folder`` with all weights in one sparse external file; return its path.
 
     The data file is only ``truncate``d to its size (a hole, no bytes written), which is
-    enough for a file that no correct analyzer reads.
+    enough for a file that no correct analyzer reads. With ``kv_cache`` the model takes
+    ``position_ids`` and per-layer ``past_key_i``/``past_value_i`` of shape
+    [batch, heads, past, head_dim] and returns the present ones (as Hugging Face exports do).
     """
     H, F, heads = cfg.hidden, cfg.ffn, cfg.heads
     hd = H // heads
@@ -87,9 +89,13 @@ def build_decoder(cfg: DecoderConfig, folder: str, name: str = "decoder.onnx",
     zero, one, idx1 = const("zero", 0), const("one", 1), const("idx1", 1)
     inits.append(numpy_helper.from_array(np.asarray(hd ** -0.5, dtype=np.float32), "scale"))
 
-    seq_len = node("Gather", [node("Shape", ["input_ids"]), idx1], axis=0)
-    positions = node("Range", [zero, seq_len, one])
+    if kv_cache:
+        positions = "position_ids"
+    else:
+        seq_len = node("Gather", [node("Shape", ["input_ids"]), idx1], axis=0)
+        positions = node("Range", [zero, seq_len, one])
     x = node("Add", [node("Gather", [wte, "input_ids"]), node("Gather", [wpe, positions])])
+    cache_io = []
     for i in range(cfg.layers):
         p = f"h{i}."
         h = node("LayerNormalization", [x, w(p + "ln1.g", (H,)), w(p + "ln1.b", (H,))], axis=-1)
@@ -97,6 +103,10 @@ def build_decoder(cfg: DecoderConfig, folder: str, name: str = "decoder.onnx",
         q, k, v = (f"{p}{t}" for t in "qkv")
         node("Split", [qkv], [q, k, v], axis=-1, num_outputs=3)
         q, k, v = (node("Transpose", [node("Reshape", [t, heads_shape])], perm=[0, 2, 1, 3]) for t in (q, k, v))
+        if kv_cache:  # present = Concat(past, current) along the sequence axis
+            k = node("Concat", [f"past_key_{i}", k], [f"present_key_{i}"], axis=2)
+            v = node("Concat", [f"past_value_{i}", v], [f"present_value_{i}"], axis=2)
+            cache_io.append(i)
         scores = node("Mul", [node("MatMul", [q, node("Transpose", [k], perm=[0, 1, 3, 2])]), "scale"])
         ctx = node("MatMul", [node("Softmax", [scores], axis=-1), v])
         merged = node("Reshape", [node("Transpose", [ctx], perm=[0, 2, 1, 3]), merge_shape])
@@ -109,10 +119,15 @@ def build_decoder(cfg: DecoderConfig, folder: str, name: str = "decoder.onnx",
     x = node("LayerNormalization", [x, w("lnf.g", (H,)), w("lnf.b", (H,))], axis=-1)
     node("MatMul", [x, node("Transpose", [wte], perm=[1, 0])], ["logits"])
 
-    graph = helper.make_graph(
-        nodes, "decoder",
-        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"])],
-        [helper.make_tensor_value_info("logits", FLOAT, ["batch", "seq", cfg.vocab])], inits)
+    cache = ["batch", heads, "past", hd]
+    inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"])]
+    outputs = [helper.make_tensor_value_info("logits", FLOAT, ["batch", "seq", cfg.vocab])]
+    if kv_cache:
+        inputs.append(helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["batch", "seq"]))
+        for i in cache_io:
+            inputs += [helper.make_tensor_value_info(f"past_{t}_{i}", FLOAT, cache) for t in ("key", "value")]
+            outputs += [helper.make_tensor_value_info(f"present_{t}_{i}", FLOAT, None) for t in ("key", "value")]
+    graph = helper.make_graph(nodes, "decoder", inputs, outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)],
                               producer_name="onnxscore-tests")
     os.makedirs(folder, exist_ok=True)

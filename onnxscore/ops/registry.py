@@ -121,13 +121,14 @@ def concrete(shape: Shape, tensor: str = "", symbolic: bool = False) -> Tuple[in
         raise UnknownShape([f"shape of {tensor}"], tensor)
     if symbolic:
         missing = [str(d) if isinstance(d, str) else "?" for d in shape
-                   if not isinstance(d, int) and not is_named(d)]
+                   if not isinstance(d, (int, Poly)) and not is_named(d)]
         if missing:
             raise UnknownShape(missing, tensor)
-        return tuple(Poly.symbol(d) if isinstance(d, str) else int(d) for d in shape)
-    missing = [str(d) if isinstance(d, str) else "?" for d in shape if not isinstance(d, int)]
+        return tuple(Poly.symbol(d) if isinstance(d, str) else d for d in shape)
+    missing = [n for d in shape if not isinstance(d, int)
+               for n in (d.symbols if isinstance(d, Poly) else [str(d) if isinstance(d, str) else "?"])]
     if missing:
-        raise UnknownShape(missing, tensor)
+        raise UnknownShape(list(dict.fromkeys(missing)), tensor)
     return tuple(int(d) for d in shape)
 
 

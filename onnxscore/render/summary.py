@@ -50,6 +50,8 @@ def summary_rows(report: Report) -> List[Tuple[str, str]]:
         text = ", ".join(f"{name} ({len(users)} layers)" for name, users in shared[:5])
         rows.insert(5, ("shared weights", text + (f" and {len(shared) - 5} more" if len(shared) > 5 else "")
                         + ": each counted once"))
+    if report.kv_cache is not None:
+        rows.append(("KV cache", report.kv_cache.describe()))
     if t.quant_overhead:
         rows.insert(6, ("quant overhead", f"{t.quant_overhead:,} scale/zero-point values"))
     return rows
@@ -152,10 +154,23 @@ def layer_section(report: Report, all_layers: bool = False) -> Section:
                    fold=True)
 
 
+def sweep_section(rows) -> Optional[Section]:
+    """Costs at each swept value (exact integers from the polynomials)."""
+    if not rows:
+        return None
+    names = list(rows[0].values)
+    phase = any(r.phase for r in rows)
+    header = tuple(names) + (("phase",) if phase else ()) + ("MACs", "FLOPs")
+    body = tuple(tuple(str(r.values[n]) for n in names) + ((r.phase,) if phase else ())
+                 + (f"{si(r.macs)} ({r.macs:,})", si(r.flops)) for r in rows)
+    return Section(f"Costs over {', '.join(names)}", header, body, NUMERIC | set(names))
+
+
 def report_sections(report: Report, top: int = 10, depth: int = 1, layers: bool = True,
-                    all_layers: bool = False) -> List[Section]:
+                    all_layers: bool = False, sweep_rows=None) -> List[Section]:
     """The tables of an ``analyze`` report, in reading order."""
-    sections = [hotspot_section(report, top, "macs"), scope_section(report, depth), op_type_section(report)]
+    sections = [sweep_section(sweep_rows), hotspot_section(report, top, "macs"), scope_section(report, depth),
+                op_type_section(report)]
     if layers:
         sections.append(layer_section(report, all_layers))
     return [s for s in sections if s is not None]

@@ -15,19 +15,26 @@ CSV_COLUMNS = ["model", "kind", "name", "op_type", "domain", "scope", "input_sha
                "intensity", "status", "parent", "count", "repeats", "note"]
 
 
-def to_json(reports: Sequence[Report], depth: int = 1, **_) -> str:
-    """One object per model (a list when there are several), with the roll-ups at ``depth``."""
+def to_json(reports: Sequence[Report], depth: int = 1, sweeps=None, **_) -> str:
+    """One object per model (a list when there are several), with the roll-ups at ``depth``
+    (and ``sweep``: the costs at each swept value)."""
     data = [r.to_dict(depth) for r in reports]
-    return json.dumps(data[0] if len(data) == 1 else data, indent=2) + "\n"
+    for d, rows in zip(data, sweeps or ()):
+        d["sweep"] = [{"values": x.values, "phase": x.phase, "macs": x.macs, "flops": x.flops} for x in rows]
+    # shapes may hold polynomial dims ("past + seq"): they are written as text
+    return json.dumps(data[0] if len(data) == 1 else data, indent=2, default=str) + "\n"
 
 
 def _blank(v):
     return "" if v is None else v
 
 
-def to_csv(reports: Sequence[Report], depth: int = 1, **_) -> str:
+def to_csv(reports: Sequence[Report], depth: int = 1, sweeps=None, **_) -> str:
     """Raw integers, one row per layer (``kind=layer``), then one per block at ``depth``
-    (``kind=scope``) and per op type (``kind=op_type``). Unknown costs are empty cells."""
+    (``kind=scope``) and per op type (``kind=op_type``). Unknown costs are empty cells.
+    With ``sweeps``, the sweep table alone: model, the swept dims, phase, macs, flops."""
+    if sweeps:
+        return _sweep_csv(reports, sweeps)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -53,6 +60,17 @@ def to_csv(reports: Sequence[Report], depth: int = 1, **_) -> str:
     return buf.getvalue()
 
 
+def _sweep_csv(reports, sweeps) -> str:
+    names = list(dict.fromkeys(n for rows in sweeps for x in rows for n in x.values))
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["model", *names, "phase", "macs", "flops"])
+    for r, rows in zip(reports, sweeps):
+        for x in rows:
+            writer.writerow([r.model.path, *(x.values.get(n, "") for n in names), x.phase, x.macs, x.flops])
+    return buf.getvalue()
+
+
 def _md_escape(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
 
@@ -71,12 +89,13 @@ def md_section(section: Section) -> str:
 
 
 def to_markdown(reports: Sequence[Report], top: int = 10, depth: int = 1, layers: bool = True,
-                all_layers: bool = False, **_) -> str:
+                all_layers: bool = False, sweeps=None, **_) -> str:
     """GitHub-flavoured Markdown: the summary first, the long per-layer table folded."""
     parts = []
-    for r in reports:
+    for i, r in enumerate(reports):
         parts.append(f"### onnxscore: `{r.model.path}`\n")
         parts.append(md_table(["figure", "value"], summary_rows(r)) + "\n")
-        parts += [md_section(s) for s in report_sections(r, top, depth, layers, all_layers)]
+        rows = sweeps[i] if sweeps else None
+        parts += [md_section(s) for s in report_sections(r, top, depth, layers, all_layers, rows)]
         parts += [f"> {_md_escape(line)}\n" for line in footer_lines(r)]
     return "\n".join(parts)

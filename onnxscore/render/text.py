@@ -38,9 +38,9 @@ def summary_table(report: Report) -> Table:
 
 
 def render_one(report: Report, console: Console, top: int = 10, depth: int = 1, layers: bool = True,
-               all_layers: bool = False) -> None:
+               all_layers: bool = False, sweep_rows=None) -> None:
     console.print(summary_table(report))
-    for section in report_sections(report, top, depth, layers, all_layers):
+    for section in report_sections(report, top, depth, layers, all_layers, sweep_rows):
         console.print(draw(section))
     for line in footer_lines(report):
         console.print(line)
@@ -56,12 +56,13 @@ def console_text(paint: Callable[[Console], None], width: Optional[int] = None, 
 
 
 def to_text(reports: Sequence[Report], top: int = 10, depth: int = 1, layers: bool = True,
-            all_layers: bool = False, width: Optional[int] = None, color: bool = False) -> str:
-    """The readable report of each model, one after the other."""
+            all_layers: bool = False, width: Optional[int] = None, color: bool = False,
+            sweeps=None) -> str:
+    """The readable report of each model, one after the other (``sweeps``: rows per model)."""
     def paint(console: Console) -> None:
         for i, report in enumerate(reports):
             if i:
                 console.rule()
-            render_one(report, console, top, depth, layers, all_layers)
+            render_one(report, console, top, depth, layers, all_layers, sweeps[i] if sweeps else None)
 
     return console_text(paint, width, color)

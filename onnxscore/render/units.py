@@ -33,7 +33,7 @@ def shape(s) -> str:
         return "?"
     if len(s) == 0:
         return "scalar"
-    return "x".join("?" if d is None else str(d) for d in s)
+    return "x".join("?" if d is None else (f"({d})" if " " in str(d) else str(d)) for d in s)
 
 
 def shapes(ss: Sequence) -> str:
