@@ -28,12 +28,12 @@ import onnx
 from onnx import AttributeProto, GraphProto, TensorProto, helper, numpy_helper
 
 from onnxscore.errors import GraphError
-from onnxscore.model import load_model, shape_of
+from onnxscore.model import KEEP_VALUES_UP_TO, load_model, shape_of
 from onnxscore.shapes import propagate
 
 # Inline constants up to this many elements are decoded for rules (shape tensors, trip counts);
-# anything larger is a weight and is only ever sized, never read.
-SMALL_CONST = 4096
+# anything larger is a weight and is only ever sized, never read (its bytes are dropped on load).
+SMALL_CONST = KEEP_VALUES_UP_TO
 
 
 @dataclass(frozen=True)
@@ -236,7 +236,7 @@ def _scopes_from_weight_names(G: nx.DiGraph, consts: Mapping[str, ConstTensor]) 
 def _inherit_scopes(G: nx.DiGraph) -> None:
     """Give an unscoped node (an activation, a Q/DQ pair a quantizer inserted, a Flatten) the
     scope of the node that produced its first input, else of its first consumer."""
-    order = list(nx.lexicographical_topological_sort(G, key=lambda k: G.nodes[k]["index"]))
+    order = G.graph["order"]
     for key in order:
         nd = G.nodes[key]
         if not nd["scope"]:
@@ -340,9 +340,7 @@ def build_graph(graph: GraphProto, outer: Optional[Mapping[str, Tuple]] = None,
             else:
                 shape, dtype = tensors.get(name, (None, 0))
                 G.add_edge(src, key, name=name, shape=shape, dtype=dtype, tensors=[name])
-    if not nx.is_directed_acyclic_graph(G):
-        cycle = nx.find_cycle(G)
-        raise GraphError(f"{path}: the graph has a cycle through {cycle[0][0]!r} -> {cycle[0][1]!r}")
+    G.graph["order"] = execution_order(G, keys, path)
     if not any(d["scope"] for _, d in G.nodes(data=True)):
         _scopes_from_weight_names(G, consts)
     if any(d["scope"] for _, d in G.nodes(data=True)):
@@ -353,6 +351,18 @@ def build_graph(graph: GraphProto, outer: Optional[Mapping[str, Tuple]] = None,
                    outputs=[vi.name for vi in graph.output],
                    initializers=[t.name for t in graph.initializer])
     return G
+
+
+def execution_order(G: nx.DiGraph, keys: Sequence[str], path: str) -> List[str]:
+    """The nodes in an order that respects every edge: the file's own order when it does (as
+    ONNX requires), else a topological sort; a cycle is an error."""
+    position = {k: i for i, k in enumerate(keys)}
+    if all(position[u] < position[v] for u, v in G.edges):
+        return list(keys)
+    if not nx.is_directed_acyclic_graph(G):
+        cycle = nx.find_cycle(G)
+        raise GraphError(f"{path}: the graph has a cycle through {cycle[0][0]!r} -> {cycle[0][1]!r}")
+    return list(nx.lexicographical_topological_sort(G, key=position.__getitem__))
 
 
 def bind_dims(G: nx.DiGraph, input_shapes: Sequence[Optional[Tuple]]) -> nx.DiGraph:

@@ -34,7 +34,8 @@ class LoadedModel:
 
 
 def read_model(path: Union[str, os.PathLike]) -> ModelProto:
-    """Parse ``path`` as an ONNX model without loading external data; never writes to it."""
+    """Parse ``path`` as an ONNX model without loading external data; never writes to it.
+    Inline weight bytes are dropped right after parsing (see :func:`drop_weight_bytes`)."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ModelLoadError(f"{path}: no such file")
@@ -45,7 +46,30 @@ def read_model(path: Union[str, os.PathLike]) -> ModelProto:
             data = f.read()
     except OSError as e:
         raise ModelLoadError(f"{path}: cannot read ({e.strerror or e})") from None
-    return parse_model(data, path)
+    model = parse_model(data, path)
+    del data
+    drop_weight_bytes(model.graph)
+    return model
+
+
+# A tensor larger than this is a weight: its bytes are never needed (shape tensors, axes and
+# trip counts are tiny), so they are dropped before shape inference copies the model.
+KEEP_VALUES_UP_TO = 4096
+
+
+def drop_weight_bytes(graph: onnx.GraphProto) -> None:
+    """Clear the stored values of large inline tensors, keeping dims and type, so that neither
+    ONNX shape inference nor anything after it holds the weights in memory."""
+    for t in _all_tensors(graph):
+        if t.data_location == TensorProto.EXTERNAL:
+            continue
+        n = 1
+        for d in t.dims:
+            n *= d
+        if n > KEEP_VALUES_UP_TO:
+            for field_name in ("raw_data", "float_data", "int32_data", "int64_data", "double_data",
+                               "uint64_data", "string_data"):
+                t.ClearField(field_name)
 
 
 def parse_model(data: bytes, path: str) -> ModelProto:

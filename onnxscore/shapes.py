@@ -13,7 +13,7 @@ import math
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
-from onnx import NodeProto, TensorProto, helper
+from onnx import NodeProto, TensorProto, helper, numpy_helper
 
 from onnxscore.poly import NotPolynomial, Poly
 
@@ -154,16 +154,35 @@ def _cast(node, shapes, values, attrs):
        "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Mod", "PRelu", "Sum", "Mean", "Where")
 def _elementwise(node, shapes, values, attrs):
     value = None
-    if node.op_type in ("Add", "Sub", "Mul", "Div") and values[0] is not None and values[1] is not None:
-        a, b = values[0], values[1]
-        if len(a) == len(b) or len(a) == 1 or len(b) == 1:
-            n = max(len(a), len(b))
-            a = a * n if len(a) == 1 else a
-            b = b * n if len(b) == 1 else b
-            value = tuple(_arith(node.op_type, x, y) for x, y in zip(a, b))
-            if shapes[0] == () and shapes[1] == ():
-                value = value[:1]
+    if all(v is not None for v in values) and values and all(s is not None and len(s) <= 1 for s in shapes):
+        value = _value_op(node.op_type, values)
+        if value is not None and all(s == () for s in shapes):
+            value = value[:1]
     return [_broadcast(shapes)], [value]
+
+
+_COMPARE = {"Equal": lambda a, b: a == b, "Less": lambda a, b: a < b, "Greater": lambda a, b: a > b,
+            "LessOrEqual": lambda a, b: a <= b, "GreaterOrEqual": lambda a, b: a >= b}
+
+
+def _value_op(op: str, values) -> Value:
+    """Elementwise arithmetic, comparison and Where on small 1-D values (shape computations,
+    such as ``Where(Equal(shape, -1), 1, shape)`` before an Expand)."""
+    n = max(len(v) for v in values)
+    if any(len(v) not in (1, n) for v in values):
+        return None
+    cols = [v * n if len(v) == 1 else v for v in values]
+    if op in ("Add", "Sub", "Mul", "Div") and len(cols) == 2:
+        return tuple(_arith(op, x, y) for x, y in zip(*cols))
+    if op in _COMPARE and len(cols) == 2:
+        if not all(isinstance(x, int) for col in cols for x in col):
+            return None
+        return tuple(int(_COMPARE[op](x, y)) for x, y in zip(*cols))
+    if op == "Where" and len(cols) == 3:
+        if not all(isinstance(c, int) for c in cols[0]):
+            return None
+        return tuple(x if c else y for c, x, y in zip(*cols))
+    return None
 
 
 @_prop("Shape")
@@ -282,7 +301,14 @@ def _expand(node, shapes, values, attrs):
 
 @_prop("ConstantOfShape")
 def _constant_of_shape(node, shapes, values, attrs):
-    return [values[0]], [None]
+    """Shaped by its input's value; a short integer fill is tracked as a value too."""
+    target, value = values[0], None
+    fill = attrs.get("value")
+    if target is not None and len(target) == 1 and isinstance(target[0], int) and target[0] <= 64:
+        number = 0 if fill is None else numpy_helper.to_array(fill).reshape(-1)[0]
+        if float(number).is_integer():
+            value = (int(number),) * target[0]
+    return [target], [value]
 
 
 @_prop("Slice")
@@ -325,6 +351,89 @@ def _split(node, shapes, values, attrs):
     return outs, [None] * n
 
 
+# onnxruntime's com.microsoft ops, which ONNX shape inference does not know: the shapes the
+# rules need, from each op's contract in onnxruntime's ContribOperators.md.
+MS = "com.microsoft"
+_FLOATS = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.DOUBLE}
+_MS_PROPS: Dict[str, Prop] = {}
+
+
+def _ms(*ops: str):
+    def register(fn: Prop) -> Prop:
+        for op in ops:
+            _MS_PROPS[op] = fn
+        return fn
+    return register
+
+
+@_ms("SkipLayerNormalization", "SkipSimplifiedLayerNormalization", "BiasGelu", "FastGelu", "Gelu",
+     "QuickGelu", "BiasAdd", "RotaryEmbedding", "GemmaRotaryEmbedding", "BiasSoftmax", "BiasDropout",
+     "GroupNorm", "SkipGroupNorm", "NhwcConv")
+def _ms_same(node, shapes, values, attrs):
+    """Every output shaped like input 0 (the optional mean/inv-std outputs are not needed)."""
+    n = len(node.output)
+    return [shapes[0]] + [shapes[0] if node.op_type.startswith("Skip") and i == n - 1 else None
+                          for i in range(1, n)], [None] * n
+
+
+@_ms("Attention")
+def _ms_attention(node, shapes, values, attrs):
+    """[B, S, H_in] x packed QKV weight [H_in, 3H] -> [B, S, H] (or the v part of qkv_hidden_sizes)."""
+    x, w = shapes[0], shapes[1] if len(shapes) > 1 else None
+    if x is None or w is None:
+        return [None] * len(node.output), [None] * len(node.output)
+    sizes = attrs.get("qkv_hidden_sizes")
+    hidden = sizes[2] if sizes else _arith("Div", w[1], 3)
+    return [(x[0], x[1], hidden)] + [None] * (len(node.output) - 1), [None] * len(node.output)
+
+
+@_ms("MultiHeadAttention", "GroupQueryAttention", "PackedMultiHeadAttention", "SparseAttention",
+     "DecoderMaskedMultiHeadAttention")
+def _ms_mha(node, shapes, values, attrs):
+    """Output [B, S, num_heads * v_head]: the query's width, or with packed QKV (no key input)
+    the query width times num_heads / (num_heads + 2 * kv_num_heads)."""
+    q = shapes[0]
+    n = len(node.output)
+    if q is None or len(q) != 3:
+        return [None] * n, [None] * n
+    heads = attrs.get("num_heads")
+    kv_heads = attrs.get("kv_num_heads", heads)
+    packed = len(node.input) < 2 or not node.input[1]
+    width = _arith("Div", _arith("Mul", q[2], heads), heads + 2 * kv_heads) if packed and heads else q[2]
+    return [(q[0], q[1], width)] + [None] * (n - 1), [None] * n
+
+
+@_ms("EmbedLayerNormalization")
+def _ms_embed(node, shapes, values, attrs):
+    """input_ids [B, S] and word embedding [V, H] -> [B, S, H], mask_index [B]."""
+    ids, words = shapes[0], shapes[2] if len(shapes) > 2 else None
+    if ids is None or words is None:
+        return [None] * len(node.output), [None] * len(node.output)
+    outs = [(ids[0], ids[1], words[1]), (ids[0],)]
+    if len(node.output) > 2:
+        outs.append((ids[0], ids[1], words[1]))
+    return outs[:len(node.output)], [None] * len(node.output)
+
+
+@_ms("MatMulNBits", "MatMulBnb4", "MatMulFpQ4")
+def _ms_nbits(node, shapes, values, attrs):
+    """A [..., K] times the packed K x N weight -> [..., N]."""
+    a = shapes[0]
+    return [None if a is None or "N" not in attrs else tuple(a[:-1]) + (attrs["N"],)], [None]
+
+
+@_ms("FusedMatMul", "TransposeMatMul", "MatMulIntegerToFloat", "DynamicQuantizeMatMul", "FusedGemm")
+def _ms_matmul(node, shapes, values, attrs):
+    a, b = shapes[0], shapes[1] if len(shapes) > 1 else None
+    if a is None or b is None or len(a) < 2 or len(b) < 2:
+        return [None], [None]
+    if attrs.get("transA"):
+        a = tuple(a[:-2]) + (a[-1], a[-2])
+    if attrs.get("transB"):
+        b = tuple(b[:-2]) + (b[-1], b[-2])
+    return _matmul(node, [a, b], values, attrs)
+
+
 def _const_value(value: Optional[np.ndarray]) -> Value:
     if value is None or value.dtype.kind not in "iu" or value.ndim > 1:
         return None
@@ -337,7 +446,10 @@ def propagate(nodes: Sequence[NodeProto], tensors: Mapping[str, Tuple[Shape, int
     table = dict(tensors)
     values: Dict[str, Value] = {k: _const_value(v) for k, v in const_values.items()}
     for node in nodes:
-        fn = _PROPS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
+        default = node.domain in ("", "ai.onnx")
+        fn = _PROPS.get(node.op_type) if default else _MS_PROPS.get(node.op_type) if node.domain == MS else None
+        if default and node.op_type == "SimplifiedLayerNormalization":  # onnxruntime's, in ""
+            fn = _same
         if fn is None:
             continue
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute
@@ -348,12 +460,15 @@ def propagate(nodes: Sequence[NodeProto], tensors: Mapping[str, Tuple[Shape, int
             out_shapes, out_values = fn(node, shapes, vals, attrs)
         except (IndexError, KeyError, TypeError, ValueError, ZeroDivisionError):
             continue  # a malformed node keeps whatever ONNX said
-        in_dtype = table.get(node.input[0], (None, 0))[1] if node.input else 0
+        in_dtypes = [table.get(n, (None, 0))[1] for n in node.input if n]
+        in_dtype = in_dtypes[0] if in_dtypes else 0
+        if node.domain == MS:  # contrib ops compute in the type of their first float input
+            in_dtype = next((d for d in in_dtypes if d in _FLOATS), in_dtype)
         for i, (name, shape, value) in enumerate(zip(node.output, out_shapes, out_values)):
             if not name:
                 continue
             old_shape, dtype = table.get(name, (None, 0))
-            if not dtype and node.op_type in SAME_SHAPE:  # ONNX left the type out too
+            if not dtype and (node.op_type in SAME_SHAPE or node.domain == MS):  # ONNX left the type out
                 dtype = TensorProto.BOOL if (node.op_type, i) == ("Dropout", 1) else in_dtype
             table[name] = (merge(old_shape, shape), dtype)
             if value is not None:

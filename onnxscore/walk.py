@@ -180,7 +180,7 @@ def _params_of(roots: Sequence[str], w: _Walk) -> int:
 def _walk(G: nx.DiGraph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, int, bool]:
     """Cost every node of ``G`` into ``w``; returns (total cost, params, all known)."""
     total, params, known = Cost(), 0, True
-    order = nx.lexicographical_topological_sort(G, key=lambda k: G.nodes[k]["index"])
+    order = G.graph["order"]
     for key in order:
         nd = G.nodes[key]
         name = key if parent is None else f"{parent}/{key}"
@@ -403,7 +403,7 @@ def peak_activation_bytes(G: nx.DiGraph) -> Optional[int]:
     """The most activation memory alive at once when the nodes run in graph order: a tensor
     lives from the node that makes it (graph inputs: from the start) to its last reader (graph
     outputs: to the end). Weights are not activations. None when a size is unknown."""
-    order = list(nx.lexicographical_topological_sort(G, key=lambda k: G.nodes[k]["index"]))
+    order = G.graph["order"]
     step = {key: i for i, key in enumerate(order)}
     last_use: Dict[str, int] = {}
     for key in order:

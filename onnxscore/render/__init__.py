@@ -1,13 +1,23 @@
-"""Report -> text, JSON, CSV, Markdown (and HTML, PNG). Units and rounding exist only here."""
+"""Report -> text, JSON, CSV, Markdown (and HTML, PNG). Units and rounding exist only here.
+
+The terminal renderer (rich) is imported only when text is asked for, so machine formats
+start faster.
+"""
 from onnxscore.render.tables import to_csv, to_json, to_markdown
-from onnxscore.render.text import to_text
 
 FORMATS = ("text", "json", "csv", "md")
 
 
+def to_text(reports, **options) -> str:
+    """The terminal report; see :func:`onnxscore.render.text.to_text`."""
+    from onnxscore.render import text
+
+    return text.to_text(reports, **options)
+
+
 def render(reports, fmt: str = "text", **options) -> str:
     """Render a list of reports in one of :data:`FORMATS`; options: top, depth, layers,
-    all_layers, width."""
+    all_layers, width, sweeps."""
     return {"json": to_json, "csv": to_csv, "md": to_markdown, "text": to_text}[fmt](reports, **options)
 
 
