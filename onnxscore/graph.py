@@ -1,4 +1,7 @@
-"""ModelProto -> networkx.DiGraph: one graph node per ONNX node, edges for tensors.
+"""ModelProto -> a graph in networkx's layout: one graph node per ONNX node, edges for tensors.
+
+The analysis builds a light :class:`onnxscore.digraph.Graph` (networkx costs a tenth of a
+second to import); :func:`load_graph` hands users the same graph as a ``networkx.DiGraph``.
 
 Node attributes: ``op_type``, ``domain``, ``attrs`` (plain Python values), ``inputs`` and
 ``outputs`` (tensor names, ``""`` for an absent optional input), ``input_shapes``,
@@ -22,11 +25,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-import networkx as nx
 import numpy as np
 import onnx
 from onnx import AttributeProto, GraphProto, TensorProto, helper, numpy_helper
 
+from onnxscore.digraph import Graph, topological_order
 from onnxscore.errors import GraphError
 from onnxscore.model import KEEP_VALUES_UP_TO, load_model, shape_of
 from onnxscore.shapes import propagate
@@ -224,7 +227,7 @@ def _weight_like(c: ConstTensor) -> bool:
     return c.dtype in FLOAT_TYPES and (c.numel is None or c.numel > 1)
 
 
-def _scopes_from_weight_names(G: nx.DiGraph, consts: Mapping[str, ConstTensor]) -> None:
+def _scopes_from_weight_names(G: Graph, consts: Mapping[str, ConstTensor]) -> None:
     """Flat node names (``n0``, ``n1``): scope each node that reads a weight (or makes one, as a
     Constant or ConstantOfShape does) by that weight's name."""
     for _, nd in G.nodes(data=True):
@@ -233,7 +236,7 @@ def _scopes_from_weight_names(G: nx.DiGraph, consts: Mapping[str, ConstTensor]) 
             nd["scope"] = _scope_of_weight(weights[0])
 
 
-def _inherit_scopes(G: nx.DiGraph) -> None:
+def _inherit_scopes(G: Graph) -> None:
     """Give an unscoped node (an activation, a Q/DQ pair a quantizer inserted, a Flatten) the
     scope of the node that produced its first input, else of its first consumer."""
     order = G.graph["order"]
@@ -274,9 +277,10 @@ def _value_infos(graph: GraphProto) -> Dict[str, Tuple[Optional[Tuple], int]]:
 
 def build_graph(graph: GraphProto, outer: Optional[Mapping[str, Tuple]] = None,
                 outer_consts: Optional[Mapping[str, ConstTensor]] = None,
-                path: str = "<model>", opset: int = 0) -> nx.DiGraph:
-    """One ONNX graph (or subgraph) as a DiGraph; ``outer`` is the enclosing tensor table."""
-    G = nx.DiGraph(path=path, opset=opset)
+                path: str = "<model>", opset: int = 0) -> Graph:
+    """One ONNX graph (or subgraph) as a graph of the networkx layout (a light
+    :class:`~onnxscore.digraph.Graph`); ``outer`` is the enclosing tensor table."""
+    G = Graph(path=path, opset=opset)
     tensors: Dict[str, Tuple[Optional[Tuple], int]] = dict(outer or {})
     consts: Dict[str, ConstTensor] = dict(outer_consts or {})
     for t in graph.initializer:
@@ -353,19 +357,19 @@ def build_graph(graph: GraphProto, outer: Optional[Mapping[str, Tuple]] = None,
     return G
 
 
-def execution_order(G: nx.DiGraph, keys: Sequence[str], path: str) -> List[str]:
+def execution_order(G: Graph, keys: Sequence[str], path: str) -> List[str]:
     """The nodes in an order that respects every edge: the file's own order when it does (as
     ONNX requires), else a topological sort; a cycle is an error."""
     position = {k: i for i, k in enumerate(keys)}
     if all(position[u] < position[v] for u, v in G.edges):
         return list(keys)
-    if not nx.is_directed_acyclic_graph(G):
-        cycle = nx.find_cycle(G)
-        raise GraphError(f"{path}: the graph has a cycle through {cycle[0][0]!r} -> {cycle[0][1]!r}")
-    return list(nx.lexicographical_topological_sort(G, key=position.__getitem__))
+    order, cycle = topological_order(G, position.__getitem__)
+    if cycle is not None:
+        raise GraphError(f"{path}: the graph has a cycle through {cycle[0]!r} -> {cycle[1]!r}")
+    return order
 
 
-def bind_dims(G: nx.DiGraph, input_shapes: Sequence[Optional[Tuple]]) -> nx.DiGraph:
+def bind_dims(G: Graph, input_shapes: Sequence[Optional[Tuple]]) -> Graph:
     """A copy of subgraph ``G`` with the symbolic dimensions of its formal inputs replaced by
     the caller's concrete ones (a Loop body's carried state, a Scan slice, a score tensor)."""
     mapping: Dict[str, int] = {}
@@ -380,7 +384,7 @@ def bind_dims(G: nx.DiGraph, input_shapes: Sequence[Optional[Tuple]]) -> nx.DiGr
     return _substitute(G, mapping) if mapping else G
 
 
-def _substitute(G: nx.DiGraph, mapping: Mapping[str, int]) -> nx.DiGraph:
+def _substitute(G: Graph, mapping: Mapping[str, int]) -> Graph:
     def sub(shape):
         return None if shape is None else tuple(mapping.get(d, d) if isinstance(d, str) else d
                                                 for d in shape)
@@ -401,8 +405,9 @@ def default_opset(model: onnx.ModelProto) -> int:
 
 
 def load_graph(path: Union[str, os.PathLike, onnx.ModelProto], dims: Optional[Mapping[str, int]] = None,
-               input_shapes: Optional[Mapping[str, Any]] = None) -> nx.DiGraph:
-    """Load a model (weights never read) and return its graph, shapes inferred.
+               input_shapes: Optional[Mapping[str, Any]] = None):
+    """Load a model (weights never read) and return its ``networkx.DiGraph``, shapes inferred;
+    :func:`onnxscore.analyze_graph` analyzes it.
 
     Parameters
     ----------
@@ -413,6 +418,12 @@ def load_graph(path: Union[str, os.PathLike, onnx.ModelProto], dims: Optional[Ma
     input_shapes : mapping, optional
         Whole input shapes, e.g. ``{"x": (1, 3, 224, 224)}``.
     """
+    return graph_of(path, dims, input_shapes).to_networkx()
+
+
+def graph_of(path: Union[str, os.PathLike, onnx.ModelProto], dims: Optional[Mapping[str, int]] = None,
+             input_shapes: Optional[Mapping[str, Any]] = None) -> Graph:
+    """:func:`load_graph` without the conversion to networkx (what the analysis itself uses)."""
     loaded = load_model(path, dims, input_shapes)
     G = build_graph(loaded.proto.graph, path=loaded.path, opset=default_opset(loaded.proto))
     G.graph["loaded"] = loaded

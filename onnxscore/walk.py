@@ -8,11 +8,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
-import networkx as nx
 import onnx
 
 from onnxscore import kvcache, ops
-from onnxscore.graph import (FLOAT_TYPES, ConstTensor, bind_dims, default_opset, dtype_name, load_graph,
+from onnxscore.digraph import Graph
+from onnxscore.graph import (FLOAT_TYPES, ConstTensor, bind_dims, default_opset, dtype_name, graph_of,
                              storage_bytes)
 from onnxscore.netscore import ACCURACY_METADATA_KEY, ALPHA, BETA, GAMMA, netscore
 from onnxscore.ops.registry import (BUFFER, DATA, QUANT, WEIGHT, Cost, Ctx, Rule, Tensor,
@@ -65,7 +65,7 @@ def _is_default(domain: str) -> bool:
     return domain in ("", "ai.onnx")
 
 
-def _root(G: nx.DiGraph, name: str) -> Optional[str]:
+def _root(G: Graph, name: str) -> Optional[str]:
     """The constant that tensor ``name`` is, looking through transparent ops, or None."""
     consts = G.graph["constants"]
     producers = G.graph["producers"]
@@ -84,7 +84,7 @@ def _root(G: nx.DiGraph, name: str) -> Optional[str]:
     return None
 
 
-def _folds_constant(G: nx.DiGraph, key: str) -> bool:
+def _folds_constant(G: Graph, key: str) -> bool:
     """A transparent node whose data input is a constant: it prepares a weight, not a layer."""
     nd = G.nodes[key]
     return (_is_default(nd["domain"]) and nd["op_type"] in TRANSPARENT and bool(nd["inputs"])
@@ -102,7 +102,7 @@ def _claim_kind(role: str, dtype: int, const: ConstTensor) -> Optional[str]:
     return None
 
 
-def _claim_inputs(G: nx.DiGraph, key: str, rule: Optional[Rule], w: _Walk, layer: str,
+def _claim_inputs(G: Graph, key: str, rule: Optional[Rule], w: _Walk, layer: str,
                   logical: Mapping[int, int]) -> Tuple[List[str], List[str]]:
     """Record each constant input of node ``key`` by its role; return the new parameters and
     every constant first claimed here (whose bytes this layer reads first). ``logical`` gives
@@ -142,7 +142,7 @@ def _claim_inputs(G: nx.DiGraph, key: str, rule: Optional[Rule], w: _Walk, layer
     return new, first
 
 
-def _bytes(G: nx.DiGraph, names: Sequence[str], shapes: Sequence, dtypes: Sequence[int]) -> Optional[int]:
+def _bytes(G: Graph, names: Sequence[str], shapes: Sequence, dtypes: Sequence[int]) -> Optional[int]:
     """Bytes of the activation tensors among ``names`` (None when a shape is unknown); constants,
     and tensors that are a constant re-typed or re-shaped, are weights and left out."""
     total = 0
@@ -158,14 +158,14 @@ def _bytes(G: nx.DiGraph, names: Sequence[str], shapes: Sequence, dtypes: Sequen
     return total
 
 
-def _tensor(G: nx.DiGraph, name: str, shape, dtype: int) -> Optional[Tensor]:
+def _tensor(G: Graph, name: str, shape, dtype: int) -> Optional[Tensor]:
     if not name:
         return None
     const = G.graph["constants"].get(name)
     return Tensor(name, shape, dtype, const.value if const is not None else None)
 
 
-def _ctx(G: nx.DiGraph, key: str) -> Ctx:
+def _ctx(G: Graph, key: str) -> Ctx:
     nd = G.nodes[key]
     ins = [_tensor(G, n, s, d) for n, s, d in zip(nd["inputs"], nd["input_shapes"], nd["input_dtypes"])]
     outs = [_tensor(G, n, s, d) for n, s, d in zip(nd["outputs"], nd["output_shapes"], nd["output_dtypes"])]
@@ -177,7 +177,7 @@ def _params_of(roots: Sequence[str], w: _Walk) -> int:
     return sum(w.count(r) or 0 for r in roots)
 
 
-def _walk(G: nx.DiGraph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, int, bool]:
+def _walk(G: Graph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, int, bool]:
     """Cost every node of ``G`` into ``w``; returns (total cost, params, all known)."""
     total, params, known = Cost(), 0, True
     order = G.graph["order"]
@@ -259,7 +259,7 @@ def _symbolic_cost(rule: Rule, ctx: Ctx, first: UnknownShape) -> Optional[Cost]:
         ctx.symbolic = False
 
 
-def _subgraph_coster(G: nx.DiGraph, key: str, w: _Walk, name: str, sub_params: List[int]):
+def _subgraph_coster(G: Graph, key: str, w: _Walk, name: str, sub_params: List[int]):
     """A callback for control-flow rules: the cost of one subgraph attribute, walked once, its
     formal inputs' symbolic dimensions bound to ``input_shapes`` when the rule passes them."""
     cache: Dict[str, Cost] = {}
@@ -334,11 +334,11 @@ def analyze(model: Union[str, os.PathLike, onnx.ModelProto], dims: Optional[Mapp
     >>> report = analyze("resnet50.onnx", accuracy=76.1)   # doctest: +SKIP
     >>> report.totals.macs, report.netscore.value           # doctest: +SKIP
     """
-    G = load_graph(model, dims, input_shapes)
+    G = graph_of(model, dims, input_shapes)
     return analyze_graph(G, accuracy=accuracy, alpha=alpha, beta=beta, gamma=gamma)
 
 
-def analyze_graph(G: nx.DiGraph, accuracy: Optional[float] = None, alpha: float = ALPHA,
+def analyze_graph(G: Graph, accuracy: Optional[float] = None, alpha: float = ALPHA,
                   beta: float = BETA, gamma: float = GAMMA) -> Report:
     """The report of a graph made by :func:`onnxscore.load_graph`."""
     loaded = G.graph["loaded"]
@@ -399,7 +399,7 @@ def analyze_graph(G: nx.DiGraph, accuracy: Optional[float] = None, alpha: float 
                   notes=tuple(loaded.notes), warnings=tuple(w.warnings))
 
 
-def peak_activation_bytes(G: nx.DiGraph) -> Optional[int]:
+def peak_activation_bytes(G: Graph) -> Optional[int]:
     """The most activation memory alive at once when the nodes run in graph order: a tensor
     lives from the node that makes it (graph inputs: from the start) to its last reader (graph
     outputs: to the end). Weights are not activations. None when a size is unknown."""
@@ -442,7 +442,7 @@ def peak_activation_bytes(G: nx.DiGraph) -> Optional[int]:
     return peak
 
 
-def annotate(G: nx.DiGraph, report: Report) -> nx.DiGraph:
+def annotate(G: Graph, report: Report) -> Graph:
     """Put each top-level layer's ``macs``, ``flops``, ``params`` and ``status`` on ``G``'s nodes."""
     for layer in report.top_layers:
         if layer.name in G:
