@@ -84,8 +84,9 @@ def build_decoder(cfg: DecoderConfig, folder: str, name: str = "decoder.onnx",
         return out[0]
 
     wte, wpe = w("wte", (cfg.vocab, H)), w("wpe", (cfg.positions, H))
-    heads_shape = const("heads_shape", [0, 0, heads, hd])
-    merge_shape = const("merge_shape", [0, 0, H])
+    # Reshape(-1) as exporters write them: the sequence length and the merged width are inferred
+    heads_shape = const("heads_shape", [0, -1, heads, hd])
+    merge_shape = const("merge_shape", [0, 0, -1])
     zero, one, idx1 = const("zero", 0), const("one", 1), const("idx1", 1)
     inits.append(numpy_helper.from_array(np.asarray(hd ** -0.5, dtype=np.float32), "scale"))
 
