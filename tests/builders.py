@@ -55,11 +55,13 @@ def _external(name: str, shape, location: str, offset: int) -> TensorProto:
 
 
 def build_decoder(cfg: DecoderConfig, folder: str, name: str = "decoder.onnx",
-                  data_name: str = "decoder.bin", write_data: bool = True, kv_cache: bool = False) -> str:
+                  data_name: str = "decoder.bin", write_data: bool = True, kv_cache: bool = False,
+                  opset: int = 17) -> str:
     """Write the model to ``folder`` with all weights in one sparse external file; return its path.
 
     The data file is only ``truncate``d to its size (a hole, no bytes written), which is
-    enough for a file that no correct analyzer reads. With ``kv_cache`` the model takes
+    enough for a file that no correct analyzer reads. Opset 17 as PyTorch exports it: Split by
+    sizes, GELU as x * 0.5 * (1 + erf(x / sqrt 2)); from opset 20 the Gelu op. With ``kv_cache`` the model takes
     ``position_ids`` and per-layer ``past_key_i``/``past_value_i`` of shape
     [batch, heads, past, head_dim] and returns the present ones (as Hugging Face exports do).
     """
@@ -89,6 +91,15 @@ def build_decoder(cfg: DecoderConfig, folder: str, name: str = "decoder.onnx",
     merge_shape = const("merge_shape", [0, 0, -1])
     zero, one, idx1 = const("zero", 0), const("one", 1), const("idx1", 1)
     inits.append(numpy_helper.from_array(np.asarray(hd ** -0.5, dtype=np.float32), "scale"))
+    split_sizes = const("split_sizes", [H, H, H])
+    for value, label in ((0.5, "half"), (1.0, "one_f"), (2 ** 0.5, "sqrt2")):
+        inits.append(numpy_helper.from_array(np.asarray(value, dtype=np.float32), label))
+
+    def gelu(x):
+        if opset >= 20:
+            return node("Gelu", [x])
+        erf = node("Erf", [node("Div", [x, "sqrt2"])])
+        return node("Mul", [node("Mul", [x, "half"]), node("Add", [erf, "one_f"])])
 
     if kv_cache:
         positions = "position_ids"
@@ -102,7 +113,10 @@ def build_decoder(cfg: DecoderConfig, folder: str, name: str = "decoder.onnx",
         h = node("LayerNormalization", [x, w(p + "ln1.g", (H,)), w(p + "ln1.b", (H,))], axis=-1)
         qkv = node("Add", [node("MatMul", [h, w(p + "qkv.w", (H, 3 * H))]), w(p + "qkv.b", (3 * H,))])
         q, k, v = (f"{p}{t}" for t in "qkv")
-        node("Split", [qkv], [q, k, v], axis=-1, num_outputs=3)
+        if opset >= 18:
+            node("Split", [qkv], [q, k, v], axis=-1, num_outputs=3)
+        else:
+            node("Split", [qkv, split_sizes], [q, k, v], axis=-1)
         q, k, v = (node("Transpose", [node("Reshape", [t, heads_shape])], perm=[0, 2, 1, 3]) for t in (q, k, v))
         if kv_cache:  # present = Concat(past, current) along the sequence axis
             k = node("Concat", [f"past_key_{i}", k], [f"present_key_{i}"], axis=2)
@@ -114,7 +128,7 @@ def build_decoder(cfg: DecoderConfig, folder: str, name: str = "decoder.onnx",
         attn = node("Add", [node("MatMul", [merged, w(p + "proj.w", (H, H))]), w(p + "proj.b", (H,))])
         x = node("Add", [x, attn])
         h = node("LayerNormalization", [x, w(p + "ln2.g", (H,)), w(p + "ln2.b", (H,))], axis=-1)
-        h = node("Gelu", [node("Add", [node("MatMul", [h, w(p + "fc1.w", (H, F))]), w(p + "fc1.b", (F,))])])
+        h = gelu(node("Add", [node("MatMul", [h, w(p + "fc1.w", (H, F))]), w(p + "fc1.b", (F,))]))
         h = node("Add", [node("MatMul", [h, w(p + "fc2.w", (F, H))]), w(p + "fc2.b", (H,))])
         x = node("Add", [x, h])
     x = node("LayerNormalization", [x, w("lnf.g", (H,)), w("lnf.b", (H,))], axis=-1)
@@ -127,9 +141,9 @@ def build_decoder(cfg: DecoderConfig, folder: str, name: str = "decoder.onnx",
         inputs.append(helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["batch", "seq"]))
         for i in cache_io:
             inputs += [helper.make_tensor_value_info(f"past_{t}_{i}", FLOAT, cache) for t in ("key", "value")]
-            outputs += [helper.make_tensor_value_info(f"present_{t}_{i}", FLOAT, None) for t in ("key", "value")]
+            outputs += [helper.make_tensor_value_info(f"present_{t}_{i}", FLOAT, [None] * 4) for t in ("key", "value")]
     graph = helper.make_graph(nodes, "decoder", inputs, outputs, inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)],
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="onnxscore-tests")
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, name)
