@@ -204,18 +204,13 @@ def _walk(G: Graph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, int, 
             activation_bytes=_bytes(G, nd["outputs"], nd["output_shapes"], nd["output_dtypes"]),
             weight_bytes=sum(w.consts[r].nbytes or 0 for r in first)))
         params += layer_params
-        if status == SYMBOLIC:
-            if parent is None and w.formula is not None:
-                w.formula = w.formula + cost
-            known = False
-        elif cost is not None:
+        if exact:
             total = total + cost
-            if w.formula is not None and parent is None:
-                w.formula = w.formula + cost
         elif status != UNSUPPORTED:  # unsupported ops are already flagged model-wide
             known = False
-            if parent is None:
-                w.formula = None
+        if parent is None and w.formula is not None and status != UNSUPPORTED:
+            # the polynomial total survives exact and symbolic costs, not an unknown one
+            w.formula = None if cost is None else w.formula + cost
     return total, params, known
 
 
