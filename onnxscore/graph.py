@@ -14,7 +14,8 @@ DiGraph of the same form), ``scope`` (the module path, see :func:`node_scope`) a
 Edge attributes: ``name``, ``shape``, ``dtype`` of the first tensor between the two nodes and
 ``tensors``, the names of all of them. ``G.graph`` holds the tensor table (``tensors``: name ->
 (shape, dtype)), the constants (``constants``: name -> :class:`ConstTensor`), the graph
-``inputs`` and ``outputs``, and ``producers`` (tensor -> node).
+``inputs`` and ``outputs``, ``producers`` (tensor -> node) and ``order`` (the nodes in an
+order that respects every edge).
 """
 from __future__ import annotations
 
