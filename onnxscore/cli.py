@@ -70,12 +70,11 @@ def _guard(fn):
     return wrapper
 
 
-def _analyze_all(models, dims, input_shapes, accuracy=None, alpha=ALPHA, beta=BETA, gamma=GAMMA):
-    """Analyze each model; a model that cannot be read is one line on stderr. Returns the
-    reports and whether any model failed."""
+def _analyze_all(models, dim_values, shapes, accuracy=None, alpha=ALPHA, beta=BETA, gamma=GAMMA):
+    """Analyze each model with parsed --dim and --input values; a model that cannot be read is
+    one line on stderr. Returns the reports and whether any model failed."""
     from onnxscore.walk import analyze as run
 
-    dim_values, shapes = parse_dims(dims), parse_input_shapes(input_shapes)
     reports: List[Report] = []
     failed = False
     for path in models:
@@ -146,13 +145,15 @@ def analyze(models, dims, input_shapes, accuracy, alpha, beta, gamma, fmt, top, 
       onnxscore analyze llm.onnx --sweep seq=128,2048,32768
     """
     grid = parse_sweep(sweeps)
-    clash = sorted(set(grid) & set(parse_dims(dims)))
+    dim_values = parse_dims(dims)
+    clash = sorted(set(grid) & set(dim_values))
     if clash:
         raise UsageError(f"--sweep and --dim both set {', '.join(clash)}: a swept dim stays symbolic")
-    reports, failed = _analyze_all(models, dims, input_shapes, accuracy, alpha, beta, gamma)
+    reports, failed = _analyze_all(models, dim_values, parse_input_shapes(input_shapes), accuracy, alpha,
+                                   beta, gamma)
     if reports:
         try:
-            swept = [sweep(r, grid, parse_dims(dims)) for r in reports] if grid else None
+            swept = [sweep(r, grid, dim_values) for r in reports] if grid else None
             _emit(render(reports, fmt, top=top, depth=depth, layers=layers, all_layers=all_layers,
                          sweeps=swept), output)
             if html:
@@ -197,7 +198,7 @@ def hotspots(models, dims, input_shapes, fmt, k, by, output) -> None:
     """
     from onnxscore.render.hotspots import render_hotspots
 
-    reports, failed = _analyze_all(models, dims, input_shapes)
+    reports, failed = _analyze_all(models, parse_dims(dims), parse_input_shapes(input_shapes))
     if reports:
         _emit(render_hotspots(reports, fmt, k, by), output)
     sys.exit(EXIT_BAD_INPUT if failed else EXIT_OK)
@@ -225,7 +226,7 @@ def compare_command(model_a, model_b, dims, input_shapes, fmt, depth, k, output)
     from onnxscore.compare import compare
     from onnxscore.render.compare import render_comparison
 
-    reports, failed = _analyze_all((model_a, model_b), dims, input_shapes)
+    reports, failed = _analyze_all((model_a, model_b), parse_dims(dims), parse_input_shapes(input_shapes))
     if failed:
         sys.exit(EXIT_BAD_INPUT)
     _emit(render_comparison(compare(reports[0], reports[1], depth), fmt, k), output)

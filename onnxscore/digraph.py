@@ -9,7 +9,7 @@ analysis of a large model, so it is imported only by :meth:`Graph.to_networkx`, 
 from __future__ import annotations
 
 import heapq
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 
 class _Nodes:

@@ -35,11 +35,6 @@ from onnxscore.errors import GraphError
 from onnxscore.model import KEEP_VALUES_UP_TO, load_model, shape_of
 from onnxscore.shapes import propagate
 
-# Inline constants up to this many elements are decoded for rules (shape tensors, trip counts);
-# anything larger is a weight and is only ever sized, never read (its bytes are dropped on load).
-SMALL_CONST = KEEP_VALUES_UP_TO
-
-
 @dataclass(frozen=True)
 class ConstTensor:
     """A tensor whose value is fixed by the file: an initializer or a Constant output."""
@@ -96,7 +91,8 @@ def _tensor_const(t: TensorProto, name: str, source: str = "initializer") -> Con
         if length is not None and length.isdigit():
             nbytes = int(length)
     value = None
-    if not external and n <= SMALL_CONST and t.data_type != TensorProto.STRING:
+    # small inline constants are decoded for rules (shapes, trip counts); weights only sized
+    if not external and n <= KEEP_VALUES_UP_TO and t.data_type != TensorProto.STRING:
         try:
             value = numpy_helper.to_array(t)
         except Exception:  # a malformed small tensor only loses its value
@@ -177,7 +173,7 @@ def node_scope(node: onnx.NodeProto, consts: Mapping[str, "ConstTensor"]) -> Tup
                 break
             scopes = [str(p) for p in parts[:-1] if str(p)]
             named = [n for n in node.input if n in consts and _TORCH_PARAM.match(n)
-                     and _weight_like(consts[n])]
+                     and weight_like(consts[n])]
             if named:  # its module, under the enclosing modules the metadata names
                 module = named[0].rsplit(".", 1)[0]
                 scopes = [p for p in scopes if module.startswith(p + ".")] + [module]
@@ -223,16 +219,17 @@ def _scope_of_weight(name: str) -> Tuple[str, ...]:
     return tuple("_".join(parts[: i + 1]) for i in range(len(parts)))
 
 
-def _weight_like(c: ConstTensor) -> bool:
-    """Floating point and not a scalar: a weight rather than a shape, an index or a constant."""
-    return c.dtype in FLOAT_TYPES and (c.numel is None or c.numel > 1)
+def weight_like(c: ConstTensor, dtype: int = 0) -> bool:
+    """Floating point (as ``dtype`` when the consumer sees a cast of it) and not a scalar: a
+    weight rather than a shape, an index or a constant such as 0.5."""
+    return (dtype or c.dtype) in FLOAT_TYPES and (c.numel is None or c.numel > 1)
 
 
 def _scopes_from_weight_names(G: Graph, consts: Mapping[str, ConstTensor]) -> None:
     """Flat node names (``n0``, ``n1``): scope each node that reads a weight (or makes one, as a
     Constant or ConstantOfShape does) by that weight's name."""
     for _, nd in G.nodes(data=True):
-        weights = [n for n in nd["inputs"] + nd["outputs"] if n in consts and _weight_like(consts[n])]
+        weights = [n for n in nd["inputs"] + nd["outputs"] if n in consts and weight_like(consts[n])]
         if weights:
             nd["scope"] = _scope_of_weight(weights[0])
 

@@ -1,7 +1,6 @@
 """Path -> ModelProto without reading weight bytes; dimension overrides; shape inference."""
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -12,7 +11,6 @@ from onnx import ModelProto, TensorProto
 
 from onnxscore.errors import GraphError, ModelLoadError, UsageError
 
-log = logging.getLogger(__name__)
 
 # Larger than any real tensor dimension; a dim past it is corruption, not a model.
 MAX_DIM = 2**40
@@ -237,7 +235,7 @@ def inline_functions(model: ModelProto) -> Tuple[ModelProto, List[str]]:
     return inlined, [f"{len(model.functions)} model-local function(s) inlined"]
 
 
-def infer_shapes(model: ModelProto, path: str) -> Tuple[ModelProto, List[str]]:
+def infer_shapes(model: ModelProto) -> Tuple[ModelProto, List[str]]:
     """ONNX shape inference with data propagation; on failure, keep the declared shapes."""
     try:
         return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False,
@@ -263,7 +261,7 @@ def load_model(path: Union[str, os.PathLike, ModelProto], dims: Optional[Mapping
     declared = {vi.name: shape_of(vi.type) for vi in proto.graph.input if vi.name not in init_names}
     notes, dim_warnings = apply_dims(proto, dict(dims or {}), dict(input_shapes or {}), path)
     notes = inline_notes + notes
-    proto, inference_warnings = infer_shapes(proto, path)
+    proto, inference_warnings = infer_shapes(proto)
     loaded = LoadedModel(path, proto, warnings + dim_warnings + inference_warnings, notes,
                          declared_inputs=declared, dims=dict(dims or {}))
     for vi in proto.graph.input:

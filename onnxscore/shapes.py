@@ -122,12 +122,17 @@ Prop = Callable[[NodeProto, List[Shape], List[Value], dict], Tuple[List[Shape], 
 _PROPS: Dict[str, Prop] = {}
 
 
-def _prop(*ops: str):
+def _register(table: Dict[str, Prop], *ops: str):
+    """A decorator putting a propagation function in ``table`` under each of ``ops``."""
     def register(fn: Prop) -> Prop:
         for op in ops:
-            _PROPS[op] = fn
+            table[op] = fn
         return fn
     return register
+
+
+def _prop(*ops: str):
+    return _register(_PROPS, *ops)
 
 
 SAME_SHAPE = ("Relu", "Gelu", "Sigmoid", "Tanh", "Erf", "Sqrt", "Exp", "Log", "Neg", "Abs",
@@ -359,11 +364,7 @@ _MS_PROPS: Dict[str, Prop] = {}
 
 
 def _ms(*ops: str):
-    def register(fn: Prop) -> Prop:
-        for op in ops:
-            _MS_PROPS[op] = fn
-        return fn
-    return register
+    return _register(_MS_PROPS, *ops)
 
 
 @_ms("SkipLayerNormalization", "SkipSimplifiedLayerNormalization", "BiasGelu", "FastGelu", "Gelu",

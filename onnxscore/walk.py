@@ -12,8 +12,8 @@ import onnx
 
 from onnxscore import kvcache, ops
 from onnxscore.digraph import Graph
-from onnxscore.graph import (FLOAT_TYPES, ConstTensor, bind_dims, default_opset, dtype_name, graph_of,
-                             storage_bytes)
+from onnxscore.graph import (ConstTensor, bind_dims, default_opset, dtype_name, graph_of, storage_bytes,
+                             weight_like)
 from onnxscore.netscore import ACCURACY_METADATA_KEY, ALPHA, BETA, GAMMA, netscore
 from onnxscore.ops.registry import (BUFFER, DATA, QUANT, WEIGHT, Cost, Ctx, Rule, Tensor,
                                     UnknownShape, is_named)
@@ -66,7 +66,15 @@ def _is_default(domain: str) -> bool:
 
 
 def _root(G: Graph, name: str) -> Optional[str]:
-    """The constant that tensor ``name`` is, looking through transparent ops, or None."""
+    """The constant that tensor ``name`` is, looking through transparent ops, or None
+    (remembered per graph: the walk asks for every tensor several times)."""
+    cache = G.graph.setdefault("roots", {})
+    if name not in cache:
+        cache[name] = _find_root(G, name)
+    return cache[name]
+
+
+def _find_root(G: Graph, name: str) -> Optional[str]:
     consts = G.graph["constants"]
     producers = G.graph["producers"]
     seen = set()
@@ -95,8 +103,7 @@ def _claim_kind(role: str, dtype: int, const: ConstTensor) -> Optional[str]:
     if role == WEIGHT:
         return WEIGHT
     if role == DATA:
-        big = const.numel is None or const.numel > 1
-        return WEIGHT if big and (dtype or const.dtype) in FLOAT_TYPES else None
+        return WEIGHT if weight_like(const, dtype) else None
     if role in (BUFFER, QUANT):
         return role
     return None
@@ -187,7 +194,8 @@ def _walk(G: Graph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, int, 
         rule = ops.lookup(nd["domain"], nd["op_type"])
         ctx = _ctx(G, key)
         sub_params: List[int] = []
-        ctx.subgraph_cost = _subgraph_coster(G, key, w, name, sub_params)
+        if nd["subgraphs"]:
+            ctx.subgraph_cost = _subgraph_coster(G, key, w, name, sub_params)
         status, note, cost = _apply(rule, ctx, nd, name, w)
         new, first = _claim_inputs(G, key, rule, w, name, ctx.logical_params)
         layer_params = _params_of(new, w) + sum(sub_params)
@@ -295,7 +303,7 @@ def _unresolved_warning(unresolved: Mapping[str, List[str]], inputs: Mapping[str
     return text
 
 
-def _accuracy(model: onnx.ModelProto, path: str, warnings: List[str]) -> Optional[float]:
+def _accuracy(model: onnx.ModelProto, warnings: List[str]) -> Optional[float]:
     for prop in model.metadata_props:
         if prop.key == ACCURACY_METADATA_KEY:
             try:
@@ -379,7 +387,7 @@ def analyze_graph(G: Graph, accuracy: Optional[float] = None, alpha: float = ALP
                     macs_formula=w.formula.macs if symbolic else None,
                     flops_formula=w.formula.flops if symbolic else None)
     if accuracy is None:
-        accuracy = _accuracy(proto, loaded.path, w.warnings)
+        accuracy = _accuracy(proto, w.warnings)
     info = ModelInfo(path=loaded.path, opset=default_opset(proto), producer=proto.producer_name,
                      producer_version=proto.producer_version, ir_version=proto.ir_version,
                      inputs=dict(loaded.input_shapes),

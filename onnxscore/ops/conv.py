@@ -6,7 +6,7 @@ helpers :func:`conv_macs` and :func:`conv_outputs`, which take the input indices
 from __future__ import annotations
 
 import math
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from onnxscore.ops.registry import CONTROL, DATA, WEIGHT, Cost, Ctx, UnknownShape, numel, rule
 
@@ -29,6 +29,14 @@ def _ints(ctx: Ctx, name: str, n: int, fill: int) -> List[int]:
     return [fill] * n if not v else [int(i) for i in v]
 
 
+def _known_output(ctx: Ctx) -> Optional[Tuple[int, ...]]:
+    """The output shape when shape inference gave it, else None (then it is computed)."""
+    try:
+        return ctx.out_shape(0)
+    except UnknownShape:
+        return None
+
+
 def conv_out_spatial(ctx: Ctx, x_shape: Sequence[int], kernel: Sequence[int]) -> Tuple[int, ...]:
     """Output spatial dims of a forward convolution: from the output shape when known.
 
@@ -36,10 +44,9 @@ def conv_out_spatial(ctx: Ctx, x_shape: Sequence[int], kernel: Sequence[int]) ->
     pads, ``ceil(in / s)`` for SAME_UPPER/SAME_LOWER and pads of zero for VALID.
     """
     n = len(kernel)
-    try:
-        return ctx.out_shape(0)[2:]
-    except UnknownShape:
-        pass
+    known = _known_output(ctx)
+    if known is not None:
+        return known[2:]
     spatial = x_shape[2:]
     strides = _ints(ctx, "strides", n, 1)
     dilations = _ints(ctx, "dilations", n, 1)
@@ -65,10 +72,9 @@ def _conv_weight(ctx: Ctx, x: int, w: int) -> Tuple[int, Tuple[int, ...]]:
 
 def conv_outputs(ctx: Ctx, x: int = 0, w: int = 1) -> int:
     """Output elements ``N * Cout * prod(out spatial)`` of a forward convolution."""
-    try:
-        return ctx.out_numel(0)
-    except UnknownShape:
-        pass
+    known = _known_output(ctx)
+    if known is not None:
+        return numel(known)
     x_shape = ctx.in_shape(x)
     _, kernel = _conv_weight(ctx, x, w)
     return x_shape[0] * ctx.in_shape(w)[0] * numel(conv_out_spatial(ctx, x_shape, kernel))
@@ -98,10 +104,9 @@ def conv_transpose_out_spatial(ctx: Ctx, x_shape: Sequence[int], kernel: Sequenc
     ``s * (in - 1) + output_padding + ((k - 1) * d + 1) - pad_begin - pad_end``.
     """
     n = len(kernel)
-    try:
-        return ctx.out_shape(0)[2:]
-    except UnknownShape:
-        pass
+    known = _known_output(ctx)
+    if known is not None:
+        return known[2:]
     spatial = x_shape[2:]
     explicit = ctx.attr("output_shape")
     if explicit:
