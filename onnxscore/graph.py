@@ -7,145 +7,34 @@ Node attributes: ``op_type``, ``domain``, ``attrs`` (plain Python values), ``inp
 ``outputs`` (tensor names, ``""`` for an absent optional input), ``input_shapes``,
 ``output_shapes``, ``input_dtypes``, ``output_dtypes``, ``subgraphs`` (attribute name ->
 DiGraph of the same form), ``scope`` (the module path, see :func:`node_scope`) and ``index``
-(position in the ONNX graph). After
+(position in the ONNX graph), ``branch`` (for an If whose condition is known: the branch
+taken and why). After
 :func:`onnxscore.analyze` the walker's results can be put on the nodes with
 :func:`onnxscore.walk.annotate` (``macs``, ``flops``, ``params``, ``status``).
 
 Edge attributes: ``name``, ``shape``, ``dtype`` of the first tensor between the two nodes and
 ``tensors``, the names of all of them. ``G.graph`` holds the tensor table (``tensors``: name ->
 (shape, dtype)), the constants (``constants``: name -> :class:`ConstTensor`), the graph
-``inputs`` and ``outputs``, ``producers`` (tensor -> node) and ``order`` (the nodes in an
-order that respects every edge).
+``inputs`` and ``outputs``, ``producers`` (tensor -> node), ``values`` (small tensors whose
+value is known), ``shapes`` (the :class:`~onnxscore.shapes.Shapes` the graph was built from:
+where unknown shapes were lost) and ``order`` (the nodes in an order that respects every edge).
 """
 from __future__ import annotations
 
 import ast
-import math
 import os
 import re
-from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import onnx
-from onnx import AttributeProto, GraphProto, TensorProto, helper, numpy_helper
+from onnx import AttributeProto, GraphProto, helper
 
 from onnxscore.digraph import Graph, topological_order
 from onnxscore.errors import GraphError
-from onnxscore.model import KEEP_VALUES_UP_TO, load_model, shape_of
-from onnxscore.shapes import propagate
-
-@dataclass(frozen=True)
-class ConstTensor:
-    """A tensor whose value is fixed by the file: an initializer or a Constant output."""
-
-    name: str
-    shape: Optional[Tuple[int, ...]]
-    dtype: int
-    nbytes: Optional[int]
-    external: bool = False
-    value: Optional[np.ndarray] = None  # small inline constants only
-    source: str = "initializer"  # initializer | Constant | ConstantOfShape
-
-    @property
-    def numel(self) -> Optional[int]:
-        return None if self.shape is None else int(math.prod(self.shape))
-
-
-FLOAT_TYPES = frozenset(getattr(TensorProto, n) for n in (
-    "FLOAT", "DOUBLE", "FLOAT16", "BFLOAT16", "FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2",
-    "FLOAT8E5M2FNUZ", "FLOAT4E2M1", "FLOAT8E8M0") if hasattr(TensorProto, n))
-
-_SUB_BYTE_BITS = {}
-for _name, _bits in (("INT4", 4), ("UINT4", 4), ("FLOAT4E2M1", 4), ("INT2", 2), ("UINT2", 2)):
-    if hasattr(TensorProto, _name):
-        _SUB_BYTE_BITS[getattr(TensorProto, _name)] = _bits
-
-
-def dtype_name(dtype: int) -> str:
-    try:
-        return TensorProto.DataType.Name(dtype).lower()
-    except ValueError:
-        return f"dtype{dtype}"
-
-
-def storage_bytes(dtype: int, numel: int) -> Optional[int]:
-    """Bytes that ``numel`` elements of ``dtype`` occupy, packed for sub-byte types."""
-    if dtype in _SUB_BYTE_BITS:
-        return (numel * _SUB_BYTE_BITS[dtype] + 7) // 8
-    if dtype in (TensorProto.STRING, TensorProto.UNDEFINED):
-        return None
-    try:
-        return numel * helper.tensor_dtype_to_np_dtype(dtype).itemsize
-    except (KeyError, ValueError, TypeError):
-        return None
-
-
-def _tensor_const(t: TensorProto, name: str, source: str = "initializer") -> ConstTensor:
-    shape = tuple(int(d) for d in t.dims)
-    n = int(math.prod(shape))
-    external = t.data_location == TensorProto.EXTERNAL
-    nbytes = storage_bytes(t.data_type, n)
-    if external:
-        length = next((e.value for e in t.external_data if e.key == "length"), None)
-        if length is not None and length.isdigit():
-            nbytes = int(length)
-    value = None
-    # small inline constants are decoded for rules (shapes, trip counts); weights only sized
-    if not external and n <= KEEP_VALUES_UP_TO and t.data_type != TensorProto.STRING:
-        try:
-            value = numpy_helper.to_array(t)
-        except Exception:  # a malformed small tensor only loses its value
-            value = None
-    return ConstTensor(name, shape, t.data_type, nbytes, external, value, source)
-
-
-def _constant_node_tensor(node: onnx.NodeProto) -> Optional[ConstTensor]:
-    """The constant a Constant node makes, from whichever ``value*`` attribute it has."""
-    out = node.output[0] if node.output else ""
-    for a in node.attribute:
-        if a.name == "value" and a.type == AttributeProto.TENSOR:
-            return _tensor_const(a.t, out, "Constant")
-        if a.name == "sparse_value" and a.type == AttributeProto.SPARSE_TENSOR:
-            dims = tuple(int(d) for d in a.sparse_tensor.dims)
-            n = int(math.prod(dims))
-            return ConstTensor(out, dims, a.sparse_tensor.values.data_type,
-                               storage_bytes(a.sparse_tensor.values.data_type, n), source="Constant")
-        if a.name in ("value_float", "value_int", "value_string"):
-            v = helper.get_attribute_value(a)
-            dt = {"value_float": TensorProto.FLOAT, "value_int": TensorProto.INT64,
-                  "value_string": TensorProto.STRING}[a.name]
-            return ConstTensor(out, (), dt, storage_bytes(dt, 1), value=np.asarray(v), source="Constant")
-        if a.name in ("value_floats", "value_ints", "value_strings"):
-            v = helper.get_attribute_value(a)
-            dt = {"value_floats": TensorProto.FLOAT, "value_ints": TensorProto.INT64,
-                  "value_strings": TensorProto.STRING}[a.name]
-            return ConstTensor(out, (len(v),), dt, storage_bytes(dt, len(v)),
-                               value=np.asarray(v), source="Constant")
-    return None
-
-
-def _constant_of_shape(node: onnx.NodeProto, consts: Mapping[str, ConstTensor],
-                       tensors: Mapping[str, Tuple]) -> Optional[ConstTensor]:
-    """The tensor a ConstantOfShape with a constant shape input makes, sized from that shape
-    (or the inferred output shape); its value is never materialised."""
-    out = node.output[0]
-    dtype = next((a.t.data_type for a in node.attribute if a.name == "value"), TensorProto.FLOAT)
-    src = consts.get(node.input[0]) if node.input else None
-    if src is None:  # a shape computed at run time makes activations, not weights
-        return None
-    shape: Optional[Tuple] = None
-    if src.value is not None:
-        shape = tuple(int(v) for v in np.asarray(src.value).reshape(-1))
-    else:
-        inferred = tensors.get(out, (None,))[0]
-        if inferred is not None and all(isinstance(d, int) for d in inferred):
-            shape = tuple(inferred)
-    if shape is None or any(d < 0 for d in shape):
-        return ConstTensor(out, None, dtype, None, source="ConstantOfShape")
-    return ConstTensor(out, shape, dtype, storage_bytes(dtype, int(math.prod(shape))),
-                       source="ConstantOfShape")
-
+from onnxscore.model import load_model
+from onnxscore.shapes import Shapes, infer_graph
+from onnxscore.shapes.constants import (FLOAT_TYPES, ConstTensor, dtype_name,  # noqa: F401
+                                        storage_bytes)
 
 NAME_SCOPES_KEY = "pkg.torch.onnx.name_scopes"
 _TORCH_PARAM = re.compile(r"^[A-Za-z_]\w*(\.\w+)+$")
@@ -263,66 +152,19 @@ def _attr_value(a: AttributeProto) -> Any:
     return v
 
 
-def _value_infos(graph: GraphProto) -> Dict[str, Tuple[Optional[Tuple], int]]:
-    table: Dict[str, Tuple[Optional[Tuple], int]] = {}
-    for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
-        dtype = vi.type.tensor_type.elem_type if vi.type.HasField("tensor_type") else 0
-        shape = shape_of(vi.type)
-        if vi.name not in table or (table[vi.name][0] is None and shape is not None):
-            table[vi.name] = (shape, dtype)
-    return table
-
-
-def build_graph(graph: GraphProto, outer: Optional[Mapping[str, Tuple]] = None,
-                outer_consts: Optional[Mapping[str, ConstTensor]] = None,
-                path: str = "<model>", opset: int = 0) -> Graph:
+def build_graph(graph: GraphProto, shapes: Shapes) -> Graph:
     """One ONNX graph (or subgraph) as a graph of the networkx layout (a light
-    :class:`~onnxscore.digraph.Graph`); ``outer`` is the enclosing tensor table."""
-    G = Graph(path=path, opset=opset)
-    tensors: Dict[str, Tuple[Optional[Tuple], int]] = dict(outer or {})
-    consts: Dict[str, ConstTensor] = dict(outer_consts or {})
-    for t in graph.initializer:
-        c = _tensor_const(t, t.name)
-        consts[t.name] = c
-        tensors[t.name] = (c.shape, c.dtype)
-    tensors.update({k: v for k, v in _value_infos(graph).items()
-                    if k not in tensors or v[0] is not None})
-    producers: Dict[str, str] = {}
-    keys = []
-    seen_names = set()
-    for i, node in enumerate(graph.node):
-        key = node.name if node.name and node.name not in seen_names else f"{node.op_type}_{i}"
-        while key in seen_names:
-            key = f"{key}_{i}"
-        seen_names.add(key)
-        keys.append(key)
-        for out in node.output:
-            if not out:
-                continue
-            if out in producers:
-                raise GraphError(f"{path}: tensor {out!r} is produced by both {producers[out]!r} "
-                                 f"and {key!r}")
-            producers[out] = key
-        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
-            c = _constant_node_tensor(node)
-            if c is not None:
-                consts[c.name] = c
-                if tensors.get(c.name, (None,))[0] is None:
-                    tensors[c.name] = (c.shape, c.dtype)
-    tensors = propagate(graph.node, tensors, {k: c.value for k, c in consts.items()})
-    for node in graph.node:
-        if node.op_type == "ConstantOfShape" and node.domain in ("", "ai.onnx") and node.output:
-            c = _constant_of_shape(node, consts, tensors)
-            if c is not None:
-                consts[c.name] = c
-    for key, node in zip(keys, graph.node):
+    :class:`~onnxscore.digraph.Graph`), from what the shapes stage found (:func:`infer_graph`)."""
+    G = Graph(path=shapes.path, opset=shapes.opsets.get("", 0))
+    tensors, consts, keys = shapes.tensors, shapes.constants, shapes.keys
+    for i, (key, node) in enumerate(zip(keys, graph.node)):
         subgraphs = {}
         for a in node.attribute:
             if a.type == AttributeProto.GRAPH:
-                subgraphs[a.name] = build_graph(a.g, tensors, consts, path, opset)
+                subgraphs[a.name] = build_graph(a.g, shapes.subgraphs[(i, a.name)])
             elif a.type == AttributeProto.GRAPHS:
                 for j, g in enumerate(a.graphs):
-                    subgraphs[f"{a.name}[{j}]"] = build_graph(g, tensors, consts, path, opset)
+                    subgraphs[f"{a.name}[{j}]"] = build_graph(g, shapes.subgraphs[(i, f"{a.name}[{j}]")])
         info_in = [tensors.get(n, (None, 0)) if n else (None, 0) for n in node.input]
         info_out = [tensors.get(n, (None, 0)) if n else (None, 0) for n in node.output]
         G.add_node(key, op_type=node.op_type, domain=node.domain, index=len(G), scope=node_scope(node, consts),
@@ -331,7 +173,8 @@ def build_graph(graph: GraphProto, outer: Optional[Mapping[str, Tuple]] = None,
                    inputs=list(node.input), outputs=list(node.output),
                    input_shapes=[s for s, _ in info_in], input_dtypes=[d for _, d in info_in],
                    output_shapes=[s for s, _ in info_out], output_dtypes=[d for _, d in info_out],
-                   subgraphs=subgraphs)
+                   subgraphs=subgraphs, branch=shapes.branches.get(i))
+    producers = shapes.producers
     for key, node in zip(keys, graph.node):
         for name in node.input:
             src = producers.get(name)
@@ -342,12 +185,13 @@ def build_graph(graph: GraphProto, outer: Optional[Mapping[str, Tuple]] = None,
             else:
                 shape, dtype = tensors.get(name, (None, 0))
                 G.add_edge(src, key, name=name, shape=shape, dtype=dtype, tensors=[name])
-    G.graph["order"] = execution_order(G, keys, path)
+    G.graph["order"] = execution_order(G, keys, shapes.path)
     if not any(d["scope"] for _, d in G.nodes(data=True)):
         _scopes_from_weight_names(G, consts)
     if any(d["scope"] for _, d in G.nodes(data=True)):
         _inherit_scopes(G)
-    G.graph.update(tensors=tensors, constants=consts, producers=producers,
+    G.graph.update(tensors=tensors, constants=consts, producers=producers, shapes=shapes,
+                   values=shapes.values,
                    inputs=[vi.name for vi in graph.input if vi.name not in
                            {t.name for t in graph.initializer}],
                    outputs=[vi.name for vi in graph.output],
@@ -403,7 +247,8 @@ def default_opset(model: onnx.ModelProto) -> int:
 
 
 def load_graph(path: Union[str, os.PathLike, onnx.ModelProto], dims: Optional[Mapping[str, int]] = None,
-               input_shapes: Optional[Mapping[str, Any]] = None):
+               input_shapes: Optional[Mapping[str, Any]] = None,
+               values: Optional[Mapping[str, Any]] = None):
     """Load a model (weights never read) and return its ``networkx.DiGraph``, shapes inferred;
     :func:`onnxscore.analyze_graph` analyzes it.
 
@@ -415,14 +260,23 @@ def load_graph(path: Union[str, os.PathLike, onnx.ModelProto], dims: Optional[Ma
         Values of symbolic dimensions, e.g. ``{"batch": 1, "seq": 128}``.
     input_shapes : mapping, optional
         Whole input shapes, e.g. ``{"x": (1, 3, 224, 224)}``.
+    values : mapping, optional
+        Values of small inputs (a scalar or a list), e.g. ``{"sr": 16000}``: shape
+        computations and If conditions that depend on them are then evaluated.
     """
-    return graph_of(path, dims, input_shapes).to_networkx()
+    return graph_of(path, dims, input_shapes, values).to_networkx()
 
 
 def graph_of(path: Union[str, os.PathLike, onnx.ModelProto], dims: Optional[Mapping[str, int]] = None,
-             input_shapes: Optional[Mapping[str, Any]] = None) -> Graph:
+             input_shapes: Optional[Mapping[str, Any]] = None,
+             values: Optional[Mapping[str, Any]] = None) -> Graph:
     """:func:`load_graph` without the conversion to networkx (what the analysis itself uses)."""
-    loaded = load_model(path, dims, input_shapes)
-    G = build_graph(loaded.proto.graph, path=loaded.path, opset=default_opset(loaded.proto))
+    loaded = load_model(path, dims, input_shapes, values)
+    opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in loaded.proto.opset_import}
+    shapes = infer_graph(loaded.proto.graph, opsets, loaded.path, dims=loaded.dims,
+                         input_values=loaded.values)
+    G = build_graph(loaded.proto.graph, shapes)
+    loaded.warnings.extend(f"--dim {n} does not name a dimension of this model"
+                           for n in loaded.unused_dims if n not in shapes.data_dims)
     G.graph["loaded"] = loaded
     return G

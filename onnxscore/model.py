@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
 from onnx import ModelProto, TensorProto
@@ -29,6 +30,8 @@ class LoadedModel:
     input_shapes: Dict[str, Tuple] = field(default_factory=dict)  # as used for the analysis
     declared_inputs: Dict[str, Tuple] = field(default_factory=dict)  # as the file declares them
     dims: Dict[str, int] = field(default_factory=dict)  # the dimension values that were bound
+    values: Dict[str, np.ndarray] = field(default_factory=dict)  # values given to inputs
+    unused_dims: List[str] = field(default_factory=list)  # --dim names no declared shape has
 
 
 def read_model(path: Union[str, os.PathLike]) -> ModelProto:
@@ -155,6 +158,34 @@ def _all_tensors(graph: onnx.GraphProto):
             yield from _all_tensors(g)
 
 
+def name_input_dims(model: ModelProto) -> None:
+    """Give every graph-input dim that has neither a value nor a usable name one a user can
+    read and set: ``<input>:<axis>``. paddle2onnx writes ``-1`` for a dynamic dim, other
+    exporters leave it empty or write ONNX's own ``unk__N``. A leading batch dim is left for
+    :func:`apply_dims` (it defaults to 1)."""
+    init_names = {t.name for t in model.graph.initializer}
+    for vi in model.graph.input:
+        if vi.name in init_names or not vi.type.HasField("tensor_type"):
+            continue
+        for axis, d in enumerate(vi.type.tensor_type.shape.dim):
+            unnamed = not d.dim_param or d.dim_param.startswith("unk__")
+            if d.HasField("dim_value") and d.dim_value >= 0:
+                continue
+            if d.HasField("dim_value") and d.dim_value != -1:
+                continue  # another negative: corrupt, check_dims refuses it
+            if not unnamed and not d.HasField("dim_value"):
+                continue
+            if axis == 0 and len(vi.type.tensor_type.shape.dim) >= 2:
+                d.Clear()  # unnamed batch: apply_dims sets it to 1 and says so
+            else:
+                d.dim_param = f"{vi.name}:{axis}"
+    for vi in list(model.graph.output) + list(model.graph.value_info):
+        if vi.type.HasField("tensor_type"):
+            for d in vi.type.tensor_type.shape.dim:
+                if d.HasField("dim_value") and d.dim_value == -1:
+                    d.Clear()
+
+
 def check_dims(model: ModelProto, path: str) -> None:
     """Reject negative or absurd dimensions in declared shapes and tensor dims."""
     g = model.graph
@@ -178,7 +209,9 @@ def check_dims(model: ModelProto, path: str) -> None:
 def apply_dims(model: ModelProto, dims: Mapping[str, int], input_shapes: Mapping[str, Sequence[int]],
                path: str) -> Tuple[List[str], List[str]]:
     """Fix dimensions in place: ``input_shapes`` whole, ``dims`` by name wherever the name
-    appears, and a symbolic leading batch dimension of an input to 1. Returns (notes, warnings)."""
+    appears, and a symbolic leading batch dimension of an input to 1. Returns the notes and
+    the names in ``dims`` that the declared shapes do not use (they may name a dim the shapes
+    stage makes, such as ``nms@<node>``)."""
     g = model.graph
     init_names = {t.name for t in g.initializer}
     real_inputs = [vi for vi in g.input if vi.name not in init_names and vi.type.HasField("tensor_type")]
@@ -217,8 +250,7 @@ def apply_dims(model: ModelProto, dims: Mapping[str, int], input_shapes: Mapping
                 if d.dim_param and d.dim_param in values:
                     used.add(d.dim_param)
                     d.dim_value = values[d.dim_param]
-    warnings = [f"--dim {n} does not name a dimension of this model" for n in sorted(set(dims) - used)]
-    return notes, warnings
+    return notes, sorted(set(dims) - used)
 
 
 def inline_functions(model: ModelProto) -> Tuple[ModelProto, List[str]]:
@@ -244,8 +276,40 @@ def infer_shapes(model: ModelProto) -> Tuple[ModelProto, List[str]]:
         return model, [f"ONNX shape inference failed ({_short(e)}); using declared shapes only"]
 
 
+def input_values(model: ModelProto, values: Mapping[str, object], path: str) -> Dict[str, np.ndarray]:
+    """Values given to graph inputs (``--value sr=16000``), as arrays of the input's dtype; the
+    declared shape of each such input becomes the value's shape."""
+    g = model.graph
+    init_names = {t.name for t in g.initializer}
+    inputs = {vi.name: vi for vi in g.input if vi.name not in init_names}
+    out: Dict[str, np.ndarray] = {}
+    for name, value in values.items():
+        vi = inputs.get(name)
+        if vi is None:
+            raise UsageError(f"{path}: --value names {name}, but the model's inputs are "
+                             f"{', '.join(sorted(inputs)) or 'none'}")
+        tt = vi.type.tensor_type
+        try:
+            arr = np.asarray(value, dtype=onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type))
+        except (TypeError, ValueError, KeyError, OverflowError) as e:
+            raise UsageError(f"{path}: --value {name}: {value!r} is not a value of its type "
+                             f"({_short(e)})") from None
+        if arr.size > 4096:
+            raise UsageError(f"{path}: --value {name}: {arr.size} elements; only small values "
+                             "(up to 4096) can be given")
+        declared = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+        if len(declared) == arr.ndim + 1 and declared[0] in (1, None) and arr.ndim <= 1:
+            arr = arr.reshape((1,) + arr.shape)  # sr=16000 for an input declared [1]
+        tt.shape.ClearField("dim")
+        for d in arr.shape:
+            tt.shape.dim.add().dim_value = int(d)
+        out[name] = arr
+    return out
+
+
 def load_model(path: Union[str, os.PathLike, ModelProto], dims: Optional[Mapping[str, int]] = None,
-               input_shapes: Optional[Mapping[str, Sequence[int]]] = None) -> LoadedModel:
+               input_shapes: Optional[Mapping[str, Sequence[int]]] = None,
+               values: Optional[Mapping[str, object]] = None) -> LoadedModel:
     """Read, check, bind dimensions and infer shapes; the file is only ever read."""
     if isinstance(path, ModelProto):
         proto = ModelProto()
@@ -254,16 +318,18 @@ def load_model(path: Union[str, os.PathLike, ModelProto], dims: Optional[Mapping
     else:
         path = os.fspath(path)
         proto = read_model(path)
+    name_input_dims(proto)
     check_dims(proto, path)
     warnings = check_external_data(proto, path) if path != "<model>" else []
     proto, inline_notes = inline_functions(proto)
     init_names = {t.name for t in proto.graph.initializer}
     declared = {vi.name: shape_of(vi.type) for vi in proto.graph.input if vi.name not in init_names}
-    notes, dim_warnings = apply_dims(proto, dict(dims or {}), dict(input_shapes or {}), path)
+    given = input_values(proto, dict(values or {}), path)
+    notes, unused_dims = apply_dims(proto, dict(dims or {}), dict(input_shapes or {}), path)
     notes = inline_notes + notes
     proto, inference_warnings = infer_shapes(proto)
-    loaded = LoadedModel(path, proto, warnings + dim_warnings + inference_warnings, notes,
-                         declared_inputs=declared, dims=dict(dims or {}))
+    loaded = LoadedModel(path, proto, warnings + inference_warnings, notes, unused_dims=unused_dims,
+                         declared_inputs=declared, dims=dict(dims or {}), values=given)
     for vi in proto.graph.input:
         if vi.name not in init_names:
             loaded.input_shapes[vi.name] = shape_of(vi.type)

@@ -168,8 +168,7 @@ def _bytes(G: Graph, names: Sequence[str], shapes: Sequence, dtypes: Sequence[in
 def _tensor(G: Graph, name: str, shape, dtype: int) -> Optional[Tensor]:
     if not name:
         return None
-    const = G.graph["constants"].get(name)
-    return Tensor(name, shape, dtype, const.value if const is not None else None)
+    return Tensor(name, shape, dtype, G.graph["values"].get(name))
 
 
 def _ctx(G: Graph, key: str) -> Ctx:
@@ -316,7 +315,7 @@ def _accuracy(model: onnx.ModelProto, warnings: List[str]) -> Optional[float]:
 def analyze(model: Union[str, os.PathLike, onnx.ModelProto], dims: Optional[Mapping[str, int]] = None,
             input_shapes: Optional[Mapping[str, Sequence[int]]] = None,
             accuracy: Optional[float] = None, alpha: float = ALPHA, beta: float = BETA,
-            gamma: float = GAMMA) -> Report:
+            gamma: float = GAMMA, values: Optional[Mapping[str, object]] = None) -> Report:
     """Analyze one model: parameters, MACs, FLOPs per layer and in total, and its NetScore.
 
     Parameters
@@ -327,6 +326,9 @@ def analyze(model: Union[str, os.PathLike, onnx.ModelProto], dims: Optional[Mapp
         Values for symbolic dimensions, e.g. ``{"batch": 1, "seq": 128}``.
     input_shapes : mapping, optional
         Whole input shapes, e.g. ``{"input": (1, 3, 224, 224)}``.
+    values : mapping, optional
+        Values of small inputs, e.g. ``{"sr": 16000}``: shape computations and If conditions
+        that depend on them are evaluated.
     accuracy : float, optional
         Top-1 accuracy in percent; defaults to the ``onnxscore.accuracy`` metadata entry.
     alpha, beta, gamma : float
@@ -337,7 +339,7 @@ def analyze(model: Union[str, os.PathLike, onnx.ModelProto], dims: Optional[Mapp
     >>> report = analyze("resnet50.onnx", accuracy=76.1)   # doctest: +SKIP
     >>> report.totals.macs, report.netscore.value           # doctest: +SKIP
     """
-    G = graph_of(model, dims, input_shapes)
+    G = graph_of(model, dims, input_shapes, values)
     return analyze_graph(G, accuracy=accuracy, alpha=alpha, beta=beta, gamma=gamma)
 
 

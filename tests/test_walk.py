@@ -121,14 +121,32 @@ def test_named_dimension_gives_an_exact_formula():
     assert r.to_dict()["totals"]["macs_formula"] == "64*seq"
 
 
-def test_unnamed_dimension_is_unknown_not_zero():
-    m = model([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], [weight("w", [8, 8])],
-              inputs=(("x", F, [1, None, 8]),))
+def test_unnamed_and_minus_one_dims_are_named_after_their_input():
+    # paddle2onnx writes -1 for a dynamic dim, other exporters leave it empty: both become
+    # "<input>:<axis>", a dim the user can set, never a refusal
+    for declared in (None, -1):
+        m = model([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], [weight("w", [8, 8])],
+                  inputs=(("x", F, [1, declared, 8]),))
+        r = onnxscore.analyze(m)
+        assert r.model.inputs["x"] == (1, "x:1", 8)
+        assert r.layers[0].status == SYMBOLIC and str(r.totals.macs_formula) == "64*x:1"  # 1*S*8*8
+        assert onnxscore.analyze(m, dims={"x:1": 5}).totals.macs == 1 * 5 * 8 * 8  # B*S*K*N
+
+
+def test_shape_from_data_is_unknown_not_zero():
+    # the Reshape target is a graph input: its value is data, so the MatMul after it is unknown
+    nodes = [helper.make_node("Reshape", ["x", "shape"], ["r"], name="reshape"),
+             helper.make_node("MatMul", ["r", "w"], ["y"], name="mm")]
+    m = model(nodes, [weight("w", [8, 8])],
+              inputs=(("x", F, [1, 16, 8]), ("shape", TensorProto.INT64, [3])))
     r = onnxscore.analyze(m)
-    layer = r.layers[0]
+    layer = r.layers[1]
     assert layer.status == UNKNOWN and layer.macs is None and layer.macs_formula is None
     assert r.totals.macs_formula is None and not r.totals.complete
     assert any("lower bounds" in w for w in r.warnings)
+    # given the value, everything is known: [1, 16, 8] -> [2, 8, 8], MatMul 2*8*8*8
+    r = onnxscore.analyze(m, values={"shape": [2, 8, 8]})
+    assert r.totals.complete and r.totals.macs == 2 * 8 * 8 * 8
 
 
 def test_unsupported_op_is_reported_not_fatal():

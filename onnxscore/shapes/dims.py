@@ -1,0 +1,131 @@
+"""Dimensions and small integer values as the shape rules compute with them.
+
+A dimension is an ``int``, a name a user can set (``str``), a
+:class:`~onnxscore.poly.Poly` in such names, or ``None`` when nothing is known (ONNX's own
+``unk__N`` names count as unknown). A *symbolic value* is the element tuple of a 0-D or 1-D
+integer tensor whose elements are such dimensions (a shape computed with ``Shape``).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from onnx import NodeProto
+
+from onnxscore.poly import NotPolynomial, Poly
+
+Dim = object  # int | str | None
+Shape = Optional[Tuple[Dim, ...]]
+Value = Optional[Tuple[Dim, ...]]  # a 0-D or 1-D integer tensor's elements
+
+
+def is_unknown(d) -> bool:
+    return d is None or (isinstance(d, str) and d.startswith("unk__"))
+
+
+def _known(d) -> bool:
+    return not is_unknown(d)
+
+
+def merge(onnx_shape: Shape, ours: Shape) -> Shape:
+    """ONNX's shape with its unknown dimensions filled from ours (same rank only)."""
+    if ours is None:
+        return onnx_shape
+    if onnx_shape is None:
+        return ours
+    if len(onnx_shape) != len(ours):
+        return onnx_shape
+    return tuple(o if _known(o) or is_unknown(m) else m for o, m in zip(onnx_shape, ours))
+
+
+def broadcast(shapes: Sequence[Shape]) -> Shape:
+    if any(s is None for s in shapes):
+        return None
+    rank = max(len(s) for s in shapes)
+    out = []
+    for i in range(rank):
+        dims = [s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0]
+        not_one = [d for d in dims if d != 1]
+        known = [d for d in not_one if _known(d)]
+        if not not_one:
+            out.append(1)
+        elif known:
+            out.append(known[0])
+        else:
+            out.append(None)
+    return tuple(out)
+
+
+def as_poly(d):
+    """A dim as something to compute with: an int, a Poly, or None when not known."""
+    if isinstance(d, (int, Poly)) and not isinstance(d, bool):
+        return d
+    if isinstance(d, str) and not is_unknown(d):
+        return Poly.symbol(d)
+    return None
+
+
+def as_dim(x):
+    """A computed dim as the table stores it: a single symbol as its name, else int or Poly."""
+    if isinstance(x, Poly) and len(x.terms) == 1:
+        (mono, coef), = x.terms.items()
+        if coef == 1 and len(mono) == 1 and mono[0][1] == 1:
+            return mono[0][0]
+    return x
+
+
+def arith(op: str, a: Dim, b: Dim) -> Dim:
+    """``a op b`` on dims, exact or None: ints, names and polynomials alike."""
+    a, b = as_poly(a), as_poly(b)
+    if a is None or b is None:
+        return None
+    try:
+        if op == "Add":
+            return as_dim(a + b)
+        if op == "Sub":
+            return as_dim(a - b)
+        if op == "Mul":
+            return as_dim(a * b)
+        if op == "Div" and b:
+            return as_dim(a // b)
+    except NotPolynomial:
+        return None
+    return None
+
+
+def reshape(in_shape: Shape, target: Value, allowzero: int) -> Shape:
+    if target is None:
+        return None
+    out = [in_shape[i] if (t == 0 and not allowzero and in_shape and i < len(in_shape)) else t
+           for i, t in enumerate(target)]
+    if out.count(-1) == 1 and in_shape is not None:
+        i = out.index(-1)
+        out[i] = quotient(in_shape, out[:i] + out[i + 1:])
+    return tuple(None if (isinstance(d, int) and d < 0) else d for d in out)
+
+
+def quotient(total: Sequence[Dim], part: Sequence[Dim]) -> Dim:
+    """prod(total) / prod(part), when it divides exactly (names cancelling)."""
+    num, den = [as_poly(d) for d in total], [as_poly(d) for d in part]
+    if any(d is None for d in num + den):
+        return None
+    try:
+        return as_dim(math.prod(num) // math.prod(den))
+    except (NotPolynomial, ZeroDivisionError):
+        return None
+
+
+Prop = Callable[[NodeProto, List[Shape], List[Value], dict], Tuple[List[Shape], List[Value]]]
+DEFAULT_RULES: Dict[str, Prop] = {}  # op_type -> rule, default domain
+CONTRIB_RULES: Dict[str, Prop] = {}  # op_type -> rule, com.microsoft
+
+
+def register(table: Dict[str, Prop], *ops: str):
+    """A decorator putting a propagation function in ``table`` under each of ``ops``."""
+    def register(fn: Prop) -> Prop:
+        for op in ops:
+            table[op] = fn
+        return fn
+    return register
+
+

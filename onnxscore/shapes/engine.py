@@ -1,0 +1,393 @@
+"""The shapes stage: every tensor's shape and dtype, and the value of every small tensor.
+
+ONNX's shape inference runs once over the whole model first (in :mod:`onnxscore.model`).
+It loses a shape wherever the graph computes one at run time (a Reshape target made of
+``Shape -> Gather -> Div``, Resize sizes, Pad amounts, an If on a computed condition).
+:func:`infer_graph` then walks the nodes once, in order, and for each node:
+
+1. **evaluates** it when every input has a known value (shape arithmetic, indices, scales,
+   constants, values given with ``--value``), with ONNX's reference implementation, bounded
+   so that only small tensors are ever made (:mod:`onnxscore.shapes.evaluate`);
+2. applies onnxscore's own **rules** (:mod:`onnxscore.shapes.rules`, ``.contrib``), which
+   carry symbolic dims as exact polynomials and name the sizes only data can decide
+   (``nonzero@<node>``, ``nms@<node>``: set them with ``--dim``);
+3. asks ONNX's **per-node inference** for whatever is still unknown, handing it the input
+   values found so far.
+
+A dimension ONNX knew is never changed. What stays unknown is recorded with where it was
+lost (:class:`Lost`): the first node whose output shape could not be derived, and why.
+"""
+from __future__ import annotations
+
+from collections import ChainMap
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, MutableMapping, Optional, Sequence, Tuple
+
+import numpy as np
+from onnx import AttributeProto, GraphProto, NodeProto, TensorProto, helper
+
+from onnxscore.errors import GraphError
+from onnxscore.model import shape_of
+from onnxscore.shapes import contrib, rules  # noqa: F401  (they register their rules)
+from onnxscore.shapes.constants import (ConstTensor, constant_node_tensor, constant_of_shape,
+                                        tensor_const)
+from onnxscore.shapes.dims import CONTRIB_RULES, DEFAULT_RULES, Shape, is_unknown, merge
+from onnxscore.shapes.evaluate import (EXPANDING, FILL_LIMIT, VALUE_LIMIT, evaluate, infer_node,
+                                       numel)
+
+MS = "com.microsoft"
+_GRAPH_ATTRS = (AttributeProto.GRAPH, AttributeProto.GRAPHS)
+_NOT_PLAIN = (AttributeProto.TENSOR, AttributeProto.GRAPH, AttributeProto.GRAPHS)
+
+# Inputs whose *value* (not only shape) decides an op's output shape.
+VALUE_INPUTS = {
+    "Reshape": (1,), "Expand": (1,), "Tile": (1,), "Slice": (1, 2, 3, 4), "Pad": (1, 2, 3),
+    "Resize": (1, 2, 3), "Upsample": (1,), "ConstantOfShape": (0,), "Range": (0, 1, 2),
+    "TopK": (1,), "Split": (1,), "OneHot": (1,), "Squeeze": (1,), "Unsqueeze": (1,),
+    "ReduceSum": (1,), "ReduceMean": (1,), "ReduceMax": (1,), "ReduceMin": (1,),
+    "ReduceProd": (1,), "CenterCropPad": (1,), "Col2Im": (1, 2), "If": (0,), "Loop": (0,),
+}
+# What a named data-dependent dim counts, by its prefix (see rules.py).
+DATA_DIMS = {
+    "nonzero": "elements NonZero finds", "nms": "boxes NonMaxSuppression keeps",
+    "topk": "k of a TopK whose k is computed from data", "unique": "distinct values Unique finds",
+    "compress": "elements Compress keeps", "range": "length of a Range over data values",
+}
+
+
+@dataclass(frozen=True)
+class Lost:
+    """Where a shape was lost: the first node whose output shape could not be derived."""
+
+    node: str
+    op: str
+    why: str
+
+
+@dataclass
+class Shapes:
+    """What the shapes stage knows of one graph (and, through ``outer``, the graphs around it).
+
+    ``tensors``: name -> (shape, dtype); ``constants``: name -> :class:`ConstTensor`;
+    ``values``: name -> small numpy array; ``symbols``: name -> the elements of a small
+    integer tensor that hold symbolic dims; ``lost``: name -> (:class:`Lost`, the input it was
+    lost through, or ""); ``branches``: node index -> (the If branch taken, why);
+    ``subgraphs``: (node index, attribute name) -> the subgraph's Shapes; ``data_dims``: named
+    data-dependent dims -> what they count; ``keys``: one unique key per node;
+    ``producers``: tensor -> node key.
+    """
+
+    tensors: MutableMapping[str, Tuple[Shape, int]]
+    constants: MutableMapping[str, ConstTensor]
+    values: MutableMapping[str, np.ndarray]
+    symbols: MutableMapping[str, tuple]
+    lost: MutableMapping[str, Tuple[Lost, str]]
+    data_dims: Dict[str, str]
+    dims: Mapping[str, int]
+    opsets: Mapping[str, int]
+    path: str
+    keys: List[str] = field(default_factory=list)
+    producers: Dict[str, str] = field(default_factory=dict)
+    branches: Dict[int, Tuple[str, str]] = field(default_factory=dict)
+    subgraphs: Dict[Tuple[int, str], "Shapes"] = field(default_factory=dict)
+
+    def origin(self, name: str) -> Optional[Lost]:
+        entry = self.lost.get(name)
+        return entry[0] if entry else None
+
+    def chain(self, name: str) -> List[str]:
+        """The tensors from ``name`` back to where its shape was lost."""
+        out: List[str] = []
+        while name and name in self.lost and name not in out:
+            out.append(name)
+            name = self.lost[name][1]
+        return out
+
+
+def node_keys(graph: GraphProto) -> List[str]:
+    """A unique key per node: its name, or ``<op_type>_<index>`` when unnamed or repeated."""
+    keys, seen = [], set()
+    for i, node in enumerate(graph.node):
+        key = node.name if node.name and node.name not in seen else f"{node.op_type}_{i}"
+        while key in seen:
+            key = f"{key}_{i}"
+        seen.add(key)
+        keys.append(key)
+    return keys
+
+
+def _value_infos(graph: GraphProto) -> Dict[str, Tuple[Optional[Tuple], int]]:
+    table: Dict[str, Tuple[Optional[Tuple], int]] = {}
+    for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
+        dtype = vi.type.tensor_type.elem_type if vi.type.HasField("tensor_type") else 0
+        shape = shape_of(vi.type)
+        if vi.name not in table or (table[vi.name][0] is None and shape is not None):
+            table[vi.name] = (shape, dtype)
+    return table
+
+
+def infer_graph(graph: GraphProto, opsets: Mapping[str, int], path: str = "<model>",
+                outer: Optional[Shapes] = None, dims: Optional[Mapping[str, int]] = None,
+                input_values: Optional[Mapping[str, np.ndarray]] = None) -> Shapes:
+    """The shapes, dtypes and small values of every tensor of ``graph`` (and its subgraphs).
+
+    ``outer`` is the enclosing graph's result (for a subgraph); ``dims`` sets named dims,
+    data-dependent ones included; ``input_values`` gives graph inputs a value (``--value``).
+    """
+    if outer is None:
+        s = Shapes({}, {}, {}, {}, {}, {}, dict(dims or {}), dict(opsets), path)
+    else:
+        s = Shapes(ChainMap({}, outer.tensors), ChainMap({}, outer.constants),
+                   ChainMap({}, outer.values), ChainMap({}, outer.symbols), ChainMap({}, outer.lost),
+                   outer.data_dims, outer.dims, outer.opsets, outer.path)
+    for t in graph.initializer:
+        c = tensor_const(t, t.name)
+        s.constants[t.name] = c
+        s.tensors[t.name] = (c.shape, c.dtype)
+    for k, v in _value_infos(graph).items():
+        if k not in s.tensors or v[0] is not None:
+            s.tensors[k] = v
+    s.keys = node_keys(graph)
+    for key, node in zip(s.keys, graph.node):
+        for out in node.output:
+            if not out:
+                continue
+            if out in s.producers:
+                raise GraphError(f"{path}: tensor {out!r} is produced by both {s.producers[out]!r} "
+                                 f"and {key!r}")
+            s.producers[out] = key
+        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+            c = constant_node_tensor(node)
+            if c is not None:
+                s.constants[c.name] = c
+                if s.tensors.get(c.name, (None,))[0] is None:
+                    s.tensors[c.name] = (c.shape, c.dtype)
+    for name, c in s.constants.maps[0].items() if outer is not None else s.constants.items():
+        if c.value is not None:
+            s.values[name] = c.value
+    init_names = {t.name for t in graph.initializer}
+    for name, value in (input_values or {}).items():
+        shape, dtype = s.tensors.get(name, (None, 0))
+        s.values[name] = _typed(value, shape, dtype)
+        s.tensors[name] = (s.values[name].shape, dtype)
+    for name in (vi.name for vi in graph.input if vi.name not in init_names):
+        _mark_unknown(s, name, None, "", f"graph input {name!r}")
+    for i, node in enumerate(graph.node):
+        _visit(s, i, node)
+    for node in graph.node:
+        if node.op_type == "ConstantOfShape" and node.domain in ("", "ai.onnx") and node.output:
+            c = constant_of_shape(node, s.constants, s.tensors)
+            if c is not None:
+                s.constants[c.name] = c
+    local = s.tensors.maps[0] if outer is not None else s.tensors
+    for name, (shape, dtype) in local.items():  # ONNX's unk__N names never reach the user
+        if shape is not None and any(isinstance(d, str) and d.startswith("unk__") for d in shape):
+            local[name] = (tuple(None if is_unknown(d) else d for d in shape), dtype)
+    return s
+
+
+def _typed(value, shape, dtype: int) -> np.ndarray:
+    """A value given for an input, as the input's dtype and (when sizes agree) its shape."""
+    np_dtype = helper.tensor_dtype_to_np_dtype(dtype) if dtype else None
+    arr = np.asarray(value, dtype=np_dtype)
+    if shape is not None and all(isinstance(d, int) for d in shape) and numel(shape) == arr.size:
+        arr = arr.reshape(shape)
+    return arr
+
+
+def _plain_attrs(node: NodeProto) -> dict:
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute if a.type not in _NOT_PLAIN}
+
+
+def _as_tuple(value: Optional[np.ndarray]):
+    """A small integer value as the tuple of ints the symbolic rules compute with."""
+    if value is None or value.dtype.kind not in "iub" or value.ndim > 1 or value.size > VALUE_LIMIT:
+        return None
+    return tuple(int(v) for v in value.reshape(-1))
+
+
+def _known_shape(shape) -> bool:
+    return shape is not None and not any(is_unknown(d) for d in shape)
+
+
+def _visit(s: Shapes, i: int, node: NodeProto) -> None:
+    """Shapes, dtypes and values of one node's outputs."""
+    default = node.domain in ("", "ai.onnx")
+    ins = list(node.input)
+    info = [s.tensors.get(n, (None, 0)) if n else (None, 0) for n in ins]
+    shapes, dtypes = [x[0] for x in info], [x[1] for x in info]
+    cvals = [s.values.get(n) if n else None for n in ins]
+    n_out = len(node.output)
+    ours: List[Shape] = [None] * n_out
+    our_dtypes = [0] * n_out
+    out_vals: List[Optional[np.ndarray]] = [None] * n_out
+    out_syms: List[Optional[tuple]] = [None] * n_out
+
+    if any(a.type in _GRAPH_ATTRS for a in node.attribute):
+        _visit_subgraphs(s, i, node, ours, our_dtypes, out_vals)
+
+    present = [v for n, v in zip(ins, cvals) if n]
+    if default and present and all(v is not None for v in present):
+        _evaluate(s, node, shapes, dtypes, cvals, ours, our_dtypes, out_vals)
+
+    fn = (DEFAULT_RULES.get(node.op_type) if default else
+          CONTRIB_RULES.get(node.op_type) if node.domain == MS else None)
+    if default and node.op_type == "SimplifiedLayerNormalization":  # onnxruntime's, in ""
+        fn = DEFAULT_RULES.get("LayerNormalization")
+    if fn is not None and any(v is None for v in out_vals):
+        tuples = [_as_tuple(v) if v is not None else s.symbols.get(n) if n else None
+                  for n, v in zip(ins, cvals)]
+        try:
+            result = fn(node, shapes, tuples, _plain_attrs(node))
+        except (IndexError, KeyError, TypeError, ValueError, ZeroDivisionError, ArithmeticError):
+            result = [None] * n_out, [None] * n_out  # a malformed node
+        r_shapes, r_values = result[0], result[1]
+        r_dtypes = list(result[2]) if len(result) > 2 else [0] * n_out  # a rule may give dtypes
+        for j, (shape, value) in enumerate(zip(r_shapes[:n_out], r_values[:n_out])):
+            if out_vals[j] is None:
+                ours[j] = merge(ours[j], shape)
+                out_syms[j] = value
+            if j < len(r_dtypes) and r_dtypes[j]:
+                our_dtypes[j] = r_dtypes[j]
+        if node.domain == MS:  # contrib ops compute in the type of their first float input
+            f = next((d for d in dtypes if d in contrib.FLOATS), dtypes[0] if dtypes else 0)
+            our_dtypes = [d or f for d in our_dtypes]
+        elif node.op_type in rules.SAME_SHAPE:
+            our_dtypes = [d or (TensorProto.BOOL if (node.op_type, j) == ("Dropout", 1) else
+                                (dtypes[0] if dtypes else 0)) for j, d in enumerate(our_dtypes)]
+
+    for j, name in enumerate(node.output):
+        if not name:
+            continue
+        old_shape, old_dtype = s.tensors.get(name, (None, 0))
+        shape = _bind(s, merge(old_shape, ours[j]))
+        s.tensors[name] = (shape, old_dtype or our_dtypes[j])
+
+    if not all(_known_shape(s.tensors[n][0]) for n in node.output if n):
+        inferred = infer_node(node, shapes, dtypes, cvals, s.opsets)
+        for j, name in enumerate(node.output):
+            if name and inferred is not None:
+                old_shape, old_dtype = s.tensors[name]
+                s.tensors[name] = (_bind(s, merge(old_shape, inferred[j][0])), old_dtype or inferred[j][1])
+
+    for j, name in enumerate(node.output):
+        if not name:
+            continue
+        shape, dtype = s.tensors[name]
+        if out_vals[j] is not None:
+            s.values[name] = out_vals[j]
+        elif out_syms[j] is not None:
+            _store_symbols(s, name, out_syms[j], shape, dtype)
+        if not _known_shape(shape):
+            _mark_unknown(s, name, node, s.keys[i] if i < len(s.keys) else node.name, _why(s, node, cvals))
+
+
+def _bind(s: Shapes, shape: Shape) -> Shape:
+    """Named dims the user set (``--dim``), data-dependent ones included, become numbers; the
+    data-dependent names met are recorded."""
+    if shape is None:
+        return shape
+    for d in shape:
+        if isinstance(d, str) and "@" in d and d not in s.data_dims:
+            s.data_dims[d] = DATA_DIMS.get(d.split("@", 1)[0], "a size decided by data")
+    if not s.dims:
+        return shape
+    return tuple(s.dims.get(d, d) if isinstance(d, str) else d for d in shape)
+
+
+def _store_symbols(s: Shapes, name: str, value: tuple, shape: Shape, dtype: int) -> None:
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        np_dtype = helper.tensor_dtype_to_np_dtype(dtype) if dtype else np.int64
+        try:
+            arr = np.asarray(value, dtype=np_dtype)
+        except (TypeError, ValueError, OverflowError):
+            return
+        if shape == () and arr.size == 1:
+            arr = arr.reshape(())
+        s.values[name] = arr
+    elif any(v is not None for v in value):
+        s.symbols[name] = value
+
+
+def _evaluate(s: Shapes, node: NodeProto, shapes, dtypes, cvals, ours, our_dtypes, out_vals) -> None:
+    """Run the node on its known input values, when its outputs are small enough."""
+    if node.op_type in EXPANDING:
+        inferred = infer_node(node, shapes, dtypes, cvals, s.opsets)
+        if inferred is None:
+            return
+        limit = FILL_LIMIT if node.op_type == "ConstantOfShape" else VALUE_LIMIT
+        sizes = [numel(shape) for shape, _ in inferred]
+        for j, (shape, dtype) in enumerate(inferred):
+            ours[j], our_dtypes[j] = shape, dtype
+        if any(n is None or n > limit for n in sizes):
+            return
+    outs = evaluate(node, cvals, s.opsets)
+    if outs is None:
+        return
+    for j, value in enumerate(outs[:len(node.output)]):
+        if value is None:
+            continue
+        out_vals[j] = value
+        ours[j] = tuple(int(d) for d in value.shape)
+        try:
+            our_dtypes[j] = helper.np_dtype_to_tensor_dtype(value.dtype)
+        except (KeyError, ValueError, TypeError):
+            our_dtypes[j] = 0
+
+
+def _visit_subgraphs(s: Shapes, i: int, node: NodeProto, ours, our_dtypes, out_vals) -> None:
+    """Infer each subgraph in the scope it runs in; an If whose condition is known takes its
+    branch: its outputs are that branch's, and the walker costs only it."""
+    for a in node.attribute:
+        graphs = [(a.name, a.g)] if a.type == AttributeProto.GRAPH else \
+            [(f"{a.name}[{j}]", g) for j, g in enumerate(a.graphs)] if a.type == AttributeProto.GRAPHS else []
+        for attr, g in graphs:
+            s.subgraphs[(i, attr)] = infer_graph(g, s.opsets, s.path, outer=s)
+    if node.op_type != "If" or node.domain not in ("", "ai.onnx") or not node.input:
+        return
+    cond = s.values.get(node.input[0])
+    if cond is None or cond.size != 1:
+        return
+    taken = "then_branch" if bool(cond.reshape(-1)[0]) else "else_branch"
+    s.branches[i] = (taken, f"condition {node.input[0]!r} is {bool(cond.reshape(-1)[0])}")
+    branch = s.subgraphs.get((i, taken))
+    g = next((a.g for a in node.attribute if a.name == taken), None)
+    if branch is None or g is None:
+        return
+    for j, out in enumerate(g.output[:len(ours)]):
+        shape, dtype = branch.tensors.get(out.name, (None, 0))
+        ours[j], our_dtypes[j] = shape, dtype
+        out_vals[j] = branch.values.get(out.name)
+
+
+def _why(s: Shapes, node: NodeProto, cvals) -> str:
+    """Why this node's output shape could not be derived (its inputs' shapes being known)."""
+    op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}"
+    if node.domain not in ("", "ai.onnx", "ai.onnx.ml") and not (node.domain == MS and node.op_type in CONTRIB_RULES):
+        return f"no shape rule for {op}"
+    needs = [node.input[k] for k in VALUE_INPUTS.get(node.op_type, ())
+             if k < len(node.input) and node.input[k] and cvals[k] is None
+             and node.input[k] not in s.symbols]
+    if needs:
+        producer = s.producers.get(needs[0])
+        src = f", made by {producer}" if producer else ""
+        return f"its output shape depends on the value of {needs[0]!r}{src}, which is not known"
+    if node.op_type == "If":
+        return "the If condition is not known and its branches give different shapes"
+    return f"neither ONNX nor onnxscore could derive the output shape of this {op}"
+
+
+def _mark_unknown(s: Shapes, name: str, node: Optional[NodeProto], key: str, why: str) -> None:
+    """Record where ``name``'s shape was lost: through its first input whose shape is lost,
+    else at this node. Graph inputs with unknown dims are their own origin."""
+    shape = s.tensors.get(name, (None, 0))[0]
+    if _known_shape(shape):
+        return
+    if node is None:
+        s.lost[name] = (Lost(key or name, "input", f"{why} has an unknown dimension"), "")
+        return
+    for inp in node.input:
+        if inp and inp in s.lost:
+            s.lost[name] = (s.lost[inp][0], inp)
+            return
+    s.lost[name] = (Lost(key, node.op_type, why), "")
