@@ -28,14 +28,17 @@ def _known(d) -> bool:
 
 
 def merge(onnx_shape: Shape, ours: Shape) -> Shape:
-    """ONNX's shape with its unknown dimensions filled from ours (same rank only)."""
+    """ONNX's shape with its unknown dimensions filled from ours (same rank only); a number we
+    computed also replaces a name ONNX carried (a subgraph's declared ``batch`` that the
+    caller's concrete shapes decide)."""
     if ours is None:
         return onnx_shape
     if onnx_shape is None:
         return ours
     if len(onnx_shape) != len(ours):
         return onnx_shape
-    return tuple(o if _known(o) or is_unknown(m) else m for o, m in zip(onnx_shape, ours))
+    return tuple(o if (_known(o) and not (isinstance(o, str) and isinstance(m, int))) or is_unknown(m)
+                 else m for o, m in zip(onnx_shape, ours))
 
 
 def broadcast(shapes: Sequence[Shape]) -> Shape:
@@ -69,7 +72,7 @@ def as_dim(x):
     """A computed dim as the table stores it: a single symbol as its name, else int or Poly."""
     if isinstance(x, Poly) and len(x.terms) == 1:
         (mono, coef), = x.terms.items()
-        if coef == 1 and len(mono) == 1 and mono[0][1] == 1:
+        if coef == 1 and len(mono) == 1 and mono[0][1] == 1 and isinstance(mono[0][0], str):
             return mono[0][0]
     return x
 
@@ -96,8 +99,9 @@ def arith(op: str, a: Dim, b: Dim) -> Dim:
 def reshape(in_shape: Shape, target: Value, allowzero: int) -> Shape:
     if target is None:
         return None
-    out = [in_shape[i] if (t == 0 and not allowzero and in_shape and i < len(in_shape)) else t
-           for i, t in enumerate(target)]
+    copy = not allowzero  # a 0 in the target copies the input's dim (unknown when it is)
+    out = [(in_shape[i] if in_shape is not None and i < len(in_shape) else None)
+           if (t == 0 and copy) else t for i, t in enumerate(target)]
     if out.count(-1) == 1 and in_shape is not None:
         i = out.index(-1)
         out[i] = quotient(in_shape, out[:i] + out[i + 1:])
