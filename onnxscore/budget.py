@@ -440,7 +440,7 @@ class CheckResult:
 
 
 def figures_for(path: str, dims: Mapping[str, int], input_shapes: Mapping[str, Sequence[int]],
-                cache=None) -> Tuple[Figures, bool]:
+                cache=None, values: Optional[Mapping[str, Any]] = None) -> Tuple[Figures, bool]:
     """The model's figures, from the cache when the file, version and options are unchanged
     (a hit imports neither onnx nor the analyzer)."""
     key = None
@@ -449,7 +449,8 @@ def figures_for(path: str, dims: Mapping[str, int], input_shapes: Mapping[str, S
 
         try:
             key = cache_key(file_digest(path), {"dims": dict(sorted(dims.items())),
-                                                "inputs": {k: list(v) for k, v in sorted(input_shapes.items())}})
+                                                "inputs": {k: list(v) for k, v in sorted(input_shapes.items())},
+                                                "values": dict(sorted((values or {}).items()))})
         except OSError:
             key = None  # analyze() will say what is wrong with the file
         if key is not None:
@@ -458,7 +459,7 @@ def figures_for(path: str, dims: Mapping[str, int], input_shapes: Mapping[str, S
                 return Figures.from_dict(hit), True
     from onnxscore.walk import analyze
 
-    figures = Figures.of(analyze(path, dims, input_shapes))
+    figures = Figures.of(analyze(path, dims, input_shapes, values=values))
     if cache is not None and key is not None:
         cache.put(key, figures.to_dict())
     return figures, False
@@ -467,7 +468,7 @@ def figures_for(path: str, dims: Mapping[str, int], input_shapes: Mapping[str, S
 def check(paths: Sequence[str], config: Config, overrides: Optional[Mapping[str, Any]] = None,
           dims: Optional[Mapping[str, int]] = None,
           input_shapes: Optional[Mapping[str, Sequence[int]]] = None, cache=None,
-          update_baseline: bool = False) -> CheckResult:
+          update_baseline: bool = False, values: Optional[Mapping[str, Any]] = None) -> CheckResult:
     """Check each model against its budget (config, then ``overrides``) and the baseline.
 
     With ``update_baseline`` the current figures are written to the baseline instead (models
@@ -483,7 +484,8 @@ def check(paths: Sequence[str], config: Config, overrides: Optional[Mapping[str,
         if budget.accuracy is None and rel in accuracies:
             budget = budget.merged({"accuracy": accuracies[rel]})
         try:
-            figures, cached = figures_for(path, {**budget.dims, **(dims or {})}, input_shapes or {}, cache)
+            figures, cached = figures_for(path, {**budget.dims, **(dims or {})}, input_shapes or {}, cache,
+                                          values)
         except OnnxScoreError as e:
             errors.append(str(e))
             continue

@@ -15,7 +15,7 @@ from typing import List, Optional
 import click
 
 from onnxscore.errors import OnnxScoreError, UsageError
-from onnxscore.options import parse_dims, parse_input_shapes
+from onnxscore.options import parse_dims, parse_input_shapes, parse_values
 from onnxscore.netscore import ALPHA, BETA, GAMMA
 from onnxscore.render import FORMATS, render
 from onnxscore.report import MEASURES, Report
@@ -29,7 +29,10 @@ def _fail(message: str) -> None:
 
 
 def shape_options(fn):
-    """--dim and --input, meaning the same in every command."""
+    """--dim, --input and --value, meaning the same in every command."""
+    fn = click.option("--value", "values", multiple=True, metavar="NAME=V[,V...]",
+                      help="Value of a small model input, e.g. --value sr=16000: shape computations "
+                           "and If conditions that depend on it are evaluated.")(fn)
     fn = click.option("--input", "input_shapes", multiple=True, metavar="NAME=D1xD2x...",
                       help="Whole shape of a model input, e.g. --input x=1x3x224x224.")(fn)
     fn = click.option("--dim", "dims", multiple=True, metavar="NAME=INT",
@@ -70,7 +73,7 @@ def _guard(fn):
     return wrapper
 
 
-def _analyze_all(models, dim_values, shapes, accuracy=None, alpha=ALPHA, beta=BETA, gamma=GAMMA):
+def _analyze_all(models, dim_values, shapes, values, accuracy=None, alpha=ALPHA, beta=BETA, gamma=GAMMA):
     """Analyze each model with parsed --dim and --input values; a model that cannot be read is
     one line on stderr. Returns the reports and whether any model failed."""
     from onnxscore.walk import analyze as run
@@ -79,7 +82,8 @@ def _analyze_all(models, dim_values, shapes, accuracy=None, alpha=ALPHA, beta=BE
     failed = False
     for path in models:
         try:
-            reports.append(run(path, dim_values, shapes, accuracy, alpha, beta, gamma))
+            reports.append(run(path, dim_values, shapes, accuracy, alpha, beta, gamma,
+                               values=parse_values(values)))
         except OnnxScoreError as e:
             _fail(str(e))
             failed = True
@@ -133,7 +137,7 @@ def main() -> None:
               help="Also write the charts as a PNG image (needs matplotlib).")
 @output_option
 @_guard
-def analyze(models, dims, input_shapes, accuracy, alpha, beta, gamma, fmt, top, layers, all_layers,
+def analyze(models, dims, input_shapes, values, accuracy, alpha, beta, gamma, fmt, top, layers, all_layers,
             strict, depth, sweeps, html, plot, output) -> None:
     """Analyze MODELS: totals, NetScore, hotspots and the per-layer table.
 
@@ -149,7 +153,7 @@ def analyze(models, dims, input_shapes, accuracy, alpha, beta, gamma, fmt, top, 
     clash = sorted(set(grid) & set(dim_values))
     if clash:
         raise UsageError(f"--sweep and --dim both set {', '.join(clash)}: a swept dim stays symbolic")
-    reports, failed = _analyze_all(models, dim_values, parse_input_shapes(input_shapes), accuracy, alpha,
+    reports, failed = _analyze_all(models, dim_values, parse_input_shapes(input_shapes), values, accuracy, alpha,
                                    beta, gamma)
     if reports:
         try:
@@ -188,7 +192,7 @@ def analyze(models, dims, input_shapes, accuracy, alpha, beta, gamma, fmt, top, 
               help="Rank by MACs, FLOPs, parameters or bytes moved (memory).")
 @output_option
 @_guard
-def hotspots(models, dims, input_shapes, fmt, k, by, output) -> None:
+def hotspots(models, dims, input_shapes, values, fmt, k, by, output) -> None:
     """The top-k layers of MODELS by one measure, with share and cumulative share.
 
     \b
@@ -198,7 +202,7 @@ def hotspots(models, dims, input_shapes, fmt, k, by, output) -> None:
     """
     from onnxscore.render.hotspots import render_hotspots
 
-    reports, failed = _analyze_all(models, parse_dims(dims), parse_input_shapes(input_shapes))
+    reports, failed = _analyze_all(models, parse_dims(dims), parse_input_shapes(input_shapes), values)
     if reports:
         _emit(render_hotspots(reports, fmt, k, by), output)
     sys.exit(EXIT_BAD_INPUT if failed else EXIT_OK)
@@ -214,7 +218,7 @@ def hotspots(models, dims, input_shapes, fmt, k, by, output) -> None:
               help="How many changed layers, blocks and op types to list.")
 @output_option
 @_guard
-def compare_command(model_a, model_b, dims, input_shapes, fmt, depth, k, output) -> None:
+def compare_command(model_a, model_b, dims, input_shapes, values, fmt, depth, k, output) -> None:
     """Compare MODEL_A (before) with MODEL_B (after): totals with deltas, and the layers,
     blocks and op types whose cost changed most.
 
@@ -226,7 +230,8 @@ def compare_command(model_a, model_b, dims, input_shapes, fmt, depth, k, output)
     from onnxscore.compare import compare
     from onnxscore.render.compare import render_comparison
 
-    reports, failed = _analyze_all((model_a, model_b), parse_dims(dims), parse_input_shapes(input_shapes))
+    reports, failed = _analyze_all((model_a, model_b), parse_dims(dims), parse_input_shapes(input_shapes),
+                                   values)
     if failed:
         sys.exit(EXIT_BAD_INPUT)
     _emit(render_comparison(compare(reports[0], reports[1], depth), fmt, k), output)
@@ -265,7 +270,7 @@ def _limit_options(fn):
 @click.option("--no-cache", is_flag=True, help="Analyze every model, ignoring the result cache.")
 @click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True)
 @_guard
-def check_command(models, config_path, dims, input_shapes, accuracy, max_params, max_macs, max_flops,
+def check_command(models, config_path, dims, input_shapes, values, accuracy, max_params, max_macs, max_flops,
                   max_weight_bytes, max_peak_activation_bytes, max_growth, min_netscore, disallow_ops,
                   allow_unsupported, baseline_path, update_baseline, no_cache, fmt) -> None:
     """Check MODELS against their budgets: exit 0 within, 1 over, 2 on unusable input.
@@ -296,7 +301,7 @@ def check_command(models, config_path, dims, input_shapes, accuracy, max_params,
         cache = Cache(config.cache)
     try:
         result = check(paths, config, overrides, parse_dims(dims), parse_input_shapes(input_shapes),
-                       cache, update_baseline)
+                       cache, update_baseline, parse_values(values))
     finally:
         if cache is not None:
             cache.close()

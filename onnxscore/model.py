@@ -186,6 +186,28 @@ def name_input_dims(model: ModelProto) -> None:
                     d.Clear()
 
 
+def forget_internal_dims(model: ModelProto) -> None:
+    """Clear dim names that only intermediate tensors or outputs declare (``batch`` in an If
+    branch, ``seqlen`` on an output): no user can set them, and the shapes the inputs give
+    decide them, so ONNX and onnxscore infer them again. The names of graph inputs' dims, and
+    subgraph inputs (bound by the caller), are kept."""
+    init_names = {t.name for t in model.graph.initializer}
+    free = {d.dim_param for vi in model.graph.input if vi.name not in init_names
+            and vi.type.HasField("tensor_type") for d in vi.type.tensor_type.shape.dim if d.dim_param}
+
+    def clear(graph: onnx.GraphProto) -> None:
+        for vi in list(graph.output) + list(graph.value_info):
+            if vi.type.HasField("tensor_type"):
+                for d in vi.type.tensor_type.shape.dim:
+                    if d.dim_param and d.dim_param not in free:
+                        d.Clear()
+        for node in graph.node:
+            for g in _subgraphs(node):
+                clear(g)
+
+    clear(model.graph)
+
+
 def check_dims(model: ModelProto, path: str) -> None:
     """Reject negative or absurd dimensions in declared shapes and tensor dims."""
     g = model.graph
@@ -327,6 +349,7 @@ def load_model(path: Union[str, os.PathLike, ModelProto], dims: Optional[Mapping
     given = input_values(proto, dict(values or {}), path)
     notes, unused_dims = apply_dims(proto, dict(dims or {}), dict(input_shapes or {}), path)
     notes = inline_notes + notes
+    forget_internal_dims(proto)
     proto, inference_warnings = infer_shapes(proto)
     loaded = LoadedModel(path, proto, warnings + inference_warnings, notes, unused_dims=unused_dims,
                          declared_inputs=declared, dims=dict(dims or {}), values=given)

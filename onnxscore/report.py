@@ -109,6 +109,22 @@ class Totals:
 
 
 @dataclass(frozen=True)
+class UnknownCause:
+    """One place where shapes were lost, and the layers whose cost is unknown because of it.
+
+    ``node`` is the first node whose output shape could not be derived, ``op`` its op type
+    (``input`` for a graph input with an unknown dim), ``why`` the reason in words, ``layers``
+    the layers left unknown, ``chain`` the tensors from the first such layer back to ``node``.
+    """
+
+    node: str
+    op: str
+    why: str
+    layers: Tuple[str, ...]
+    chain: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     path: str
     opset: int
@@ -133,6 +149,8 @@ class Report:
     notes: Tuple[str, ...] = ()
     warnings: Tuple[str, ...] = ()
     kv_cache: Any = None  # onnxscore.kvcache.KVCache for decoders with past key/value inputs
+    unknown_causes: Tuple[UnknownCause, ...] = ()  # where shapes were lost, most layers first
+    data_dims: Dict[str, str] = field(default_factory=dict)  # data-dependent dim -> what it counts
 
     @property
     def top_layers(self) -> Tuple[LayerCost, ...]:
@@ -182,6 +200,8 @@ class Report:
             "by_op_type": [_formulas_as_text(asdict(r)) for r in self.by_op_type()],
             "by_scope": {"depth": depth, "rows": [_formulas_as_text(asdict(r)) for r in self.by_scope(depth)]},
             "unresolved_dims": {k: list(v) for k, v in self.unresolved_dims.items()},
+            "unknown_causes": [asdict(c) for c in self.unknown_causes],
+            "data_dims": dict(self.data_dims),
             "unsupported_ops": dict(self.unsupported_ops),
             "shared_weights": {k: list(v) for k, v in self.shared_weights.items()},
             "notes": list(self.notes),

@@ -18,7 +18,8 @@ from onnxscore.netscore import ACCURACY_METADATA_KEY, ALPHA, BETA, GAMMA, netsco
 from onnxscore.ops.registry import (BUFFER, DATA, QUANT, WEIGHT, Cost, Ctx, Rule, Tensor,
                                     UnknownShape, is_named)
 from onnxscore.report import (ERROR, OK, SYMBOLIC, UNKNOWN, UNSUPPORTED, ZERO, LayerCost, ModelInfo,
-                              Report, Totals)
+                              Report, Totals, UnknownCause)
+from onnxscore.shapes import Lost
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ class _Walk:
     claims: Dict[str, _Claim] = field(default_factory=dict)
     consts: Dict[str, ConstTensor] = field(default_factory=dict)
     unresolved: Dict[str, List[str]] = field(default_factory=lambda: defaultdict(list))
+    lost: Dict[Lost, List[str]] = field(default_factory=lambda: defaultdict(list))  # cause -> layers
+    chains: Dict[Lost, Tuple[str, ...]] = field(default_factory=dict)  # cause -> first layer's chain
     unsupported: Counter = field(default_factory=Counter)
     warnings: List[str] = field(default_factory=list)
     errors_logged: Set[str] = field(default_factory=set)
@@ -176,7 +179,7 @@ def _ctx(G: Graph, key: str) -> Ctx:
     ins = [_tensor(G, n, s, d) for n, s, d in zip(nd["inputs"], nd["input_shapes"], nd["input_dtypes"])]
     outs = [_tensor(G, n, s, d) for n, s, d in zip(nd["outputs"], nd["output_shapes"], nd["output_dtypes"])]
     return Ctx(key, nd["op_type"], nd["domain"], nd["attrs"], ins, outs, G.graph.get("opset", 0),
-               subgraphs=tuple(nd["subgraphs"]))
+               subgraphs=tuple(nd["subgraphs"]), branch=nd.get("branch"))
 
 
 def _params_of(roots: Sequence[str], w: _Walk) -> int:
@@ -195,7 +198,7 @@ def _walk(G: Graph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, int, 
         sub_params: List[int] = []
         if nd["subgraphs"]:
             ctx.subgraph_cost = _subgraph_coster(G, key, w, name, sub_params)
-        status, note, cost = _apply(rule, ctx, nd, name, w)
+        status, note, cost = _apply(rule, ctx, nd, name, w, G, key)
         new, first = _claim_inputs(G, key, rule, w, name, ctx.logical_params)
         layer_params = _params_of(new, w) + sum(sub_params)
         exact = cost is not None and status != SYMBOLIC
@@ -221,7 +224,18 @@ def _walk(G: Graph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, int, 
     return total, params, known
 
 
-def _apply(rule: Optional[Rule], ctx: Ctx, nd: dict, name: str, w: _Walk):
+def _lost_at(G: Graph, key: str) -> Tuple[Optional[Lost], Tuple[str, ...]]:
+    """Where the shapes of node ``key``'s inputs or outputs were lost, with the tensor chain."""
+    shapes = G.graph.get("shapes")
+    nd = G.nodes[key]
+    for name in nd["inputs"] + nd["outputs"]:
+        origin = shapes.origin(name) if shapes is not None and name else None
+        if origin is not None:
+            return origin, tuple(shapes.chain(name))
+    return None, ()
+
+
+def _apply(rule: Optional[Rule], ctx: Ctx, nd: dict, name: str, w: _Walk, G: Graph, key: str):
     """Run one rule: (status, note, Cost or None)."""
     if rule is None:
         op = f"{nd['domain'] or 'ai.onnx'}::{nd['op_type']}"
@@ -232,12 +246,21 @@ def _apply(rule: Optional[Rule], ctx: Ctx, nd: dict, name: str, w: _Walk):
     except _BodyUnknown as e:
         return UNKNOWN, f"{e.dims[0]} has a node of unknown cost", None
     except UnknownShape as e:
-        for d in e.dims:
-            w.unresolved[d].append(name)
-        symbolic = _symbolic_cost(rule, ctx, e) if all(is_named(d) for d in e.dims) else None
-        if symbolic is not None:
-            return SYMBOLIC, f"a formula in {', '.join(sorted(set(e.dims)))}", symbolic
-        return UNKNOWN, f"needs {', '.join(e.dims)}", None
+        if all(is_named(d) for d in e.dims):
+            for d in e.dims:
+                w.unresolved[d].append(name)
+            symbolic = _symbolic_cost(rule, ctx, e)
+            if symbolic is not None:
+                return SYMBOLIC, f"a formula in {', '.join(sorted(set(e.dims)))}", symbolic
+            return UNKNOWN, f"needs {', '.join(e.dims)}", None
+        origin, chain = _lost_at(G, key)
+        if origin is None:  # no shape was lost: the rule needs something else (a trip count)
+            for d in e.dims:
+                w.unresolved[d].append(name)
+            return UNKNOWN, f"needs {', '.join(e.dims)}", None
+        w.lost[origin].append(name)
+        w.chains.setdefault(origin, chain)
+        return UNKNOWN, f"shape lost at {origin.node} ({origin.op}): {origin.why}", None
     except Exception as e:  # a malformed node must not stop the analysis of the rest
         op = nd["op_type"]
         if op not in w.errors_logged:
@@ -300,6 +323,15 @@ def _unresolved_warning(unresolved: Mapping[str, List[str]], inputs: Mapping[str
     if other:
         text += f"; unresolved: {', '.join(other[:5])}{' ...' if len(other) > 5 else ''}"
     return text
+
+
+def _lost_warning(causes: Sequence[UnknownCause]) -> str:
+    """All the layers left unknown by lost shapes, grouped by where they were lost."""
+    n = len({layer for c in causes for layer in c.layers})
+    places = "; ".join(f"{c.node} ({c.op}, {len(c.layers)} layer(s)): {c.why}" for c in causes[:3])
+    more = f"; and {len(causes) - 3} more place(s)" if len(causes) > 3 else ""
+    return (f"totals are lower bounds: {n} layer(s) unknown, shape lost at {len(causes)} "
+            f"place(s): {places}{more} (--explain shows each chain)")
 
 
 def _accuracy(model: onnx.ModelProto, warnings: List[str]) -> Optional[float]:
@@ -366,7 +398,7 @@ def analyze_graph(G: Graph, accuracy: Optional[float] = None, alpha: float = ALP
         else:
             quant += const.numel
         by_dtype[dtype_name(const.dtype)] += const.nbytes or 0
-    used = {n for _, d in G.nodes(data=True) for n in d["inputs"]}
+    used = _used_tensors(G)
     unused = [n for n in G.graph["initializers"] if n not in used]
     if unused:
         w.warnings.append(f"{len(unused)} initializer(s) are not used by any node and not counted "
@@ -377,6 +409,10 @@ def analyze_graph(G: Graph, accuracy: Optional[float] = None, alpha: float = ALP
     if w.unresolved:
         w.warnings.append(_unresolved_warning(w.unresolved, loaded.input_shapes,
                                               exact=w.formula is not None and not w.unsupported))
+    causes = tuple(sorted((UnknownCause(o.node, o.op, o.why, tuple(ls), w.chains.get(o, ()))
+                           for o, ls in w.lost.items()), key=lambda c: -len(c.layers)))
+    if causes:
+        w.warnings.append(_lost_warning(causes))
     errors = [layer for layer in w.layers if layer.status == ERROR]
     for layer in errors[:5]:
         w.warnings.append(f"{layer.name}: {layer.note}")
@@ -396,12 +432,24 @@ def analyze_graph(G: Graph, accuracy: Optional[float] = None, alpha: float = ALP
                      opsets={o.domain or "ai.onnx": o.version for o in proto.opset_import})
     shared = {root: tuple(c.users) for root, c in w.claims.items() if len(c.users) > 1 and c.kind == WEIGHT}
     kv = kvcache.detect(loaded.declared_inputs, loaded.dims)
-    return Report(model=info, totals=totals, kv_cache=kv,
+    return Report(model=info, totals=totals, kv_cache=kv, unknown_causes=causes,
+                  data_dims=dict(G.graph["shapes"].data_dims),
                   netscore=netscore(accuracy, params, total.macs, alpha, beta, gamma),
                   layers=tuple(w.layers),
                   unresolved_dims={d: tuple(v) for d, v in sorted(w.unresolved.items())},
                   unsupported_ops=dict(sorted(w.unsupported.items())), shared_weights=shared,
                   notes=tuple(loaded.notes), warnings=tuple(w.warnings))
+
+
+def _used_tensors(G: Graph) -> Set[str]:
+    """Every tensor a node of ``G`` or of its subgraphs reads (an If branch reads weights of
+    the enclosing graph by name)."""
+    used: Set[str] = set()
+    for _, nd in G.nodes(data=True):
+        used.update(nd["inputs"])
+        for sub in nd["subgraphs"].values():
+            used |= _used_tensors(sub)
+    return used
 
 
 def peak_activation_bytes(G: Graph) -> Optional[int]:

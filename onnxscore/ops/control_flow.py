@@ -1,7 +1,8 @@
 """If, Loop, Scan and SequenceMap: the cost of their subgraphs.
 
-* ``If``: both branches are walked and listed; the node costs the more expensive branch
-  (by MACs, then FLOPs), and says which.
+* ``If``: when the shapes stage computed the condition, only the branch taken is walked and
+  costed, and the note says why; otherwise both branches are walked and listed and the node
+  costs the more expensive one (by MACs, then FLOPs), and says which.
 * ``Loop``: body x trip count ``M`` when ``M`` is a constant; otherwise unknown.
 * ``Scan``: body x the length of the scanned axis of the first scan input.
 * ``SequenceMap``: body x sequence length, which a static analysis cannot know: unknown unless
@@ -14,7 +15,13 @@ from onnxscore.ops.registry import CONTROL, DATA, Cost, Ctx, UnknownShape, rule
 
 @rule("If", kind="control_flow", roles={0: CONTROL})
 def if_(ctx: Ctx) -> Cost:
-    """max(cost(then_branch), cost(else_branch)); both branches are listed."""
+    """cost(taken branch) when the condition is known (a constant, a shape computation or a
+    ``--value``); else max(cost(then_branch), cost(else_branch)), both branches listed."""
+    if ctx.branch is not None:
+        taken, why = ctx.branch
+        cost = ctx.subgraph_cost(taken)
+        ctx.note = f"If: {why}, so {taken} ({cost.macs} MACs / {cost.flops} FLOPs)"
+        return cost
     then_c, else_c = ctx.subgraph_cost("then_branch"), ctx.subgraph_cost("else_branch")
     key = lambda c: (c.macs, c.flops)  # noqa: E731
     taken = "then_branch" if key(then_c) >= key(else_c) else "else_branch"

@@ -150,6 +150,8 @@ class Ctx:
     symbolic: bool = False
     # Names of the node's graph attributes (If branches, Loop body, FlexAttention modifiers).
     subgraphs: Tuple[str, ...] = ()
+    # For an If whose condition the shapes stage computed: (the branch taken, why).
+    branch: Optional[Tuple[str, str]] = None
     # A rule may leave a short remark for the report (e.g. which If branch was taken).
     note: str = ""
     # A rule of an op with packed weights sets {input index: logical weight count} (an int4
