@@ -127,6 +127,8 @@ def main() -> None:
 @click.option("--layers/--no-layers", default=True, show_default=True, help="Show the per-layer table.")
 @click.option("--all-layers", is_flag=True, help="Include zero-cost layers in the text and Markdown tables.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any op has no rule or any cost is unknown.")
+@click.option("--explain", is_flag=True,
+              help="For unknown costs: where each shape was lost, why, and the tensors in between.")
 @depth_option
 @click.option("--sweep", "sweeps", multiple=True, metavar="NAME=V1,V2,...",
               help="Costs at each value of a symbolic dim, from the exact polynomials "
@@ -138,7 +140,7 @@ def main() -> None:
 @output_option
 @_guard
 def analyze(models, dims, input_shapes, values, accuracy, alpha, beta, gamma, fmt, top, layers, all_layers,
-            strict, depth, sweeps, html, plot, output) -> None:
+            strict, explain, depth, sweeps, html, plot, output) -> None:
     """Analyze MODELS: totals, NetScore, hotspots and the per-layer table.
 
     \b
@@ -147,6 +149,7 @@ def analyze(models, dims, input_shapes, values, accuracy, alpha, beta, gamma, fm
       onnxscore analyze bert.onnx --dim batch=1 --dim sequence=128 --format json
       onnxscore analyze model.onnx --depth 2 --html report.html --plot report.png
       onnxscore analyze llm.onnx --sweep seq=128,2048,32768
+      onnxscore analyze silero_vad.onnx --value sr=16000 --explain
     """
     grid = parse_sweep(sweeps)
     dim_values = parse_dims(dims)
@@ -159,7 +162,7 @@ def analyze(models, dims, input_shapes, values, accuracy, alpha, beta, gamma, fm
         try:
             swept = [sweep(r, grid, dim_values) for r in reports] if grid else None
             _emit(render(reports, fmt, top=top, depth=depth, layers=layers, all_layers=all_layers,
-                         sweeps=swept), output)
+                         sweeps=swept, explain=explain), output)
             if html:
                 from onnxscore.render.html import to_html
                 _emit(to_html(reports, depth=depth, top=top), html)

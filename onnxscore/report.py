@@ -40,6 +40,10 @@ class LayerCost:
     input_bytes: Optional[int] = None  # activations read (constant inputs excluded)
     activation_bytes: Optional[int] = None  # outputs written
     weight_bytes: int = 0  # constants this layer is the first to read
+    attr_params: int = 0  # of params, the fitted numbers held in node attributes (ai.onnx.ml)
+    trees: int = 0  # a tree ensemble's own measure (not parameters): trees, nodes, leaves
+    tree_nodes: int = 0
+    tree_leaves: int = 0
 
     @property
     def memory(self) -> Optional[int]:
@@ -106,6 +110,10 @@ class Totals:
     peak_activation_bytes: Optional[int] = None  # most activation bytes alive at once, graph order
     macs_formula: Any = None  # the whole model as a Poly in the named dims, when that is exact
     flops_formula: Any = None
+    attr_params: int = 0  # of params, the fitted numbers held in node attributes (ai.onnx.ml)
+    trees: int = 0  # tree ensembles' own measure (not parameters): trees, nodes, leaves
+    tree_nodes: int = 0
+    tree_leaves: int = 0
 
 
 @dataclass(frozen=True)

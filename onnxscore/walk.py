@@ -11,6 +11,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 import onnx
 
 from onnxscore import kvcache, ops
+from onnxscore.buffers import computed_tables
 from onnxscore.digraph import Graph
 from onnxscore.graph import (ConstTensor, bind_dims, default_opset, dtype_name, graph_of, storage_bytes,
                              weight_like)
@@ -102,11 +103,20 @@ def _folds_constant(G: Graph, key: str) -> bool:
             and _root(G, nd["inputs"][0]) is not None)
 
 
-def _claim_kind(role: str, dtype: int, const: ConstTensor) -> Optional[str]:
+def _tables(G: Graph) -> Dict[str, str]:
+    """The computed tables of ``G`` (see :mod:`onnxscore.buffers`), found once per graph."""
+    if "tables" not in G.graph:
+        G.graph["tables"] = computed_tables(G, _root)
+    return G.graph["tables"]
+
+
+def _claim_kind(role: str, dtype: int, const: ConstTensor, table: bool = False) -> Optional[str]:
     if role == WEIGHT:
         return WEIGHT
     if role == DATA:
-        return WEIGHT if weight_like(const, dtype) else None
+        if not weight_like(const, dtype):
+            return None
+        return BUFFER if table else WEIGHT
     if role in (BUFFER, QUANT):
         return role
     return None
@@ -130,7 +140,7 @@ def _claim_inputs(G: Graph, key: str, rule: Optional[Rule], w: _Walk, layer: str
             continue
         const = G.graph["constants"][root]
         role = rule.role(i) if rule is not None else DATA
-        kind = _claim_kind(role, nd["input_dtypes"][i], const)
+        kind = _claim_kind(role, nd["input_dtypes"][i], const, root in _tables(G))
         if kind is None:
             continue
         w.consts.setdefault(root, const)
@@ -200,7 +210,7 @@ def _walk(G: Graph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, int, 
             ctx.subgraph_cost = _subgraph_coster(G, key, w, name, sub_params)
         status, note, cost = _apply(rule, ctx, nd, name, w, G, key)
         new, first = _claim_inputs(G, key, rule, w, name, ctx.logical_params)
-        layer_params = _params_of(new, w) + sum(sub_params)
+        layer_params = _params_of(new, w) + sum(sub_params) + ctx.attr_params
         exact = cost is not None and status != SYMBOLIC
         w.layers.append(LayerCost(
             name=name, op_type=nd["op_type"], domain=nd["domain"],
@@ -212,7 +222,8 @@ def _walk(G: Graph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, int, 
             weights=tuple(new), scope="/".join(nd["scope"]),
             input_bytes=_bytes(G, nd["inputs"], nd["input_shapes"], nd["input_dtypes"]),
             activation_bytes=_bytes(G, nd["outputs"], nd["output_shapes"], nd["output_dtypes"]),
-            weight_bytes=sum(w.consts[r].nbytes or 0 for r in first)))
+            weight_bytes=sum(w.consts[r].nbytes or 0 for r in first), attr_params=ctx.attr_params,
+            trees=ctx.trees, tree_nodes=ctx.tree_nodes, tree_leaves=ctx.tree_leaves))
         params += layer_params
         if exact:
             total = total + cost
@@ -418,12 +429,18 @@ def analyze_graph(G: Graph, accuracy: Optional[float] = None, alpha: float = ALP
         w.warnings.append(f"{layer.name}: {layer.note}")
     complete = known and not w.unsupported
     symbolic = not known and w.formula is not None and not w.unsupported
+    # fitted numbers held in attributes, each node's once (subgraph nodes included, as weights)
+    attr_params = sum(layer.attr_params for layer in w.layers)
+    params += attr_params
     totals = Totals(params=params, buffers=buffers, macs=total.macs, flops=total.flops,
                     weight_bytes=sum(by_dtype.values()), weight_bytes_by_dtype=dict(by_dtype),
                     quant_overhead=quant, complete=complete, params_complete=params_complete,
                     peak_activation_bytes=peak_activation_bytes(G),
                     macs_formula=w.formula.macs if symbolic else None,
-                    flops_formula=w.formula.flops if symbolic else None)
+                    flops_formula=w.formula.flops if symbolic else None, attr_params=attr_params,
+                    trees=sum(layer.trees for layer in w.layers),
+                    tree_nodes=sum(layer.tree_nodes for layer in w.layers),
+                    tree_leaves=sum(layer.tree_leaves for layer in w.layers))
     if accuracy is None:
         accuracy = _accuracy(proto, w.warnings)
     info = ModelInfo(path=loaded.path, opset=default_opset(proto), producer=proto.producer_name,

@@ -110,8 +110,9 @@ def numel(shape: Sequence[int]) -> int:
 
 
 def is_named(d) -> bool:
-    """A dimension name a user can set with --dim (ONNX's own ``unk__N`` names are not)."""
-    return isinstance(d, str) and bool(d) and not d.startswith("unk__")
+    """A dimension name a user can set with --dim (ONNX's own ``unk__N`` names are not, nor
+    the ``?`` and ``shape of X`` that :func:`concrete` reports for what nothing names)."""
+    return isinstance(d, str) and bool(d) and not d.startswith("unk__") and d != "?" and " " not in d
 
 
 def concrete(shape: Shape, tensor: str = "", symbolic: bool = False) -> Tuple[int, ...]:
@@ -157,6 +158,15 @@ class Ctx:
     # A rule of an op with packed weights sets {input index: logical weight count} (an int4
     # MatMulNBits B of K*N weights is stored as K*N/2 bytes of uint8); the walker counts that.
     logical_params: Dict[int, int] = field(default_factory=dict)
+    # A rule of an op that holds fitted numbers in attributes (ai.onnx.ml LinearClassifier
+    # coefficients, SVM support vectors) sets how many; the walker adds them to the layer's
+    # params and the total. Set before any shape is needed, so it is known when a cost is not.
+    attr_params: int = 0
+    # Tree ensembles' own measure, set like attr_params (their thresholds and leaf values are
+    # not parameters): trees, nodes (branches and leaves) and leaves.
+    trees: int = 0
+    tree_nodes: int = 0
+    tree_leaves: int = 0
 
     def attr(self, name: str, default: Any = None) -> Any:
         return self.attrs.get(name, default)

@@ -17,7 +17,7 @@ def to_text(reports, **options) -> str:
 
 def render(reports, fmt: str = "text", **options) -> str:
     """Render a list of reports in one of :data:`FORMATS`; options: top, depth, layers,
-    all_layers, width, sweeps."""
+    all_layers, width, sweeps, explain."""
     return {"json": to_json, "csv": to_csv, "md": to_markdown, "text": to_text}[fmt](reports, **options)
 
 

@@ -23,6 +23,12 @@ def density_line(report: Report) -> str:
     return "-" if d is None else f"{d:.3g} % top-1 per million parameters"
 
 
+def params_line(t) -> str:
+    """'650 (650; 650 in node attributes)': the total, and how much of it attributes hold."""
+    held = f"; {t.attr_params:,} in node attributes" if t.attr_params else ""
+    return f"{si(t.params)} ({t.params:,}{held})" + ("" if t.params_complete else "  (lower bound)")
+
+
 def summary_rows(report: Report) -> List[Tuple[str, str]]:
     """Model facts, inputs used, totals and NetScore."""
     m, t = report.model, report.totals
@@ -33,8 +39,9 @@ def summary_rows(report: Report) -> List[Tuple[str, str]]:
         ("producer", f"{m.producer or '?'} {m.producer_version}".strip()),
         ("opset", f"{m.opset} (IR {m.ir_version})"),
         ("inputs", "; ".join(f"{k}: {shape(v)}" for k, v in m.inputs.items()) or "none"),
-        ("parameters", f"{si(t.params)} ({t.params:,})" + ("" if t.params_complete else "  (lower bound)")),
-        ("buffers", f"{si(t.buffers)} ({t.buffers:,}; BatchNorm running statistics)" if t.buffers else "0"),
+        ("parameters", params_line(t)),
+        ("buffers", f"{si(t.buffers)} ({t.buffers:,}; running statistics, computed tables: not parameters)"
+         if t.buffers else "0"),
         ("MACs", f"{t.macs_formula}  (exact, dims symbolic)" if t.macs_formula is not None
          else f"{si(t.macs)} ({t.macs:,}){lower}"),
         ("FLOPs", f"{t.flops_formula}  (exact, dims symbolic)" if t.flops_formula is not None
@@ -54,7 +61,14 @@ def summary_rows(report: Report) -> List[Tuple[str, str]]:
         rows.append(("KV cache", report.kv_cache.describe()))
     if t.quant_overhead:
         rows.insert(6, ("quant overhead", f"{t.quant_overhead:,} scale/zero-point values"))
+    if t.tree_nodes or t.trees:
+        rows.insert([label for label, _ in rows].index("parameters") + 1, ("trees", trees_line(t)))
     return rows
+
+
+def trees_line(t) -> str:
+    """'3 trees, 45 nodes, 24 leaves': tree ensembles' own measure, apart from parameters."""
+    return f"{t.trees:,} trees, {t.tree_nodes:,} nodes, {t.tree_leaves:,} leaves"
 
 
 def cost_cell(value, status: str, formula=None) -> str:
@@ -185,8 +199,21 @@ def visible_layers(report: Report, all_layers: bool = False):
     return shown, len(report.layers) - len(shown)
 
 
-def footer_lines(report: Report) -> List[str]:
-    """Notes, unknowns and warnings, one line each."""
+def explain_lines(report: Report) -> List[str]:
+    """Where each unknown cost comes from: the place its shape was lost, why, the layers it
+    leaves unknown and the tensors in between."""
+    lines = []
+    for c in report.unknown_causes:
+        shown = ", ".join(c.layers[:3]) + (f", ... ({len(c.layers)})" if len(c.layers) > 3 else "")
+        lines.append(f"unknown: {c.node} ({c.op}): {c.why}; leaves {len(c.layers)} layer(s) "
+                     f"unknown: {shown}")
+        if c.chain:
+            lines.append("  through " + " <- ".join(c.chain))
+    return lines
+
+
+def footer_lines(report: Report, explain: bool = False) -> List[str]:
+    """Notes, unknowns and warnings, one line each (``explain``: the chain of every lost shape)."""
     lines = [f"note: {n}" for n in report.notes]
     if report.totals.macs_formula is not None:
         lines.append("Costs are polynomials in the symbolic dims: exact for every value.")
@@ -194,5 +221,9 @@ def footer_lines(report: Report) -> List[str]:
         lines.append("In the tables: ? = cost unknown, n/a = no cost rule for the op; totals are lower bounds.")
     lines += [f"unknown: {len(names)} layer(s) need {dim} (e.g. {names[0]})"
               for dim, names in report.unresolved_dims.items()]
+    lines += [f"data-dependent: {d}: {what} (a formula in it; --dim {d}=N gives numbers)"
+              for d, what in report.data_dims.items()]
     lines += [f"warning: {w}" for w in report.warnings]
+    if explain:
+        lines += explain_lines(report)
     return lines

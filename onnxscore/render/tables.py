@@ -89,7 +89,7 @@ def md_section(section: Section) -> str:
 
 
 def to_markdown(reports: Sequence[Report], top: int = 10, depth: int = 1, layers: bool = True,
-                all_layers: bool = False, sweeps=None, **_) -> str:
+                all_layers: bool = False, sweeps=None, explain: bool = False, **_) -> str:
     """GitHub-flavoured Markdown: the summary first, the long per-layer table folded."""
     parts = []
     for i, r in enumerate(reports):
@@ -97,5 +97,5 @@ def to_markdown(reports: Sequence[Report], top: int = 10, depth: int = 1, layers
         parts.append(md_table(["figure", "value"], summary_rows(r)) + "\n")
         rows = sweeps[i] if sweeps else None
         parts += [md_section(s) for s in report_sections(r, top, depth, layers, all_layers, rows)]
-        parts += [f"> {_md_escape(line)}\n" for line in footer_lines(r)]
+        parts += [f"> {_md_escape(line)}\n" for line in footer_lines(r, explain)]
     return "\n".join(parts)

@@ -38,11 +38,11 @@ def summary_table(report: Report) -> Table:
 
 
 def render_one(report: Report, console: Console, top: int = 10, depth: int = 1, layers: bool = True,
-               all_layers: bool = False, sweep_rows=None) -> None:
+               all_layers: bool = False, sweep_rows=None, explain: bool = False) -> None:
     console.print(summary_table(report))
     for section in report_sections(report, top, depth, layers, all_layers, sweep_rows):
         console.print(draw(section))
-    for line in footer_lines(report):
+    for line in footer_lines(report, explain):
         console.print(line)
 
 
@@ -57,12 +57,14 @@ def console_text(paint: Callable[[Console], None], width: Optional[int] = None, 
 
 def to_text(reports: Sequence[Report], top: int = 10, depth: int = 1, layers: bool = True,
             all_layers: bool = False, width: Optional[int] = None, color: bool = False,
-            sweeps=None) -> str:
-    """The readable report of each model, one after the other (``sweeps``: rows per model)."""
+            sweeps=None, explain: bool = False) -> str:
+    """The readable report of each model, one after the other (``sweeps``: rows per model;
+    ``explain``: where each unknown shape was lost)."""
     def paint(console: Console) -> None:
         for i, report in enumerate(reports):
             if i:
                 console.rule()
-            render_one(report, console, top, depth, layers, all_layers, sweeps[i] if sweeps else None)
+            render_one(report, console, top, depth, layers, all_layers, sweeps[i] if sweeps else None,
+                       explain)
 
     return console_text(paint, width, color)

@@ -12,7 +12,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from onnx import NodeProto
 
-from onnxscore.poly import NotPolynomial, Poly
+from onnxscore.poly import NotPolynomial, Poly, floordiv, mod
 
 Dim = object  # int | str | None
 Shape = Optional[Tuple[Dim, ...]]
@@ -90,7 +90,14 @@ def arith(op: str, a: Dim, b: Dim) -> Dim:
         if op == "Mul":
             return as_dim(a * b)
         if op == "Div" and b:
+            if isinstance(a, int) and isinstance(b, int):  # ONNX's integer Div truncates
+                return abs(a) // abs(b) * (1 if (a >= 0) == (b > 0) else -1)
+            if isinstance(b, int) and b > 0:  # a dim divided by a constant: exact floor
+                return as_dim(floordiv(a, b))
             return as_dim(a // b)
+        if op == "Mod" and b:
+            if isinstance(b, int) and (b > 0 or isinstance(a, int)):
+                return as_dim(mod(a, b)) if b > 0 else a % b
     except NotPolynomial:
         return None
     return None

@@ -128,11 +128,14 @@ def _value_infos(graph: GraphProto) -> Dict[str, Tuple[Optional[Tuple], int]]:
 
 def infer_graph(graph: GraphProto, opsets: Mapping[str, int], path: str = "<model>",
                 outer: Optional[Shapes] = None, dims: Optional[Mapping[str, int]] = None,
-                input_values: Optional[Mapping[str, np.ndarray]] = None) -> Shapes:
+                input_values: Optional[Mapping[str, np.ndarray]] = None,
+                input_shapes: Sequence[Shape] = ()) -> Shapes:
     """The shapes, dtypes and small values of every tensor of ``graph`` (and its subgraphs).
 
     ``outer`` is the enclosing graph's result (for a subgraph); ``dims`` sets named dims,
-    data-dependent ones included; ``input_values`` gives graph inputs a value (``--value``).
+    data-dependent ones included; ``input_values`` gives graph inputs a value (``--value``);
+    ``input_shapes`` are a subgraph's formal inputs' shapes at its call site (a Loop body's
+    carried state), which fill what the body declares unknown or symbolic.
     """
     if outer is None:
         s = Shapes({}, {}, {}, {}, {}, {}, dict(dims or {}), dict(opsets), path)
@@ -147,6 +150,9 @@ def infer_graph(graph: GraphProto, opsets: Mapping[str, int], path: str = "<mode
     for k, v in _value_infos(graph).items():
         if k not in s.tensors or v[0] is not None:
             s.tensors[k] = v
+    for vi, actual in zip(graph.input, input_shapes):
+        declared, dtype = s.tensors.get(vi.name, (None, 0))
+        s.tensors[vi.name] = (merge(declared, actual), dtype)
     s.keys = node_keys(graph)
     for key, node in zip(s.keys, graph.node):
         for out in node.output:
@@ -342,8 +348,13 @@ def _visit_subgraphs(s: Shapes, i: int, node: NodeProto, ours, our_dtypes, out_v
         graphs = [(a.name, a.g)] if a.type == AttributeProto.GRAPH else \
             [(f"{a.name}[{j}]", g) for j, g in enumerate(a.graphs)] if a.type == AttributeProto.GRAPHS else []
         for attr, g in graphs:
-            s.subgraphs[(i, attr)] = infer_graph(g, s.opsets, s.path, outer=s)
-    if node.op_type != "If" or node.domain not in ("", "ai.onnx") or not node.input:
+            formal = _formal_shapes(s, node, attr)
+            s.subgraphs[(i, attr)] = infer_graph(g, s.opsets, s.path, outer=s, input_shapes=formal)
+    if node.domain not in ("", "ai.onnx") or not node.input:
+        return
+    if node.op_type == "Loop":
+        _loop_outputs(s, i, node, ours, our_dtypes)
+    if node.op_type != "If":
         return
     cond = s.values.get(node.input[0])
     if cond is None or cond.size != 1:
@@ -358,6 +369,46 @@ def _visit_subgraphs(s: Shapes, i: int, node: NodeProto, ours, our_dtypes, out_v
         shape, dtype = branch.tensors.get(out.name, (None, 0))
         ours[j], our_dtypes[j] = shape, dtype
         out_vals[j] = branch.values.get(out.name)
+
+
+def _formal_shapes(s: Shapes, node: NodeProto, attr: str) -> List[Shape]:
+    """What a Loop or Scan body's inputs are at this call: Loop (iteration number, condition,
+    carried state...); Scan (state..., one slice of each scanned input)."""
+    def shape(name):
+        return s.tensors.get(name, (None, 0))[0] if name else None
+
+    if node.domain not in ("", "ai.onnx") or attr != "body":
+        return []
+    if node.op_type == "Loop":
+        return [(), ()] + [shape(n) for n in node.input[2:]]
+    if node.op_type == "Scan":
+        attrs = _plain_attrs(node)
+        n_scan = int(attrs.get("num_scan_inputs", 1))
+        first = len(node.input) - n_scan
+        axes = attrs.get("scan_input_axes") or [0] * n_scan
+        out = [shape(n) for n in node.input[:first]]
+        for name, axis in zip(node.input[first:], axes):
+            x = shape(name)
+            out.append(None if x is None else tuple(d for k, d in enumerate(x) if k != axis % len(x)))
+        return out
+    return []
+
+
+def _loop_outputs(s: Shapes, i: int, node: NodeProto, ours, our_dtypes) -> None:
+    """A Loop's final carried values are shaped as the body leaves them; each scan output
+    stacks one body output per iteration: [trip count, ...] when the count is known."""
+    body = s.subgraphs.get((i, "body"))
+    g = next((a.g for a in node.attribute if a.name == "body"), None)
+    if body is None or g is None:
+        return
+    carried = len(node.input) - 2
+    trips = s.values.get(node.input[0]) if node.input[0] else None
+    count = int(trips.reshape(-1)[0]) if trips is not None and trips.size == 1 else None
+    for j, out in enumerate(g.output[1:len(ours) + 1]):
+        shape, dtype = body.tensors.get(out.name, (None, 0))
+        if j >= carried:
+            shape = None if shape is None or count is None else (count,) + tuple(shape)
+        ours[j], our_dtypes[j] = shape, dtype
 
 
 def _why(s: Shapes, node: NodeProto, cvals) -> str:

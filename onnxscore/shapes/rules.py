@@ -5,6 +5,8 @@ import math
 
 from onnx import numpy_helper
 
+from onnxscore.poly import Poly, ceildiv, floordiv
+
 from onnxscore.shapes.dims import (DEFAULT_RULES, arith, broadcast, as_dim, as_poly, quotient,
                                    register, reshape, is_unknown)
 
@@ -55,7 +57,7 @@ def _value_op(op: str, values) -> Value:
     if any(len(v) not in (1, n) for v in values):
         return None
     cols = [v * n if len(v) == 1 else v for v in values]
-    if op in ("Add", "Sub", "Mul", "Div") and len(cols) == 2:
+    if op in ("Add", "Sub", "Mul", "Div", "Mod") and len(cols) == 2:
         return tuple(arith(op, x, y) for x, y in zip(*cols))
     if op in _COMPARE and len(cols) == 2:
         if not all(isinstance(x, int) for col in cols for x in col):
@@ -150,6 +152,10 @@ def _range(node, shapes, values, attrs):
         n = max(0, -(-(limit - start) // delta))
     elif delta == 1:
         n = arith("Sub", limit, start)
+    elif isinstance(delta, int) and delta > 0:
+        n = arith("Div", arith("Add", arith("Sub", limit, start), delta - 1), delta)  # ceil
+    if n is None and not any(isinstance(x, (str, Poly)) for x in (start, limit, delta)):
+        n = data_dim("range", node)  # bounds that only data decides
     return [(n,)], [None]
 
 
@@ -234,3 +240,142 @@ def _split(node, shapes, values, attrs):
     return outs, [None] * n
 
 
+
+
+def data_dim(kind: str, node) -> str:
+    """The name of a size only data decides, after what it counts and the node that makes
+    it: ``nms@/postprocess/NonMaxSuppression``. Set it with ``--dim`` like any named dim."""
+    return f"{kind}@{node.name or node.output[0]}"
+
+
+@_prop("NonZero")
+def _nonzero(node, shapes, values, attrs):
+    """[rank of X, the number of non-zero elements]."""
+    s = shapes[0]
+    return [None if s is None else (len(s), data_dim("nonzero", node))], [None]
+
+
+@_prop("NonMaxSuppression")
+def _nms(node, shapes, values, attrs):
+    """[selected boxes, 3] (batch, class, box index of each kept box)."""
+    return [(data_dim("nms", node), 3)], [None]
+
+
+@_prop("TopK")
+def _topk(node, shapes, values, attrs):
+    """X with axis ``axis`` cut to k; k named when only data decides it (a known k is ONNX's)."""
+    s, k = shapes[0], values[1] if len(values) > 1 else None
+    if s is None:
+        return [None, None], [None, None]
+    axis = attrs.get("axis", -1) % len(s)
+    size = k[0] if k else data_dim("topk", node)
+    out = tuple(size if i == axis else d for i, d in enumerate(s))
+    return [out, out], [None, None]
+
+
+@_prop("Unique")
+def _unique(node, shapes, values, attrs):
+    """Y: the unique values (flattened, or slices along ``axis``); indices and counts one per
+    unique value; inverse_indices one per input element (or per slice)."""
+    s = shapes[0]
+    if s is None:
+        return [None] * 4, [None] * 4
+    u = data_dim("unique", node)
+    axis = attrs.get("axis")
+    if axis is None:
+        y, inverse = (u,), (numel_dim(s),)
+    else:
+        axis %= len(s)
+        y, inverse = tuple(u if i == axis else d for i, d in enumerate(s)), (s[axis],)
+    return [y, (u,), inverse, (u,)][:len(node.output)], [None] * len(node.output)
+
+
+@_prop("Compress")
+def _compress(node, shapes, values, attrs):
+    """The kept slices along ``axis`` (or the kept elements of the flattened input)."""
+    s = shapes[0]
+    if s is None:
+        return [None], [None]
+    c = data_dim("compress", node)
+    axis = attrs.get("axis")
+    if axis is None:
+        return [(c,)], [None]
+    axis %= len(s)
+    return [tuple(c if i == axis else d for i, d in enumerate(s))], [None]
+
+
+def numel_dim(shape):
+    """The product of dims as a dim (int, name or polynomial), or None."""
+    total = 1
+    for d in shape:
+        total = arith("Mul", total, d)
+    return total
+
+
+def _spatial(node, shapes, attrs, kernel):
+    """Output spatial dims of a conv or pool over symbolic input dims, as exact floor
+    expressions (ONNX's inference knows only numbers): out = floor((in + pads - d*(k-1) - 1)
+    / s) + 1, ceil with ``ceil_mode``; SAME_* pads give ceil(in / s)."""
+    x = shapes[0]
+    if x is None or kernel is None or all(isinstance(d, int) for d in x[2:]):
+        return None
+    n = len(kernel)
+    strides = attrs.get("strides") or [1] * n
+    dilations = attrs.get("dilations") or [1] * n
+    pads = attrs.get("pads") or [0] * (2 * n)
+    auto = attrs.get("auto_pad", "NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    ceil = bool(attrs.get("ceil_mode", 0))
+    out = []
+    for i, size in enumerate(x[2:]):
+        size = as_poly(size)
+        if size is None:
+            out.append(None)
+            continue
+        if auto in ("SAME_UPPER", "SAME_LOWER"):
+            out.append(as_dim(ceildiv(size, strides[i])))
+            continue
+        span = dilations[i] * (kernel[i] - 1) + 1
+        total = size + (0 if auto == "VALID" else pads[i] + pads[i + n]) - span
+        div = ceildiv if ceil else floordiv
+        out.append(as_dim(div(total, strides[i]) + 1))
+    return out
+
+
+@_prop("Conv")
+def _conv(node, shapes, values, attrs):
+    """[N, M, spatial...] with M = W's first dim."""
+    w = shapes[1] if len(shapes) > 1 else None
+    kernel = attrs.get("kernel_shape") or (list(w[2:]) if w is not None else None)
+    spatial = _spatial(node, shapes, attrs, kernel)
+    if spatial is None or w is None:
+        return [None], [None]
+    return [(shapes[0][0], w[0]) + tuple(spatial)], [None]
+
+
+@_prop("MaxPool", "AveragePool", "LpPool")
+def _pool(node, shapes, values, attrs):
+    """[N, C, spatial...]; MaxPool's optional indices shaped the same."""
+    spatial = _spatial(node, shapes, attrs, attrs.get("kernel_shape"))
+    if spatial is None:
+        return [None] * len(node.output), [None] * len(node.output)
+    out = tuple(shapes[0][:2]) + tuple(spatial)
+    return [out] * len(node.output), [None] * len(node.output)
+
+
+@_prop("Pad")
+def _pad(node, shapes, values, attrs):
+    """Each padded axis grows by its begin and end pads (symbolic pads included; opset < 11
+    gives them as the ``pads`` attribute, opset 18 may list ``axes``)."""
+    s = shapes[0]
+    pads = attrs.get("pads") or (values[1] if len(values) > 1 else None)
+    if s is None or pads is None:
+        return [None], [None]
+    axes = values[3] if len(values) > 3 and values[3] is not None else range(len(s))
+    axes = [int(a) % len(s) for a in axes]
+    if len(pads) != 2 * len(axes):
+        return [None], [None]
+    out = list(s)
+    for i, axis in enumerate(axes):
+        out[axis] = arith("Add", arith("Add", s[axis], pads[i]), pads[i + len(axes)])
+    return [tuple(out)], [None]

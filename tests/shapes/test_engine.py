@@ -1,0 +1,290 @@
+"""The shapes stage: values through shape arithmetic, control flow on known conditions, named
+data-dependent dims, exact floor expressions over symbolic dims, and where shapes are lost.
+
+Every graph here is the shape computation an exporter writes (TorchScript's channel split of
+ShuffleNetV2, Swin's window padding), built with onnx.helper; every expected number is worked
+out by hand next to it."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+import onnxscore
+from onnxscore.graph import graph_of
+from onnxscore.poly import Poly, evaluate
+from onnxscore.report import SYMBOLIC, UNKNOWN
+from tests.opmodels import weight
+
+F, I64 = TensorProto.FLOAT, TensorProto.INT64
+
+
+def ints(name, values):
+    return numpy_helper.from_array(np.asarray(values, dtype=np.int64), name)
+
+
+def model(nodes, inputs, outputs=(("y", F, None),), inits=(), opset=17):
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
+                          [helper.make_tensor_value_info(n, t, s) for n, t, s in outputs], list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def channel_split(c=116, hw=28):
+    """ShuffleNetV2's ``x.chunk(2, dim=1)`` as TorchScript exports it: Shape -> Gather(1) ->
+    Div(2) -> Unsqueeze -> Slice, then a 1x1 conv on the kept half."""
+    half = c // 2
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "one"], ["c"], axis=0),
+        helper.make_node("Div", ["c", "two"], ["half"], name="div"),
+        helper.make_node("Unsqueeze", ["half", "zero_axis"], ["end"]),
+        helper.make_node("Slice", ["x", "zero1", "end", "one1"], ["left"], name="slice"),
+        helper.make_node("Conv", ["left", "w"], ["y"], name="conv"),
+    ]
+    inits = [ints("one", 1), ints("two", 2), ints("zero_axis", [0]), ints("zero1", [0]),
+             ints("one1", [1]), weight("w", [half, half, 1, 1])]
+    return model(nodes, [("x", F, [1, c, hw, hw])], inits=inits), half
+
+
+def test_channel_split_is_evaluated():
+    m, half = channel_split()
+    G = graph_of(m)
+    assert int(G.graph["values"]["half"]) == 58  # 116 // 2
+    assert G.graph["tensors"]["left"][0] == (1, 58, 28, 28)
+    r = onnxscore.analyze(m)
+    assert r.totals.complete
+    assert r.totals.macs == 1 * 58 * 28 * 28 * 58 * 1 * 1  # N*Cout*H*W*Cin*Kh*Kw
+
+
+def test_channel_split_over_symbolic_channels_stays_exact():
+    # with C symbolic, half = C // 2: the conv costs a formula in C (the weight fixes Cin = 58,
+    # so only the output spatial size matters) and H
+    m, _ = channel_split()
+    x = m.graph.input[0].type.tensor_type.shape
+    x.dim[2].ClearField("dim_value")
+    x.dim[2].dim_param = "H"
+    x.dim[3].ClearField("dim_value")
+    x.dim[3].dim_param = "H"
+    r = onnxscore.analyze(m)
+    conv = next(la for la in r.layers if la.name == "conv")
+    assert conv.status == SYMBOLIC
+    assert conv.macs_formula == 58 * 58 * Poly.symbol("H") ** 2  # Cout*Cin*H*W
+    assert onnxscore.analyze(m, dims={"H": 28}).totals.macs == 58 * 58 * 28 * 28
+
+
+def test_swin_padding_and_window_partition_are_evaluated():
+    # Swin's F.pad(x, (0, 0, 0, pad, 0, pad)) over [N, H, W, C] with pad = (7 - H % 7) % 7
+    # computed from the input's shape; ONNX pads are 4 begins then 4 ends:
+    # (0, 0, 0, 0, 0, pad, pad, 0). Then the window partition Reshape [-1, 7*7, C] and a MatMul.
+    # x [1, 57, 57, 16]: pad = (7 - 57 % 7) % 7 = (7 - 1) % 7 = 6
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "i1"], ["h"], axis=0),
+        helper.make_node("Mod", ["h", "w7"], ["hm"]),
+        helper.make_node("Sub", ["w7", "hm"], ["hs"]),
+        helper.make_node("Mod", ["hs", "w7"], ["pad"], name="pad_amount"),
+        helper.make_node("Unsqueeze", ["pad", "ax0"], ["pad1"]),
+        helper.make_node("Concat", ["zeros5", "pad1", "pad1", "zero1"], ["pads"], axis=0),
+        helper.make_node("Pad", ["x", "pads"], ["xp"], name="pad"),
+        helper.make_node("Reshape", ["xp", "win"], ["windows"], name="partition"),
+        helper.make_node("MatMul", ["windows", "w"], ["y"], name="mm"),
+    ]
+    inits = [ints("i1", 1), ints("w7", 7), ints("ax0", [0]), ints("zeros5", [0, 0, 0, 0, 0]),
+             ints("zero1", [0]), ints("win", [-1, 49, 16]), weight("w", [16, 16])]
+    m = model(nodes, [("x", F, [1, 57, 57, 16])], inits=inits)
+    G = graph_of(m)
+    assert int(G.graph["values"]["pad"]) == 6  # (7 - 57 % 7) % 7
+    assert G.graph["tensors"]["xp"][0] == (1, 63, 63, 16)  # 57 + 6
+    assert G.graph["tensors"]["windows"][0] == (81, 49, 16)  # (63 / 7)^2 windows of 7*7
+    r = onnxscore.analyze(m)
+    assert r.totals.complete and r.totals.macs == 81 * 49 * 16 * 16  # windows*tokens*K*N
+
+
+def test_symbolic_strided_conv_is_an_exact_floor_expression():
+    # Conv k3 s2 p1 over [1, 3, H, W]: out = (H + 2 - 3) // 2 + 1 per side
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="conv", kernel_shape=[3, 3],
+                            strides=[2, 2], pads=[1, 1, 1, 1])
+    m = model([node], [("x", F, [1, 3, "H", "W"])], inits=[weight("w", [16, 3, 3, 3])])
+    r = onnxscore.analyze(m)
+    formula = r.totals.macs_formula
+    assert formula is not None
+    for h, w, oh, ow in ((224, 224, 112, 112), (225, 224, 113, 112), (57, 31, 29, 16)):
+        # (225 + 2 - 3) // 2 + 1 = 113; (57 - 1) // 2 + 1 = 29; (31 - 1) // 2 + 1 = 16
+        assert evaluate(formula, {"H": h, "W": w}) == 16 * oh * ow * 3 * 3 * 3  # Cout*OH*OW*Cin*K*K
+        assert onnxscore.analyze(m, dims={"H": h, "W": w}).totals.macs == 16 * oh * ow * 27
+
+
+def test_symbolic_swin_padding_evaluates_right_once_dims_are_given():
+    # the padding of test_swin_padding... with H symbolic: pad = (7 - H % 7) % 7 stays exact
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "i1"], ["h"], axis=0),
+        helper.make_node("Mod", ["h", "w7"], ["hm"]),
+        helper.make_node("Sub", ["w7", "hm"], ["hs"]),
+        helper.make_node("Mod", ["hs", "w7"], ["pad"]),
+        helper.make_node("Unsqueeze", ["pad", "ax0"], ["pad1"]),
+        helper.make_node("Concat", ["zeros5", "pad1", "pad1", "zero1"], ["pads"], axis=0),
+        helper.make_node("Pad", ["x", "pads"], ["xp"]),
+        helper.make_node("MatMul", ["xp", "w"], ["y"], name="mm"),
+    ]
+    inits = [ints("i1", 1), ints("w7", 7), ints("ax0", [0]), ints("zeros5", [0, 0, 0, 0, 0]),
+             ints("zero1", [0]), weight("w", [16, 16])]
+    m = model(nodes, [("x", F, [1, "H", "H", 16])], inits=inits)
+    formula = onnxscore.analyze(m).totals.macs_formula
+    assert formula is not None
+    for h, padded in ((56, 56), (57, 63), (50, 56)):  # H + (7 - H % 7) % 7
+        assert evaluate(formula, {"H": h}) == padded * padded * 16 * 16  # rows*K*N
+
+
+def branchy(cond_nodes, cond, inputs, inits=()):
+    """An If on ``cond``: then a MatMul by [8, 8] (64 MACs per row), else by [8, 16] (128)."""
+    then = helper.make_graph([helper.make_node("MatMul", ["a", "w8"], ["t"], name="then_mm")], "then",
+                             [], [helper.make_tensor_value_info("t", F, None)])
+    other = helper.make_graph([helper.make_node("MatMul", ["a", "w16"], ["e"], name="else_mm")], "else",
+                              [], [helper.make_tensor_value_info("e", F, None)])
+    nodes = list(cond_nodes) + [helper.make_node("If", [cond], ["y"], name="if",
+                                                 then_branch=then, else_branch=other)]
+    inits = list(inits) + [weight("w8", [8, 8]), weight("w16", [8, 16])]
+    return model(nodes, inputs, inits=inits)
+
+
+def test_if_on_a_shape_condition_takes_its_branch():
+    # cond = (a.shape[1] == 8): true, so only then_branch runs: 4 rows * 8 * 8
+    nodes = [helper.make_node("Shape", ["a"], ["s"]),
+             helper.make_node("Gather", ["s", "i1"], ["d"], axis=0),
+             helper.make_node("Equal", ["d", "eight"], ["cond"])]
+    m = branchy(nodes, "cond", [("a", F, [4, 8])], [ints("i1", 1), ints("eight", 8)])
+    r = onnxscore.analyze(m)
+    assert r.totals.complete and r.totals.macs == 4 * 8 * 8
+    layer = next(la for la in r.layers if la.name == "if")
+    assert "then_branch" in layer.note and "True" in layer.note
+    assert not any(la.name.endswith("else_mm") for la in r.layers)  # not walked
+
+
+def test_value_of_an_input_decides_the_branch():
+    # silero-vad's If on the sample rate: sr == 16000 -> then (64 MACs/row) else (128 MACs/row)
+    nodes = [helper.make_node("Equal", ["sr", "k16"], ["cond"])]
+    m = branchy(nodes, "cond", [("a", F, [4, 8]), ("sr", I64, [])], [ints("k16", 16000)])
+    assert onnxscore.analyze(m, values={"sr": 16000}).totals.macs == 4 * 8 * 8
+    assert onnxscore.analyze(m, values={"sr": 8000}).totals.macs == 4 * 8 * 16
+    r = onnxscore.analyze(m)  # not given: the more expensive branch, as before
+    assert r.totals.macs == 4 * 8 * 16
+    assert "more expensive" in next(la for la in r.layers if la.name == "if").note
+
+
+def test_nonzero_gives_a_named_dim_and_a_formula_downstream():
+    # NonZero of [1, 100] -> [2, n]; Transpose -> [n, 2]; MatMul by [2, 16]: n * 2 * 16 MACs
+    nodes = [helper.make_node("NonZero", ["x"], ["nz"], name="find"),
+             helper.make_node("Transpose", ["nz"], ["t"], perm=[1, 0]),
+             helper.make_node("Cast", ["t"], ["tf"], to=F),
+             helper.make_node("MatMul", ["tf", "w"], ["y"], name="mm")]
+    m = model(nodes, [("x", F, [1, 100])], inits=[weight("w", [2, 16])])
+    r = onnxscore.analyze(m)
+    assert r.data_dims == {"nonzero@find": "elements NonZero finds"}
+    assert r.totals.macs_formula == 32 * Poly.symbol("nonzero@find")  # n * 2 * 16
+    assert onnxscore.analyze(m, dims={"nonzero@find": 10}).totals.macs == 10 * 2 * 16
+    assert not any("does not name a dimension" in w
+                   for w in onnxscore.analyze(m, dims={"nonzero@find": 10}).warnings)
+
+
+def test_nms_boxes_are_named_and_settable():
+    # NonMaxSuppression keeps n boxes -> [n, 3]; a per-box head MatMul by [3, 8]: n * 3 * 8
+    nodes = [helper.make_node("NonMaxSuppression", ["boxes", "scores", "k"], ["sel"], name="nms"),
+             helper.make_node("Cast", ["sel"], ["self"], to=F),
+             helper.make_node("MatMul", ["self", "w"], ["y"], name="head")]
+    m = model(nodes, [("boxes", F, [1, 100, 4]), ("scores", F, [1, 1, 100])],
+              inits=[ints("k", [50]), weight("w", [3, 8])])
+    r = onnxscore.analyze(m)
+    assert r.totals.macs_formula == 24 * Poly.symbol("nms@nms")  # 3 * 8 per box
+    assert onnxscore.analyze(m, dims={"nms@nms": 37}).totals.macs == 37 * 3 * 8
+
+
+def test_evaluation_never_makes_a_large_tensor():
+    # ConstantOfShape(Shape(x)) of a [1, 512, 512] input would be 262,144 floats: its shape is
+    # known, its value is never made; a 64-element one is evaluated
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("ConstantOfShape", ["s"], ["big"]),
+             helper.make_node("Shape", ["small_in"], ["s2"]),
+             helper.make_node("ConstantOfShape", ["s2"], ["small"]),
+             helper.make_node("Add", ["x", "big"], ["y"])]
+    m = model(nodes, [("x", F, [1, 512, 512]), ("small_in", F, [8, 8])],
+              outputs=(("y", F, None), ("small", F, None)))
+    G = graph_of(m)
+    assert G.graph["tensors"]["big"][0] == (1, 512, 512)
+    assert "big" not in G.graph["values"]
+    assert G.graph["values"]["small"].shape == (8, 8)
+
+
+def test_a_lost_shape_names_where_and_why():
+    # the Reshape target is the value of a graph input: data, not known statically
+    nodes = [helper.make_node("Reshape", ["x", "target"], ["r"], name="reshape"),
+             helper.make_node("Relu", ["r"], ["r2"], name="relu"),
+             helper.make_node("MatMul", ["r2", "w"], ["y"], name="mm")]
+    m = model(nodes, [("x", F, [1, 16, 8]), ("target", I64, [3])], inits=[weight("w", [8, 8])])
+    r = onnxscore.analyze(m)
+    (cause,) = r.unknown_causes
+    assert (cause.node, cause.op) == ("reshape", "Reshape")
+    assert "'target'" in cause.why
+    assert "mm" in cause.layers and r.layers[2].status == UNKNOWN
+    assert cause.chain[0] in ("r2", "r") and cause.chain[-1] == "r"
+    assert any("shape lost at 1 place(s): reshape (Reshape" in w for w in r.warnings)
+    assert not any("unk__" in str(la.output_shapes) for la in r.layers)
+
+
+def test_if_branch_weights_count_as_used():
+    nodes = [helper.make_node("Equal", ["sr", "k16"], ["cond"])]
+    m = branchy(nodes, "cond", [("a", F, [4, 8]), ("sr", I64, [])], [ints("k16", 16000)])
+    r = onnxscore.analyze(m, values={"sr": 16000})
+    assert not any("not used by any node" in w for w in r.warnings)
+
+
+def test_value_names_must_be_inputs():
+    import pytest
+
+    from onnxscore.errors import UsageError
+    m, _ = channel_split()
+    with pytest.raises(UsageError, match="--value names sr"):
+        onnxscore.analyze(m, values={"sr": 16000})
+
+
+def test_cli_value_and_explain(tmp_path):
+    from click.testing import CliRunner
+
+    from onnxscore.cli import main
+    nodes = [helper.make_node("Reshape", ["x", "target"], ["r"], name="reshape"),
+             helper.make_node("MatMul", ["r", "w"], ["y"], name="mm")]
+    m = model(nodes, [("x", F, [1, 16, 8]), ("target", I64, [3])], inits=[weight("w", [8, 8])])
+    path = tmp_path / "m.onnx"
+    onnx.save(m, path)
+    out = CliRunner().invoke(main, ["analyze", str(path), "--explain", "--no-layers"])
+    assert out.exit_code == 0 and "unknown: reshape (Reshape)" in out.output
+    assert "through" in out.output
+    out = CliRunner().invoke(main, ["analyze", str(path), "--value", "target=2,8,8", "--format", "json"])
+    assert out.exit_code == 0
+    import json
+    assert json.loads(out.output)["totals"]["macs"] == 2 * 8 * 8 * 8  # [2, 8, 8] x [8, 8]
+
+
+def test_loop_trip_count_computed_from_a_shape():
+    # M = x.shape[0] = 5 iterations of a body doing [1, 8] x [8, 8] (64 MACs), carrying h;
+    # the scan output stacks 5 of them: [5, 1, 8], then a MatMul by [8, 4]: 5*8*4
+    body = helper.make_graph(
+        [helper.make_node("MatMul", ["h", "w"], ["h2"], name="step"),
+         helper.make_node("Identity", ["cond"], ["cond_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", I64, []), helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h", F, None)],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h2", F, None), helper.make_tensor_value_info("h2", F, None)])
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Gather", ["s", "i0"], ["m"], axis=0),
+             helper.make_node("Loop", ["m", "", "h0"], ["h_final", "stacked"], name="loop", body=body),
+             helper.make_node("MatMul", ["stacked", "w4"], ["y"], name="after")]
+    bool_init = numpy_helper.from_array(np.array(True), "t")
+    m = model(nodes, [("x", F, [5, 3]), ("h0", F, [1, 8])],
+              inits=[ints("i0", 0), weight("w", [8, 8]), weight("w4", [8, 4]), bool_init])
+    G = graph_of(m)
+    assert G.graph["tensors"]["stacked"][0] == (5, 1, 8)
+    r = onnxscore.analyze(m)
+    assert r.totals.complete
+    assert r.totals.macs == 5 * 1 * 8 * 8 + 5 * 1 * 8 * 4  # 5 steps of 64, then [5,1,8]x[8,4]
