@@ -20,7 +20,7 @@ from onnxscore.ops.registry import (BUFFER, DATA, QUANT, WEIGHT, Cost, Ctx, Rule
                                     UnknownShape, is_named)
 from onnxscore.report import (ERROR, OK, SYMBOLIC, UNKNOWN, UNSUPPORTED, ZERO, LayerCost, ModelInfo,
                               Report, Totals, UnknownCause)
-from onnxscore.shapes import Lost
+from onnxscore.shapes import Lost, peek
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ def _bytes(G: Graph, names: Sequence[str], shapes: Sequence, dtypes: Sequence[in
 def _tensor(G: Graph, name: str, shape, dtype: int) -> Optional[Tensor]:
     if not name:
         return None
-    return Tensor(name, shape, dtype, G.graph["values"].get(name))
+    return Tensor(name, shape, dtype, peek(G.graph["values"], name))
 
 
 def _ctx(G: Graph, key: str) -> Ctx:
@@ -189,7 +189,7 @@ def _ctx(G: Graph, key: str) -> Ctx:
     ins = [_tensor(G, n, s, d) for n, s, d in zip(nd["inputs"], nd["input_shapes"], nd["input_dtypes"])]
     outs = [_tensor(G, n, s, d) for n, s, d in zip(nd["outputs"], nd["output_shapes"], nd["output_dtypes"])]
     return Ctx(key, nd["op_type"], nd["domain"], nd["attrs"], ins, outs, G.graph.get("opset", 0),
-               subgraphs=tuple(nd["subgraphs"]), branch=nd.get("branch"))
+               subgraphs=tuple(nd["subgraphs"]), branch=nd.get("branch"), values=G.graph["values"])
 
 
 def _params_of(roots: Sequence[str], w: _Walk) -> int:

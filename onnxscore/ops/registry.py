@@ -153,6 +153,8 @@ class Ctx:
     subgraphs: Tuple[str, ...] = ()
     # For an If whose condition the shapes stage computed: (the branch taken, why).
     branch: Optional[Tuple[str, str]] = None
+    # The shapes stage's values (name -> small array), made on demand by value().
+    values: Optional[Mapping[str, np.ndarray]] = field(default=None, repr=False)
     # A rule may leave a short remark for the report (e.g. which If branch was taken).
     note: str = ""
     # A rule of an op with packed weights sets {input index: logical weight count} (an int4
@@ -200,10 +202,14 @@ class Ctx:
         return numel(self.out_shape(i))
 
     def value(self, i: int) -> Optional[np.ndarray]:
-        """The value of input ``i`` when it is a small constant stored inline, else None."""
+        """The value of input ``i`` when it is small and known (an inline constant, or computed
+        by the shapes stage from shapes, constants and given values), else None."""
         if not self.has_input(i):
             return None
-        return self.inputs[i].value
+        t = self.inputs[i]
+        if t.value is None and self.values is not None:
+            return self.values.get(t.name)
+        return t.value
 
 
 RuleFn = Callable[[Ctx], Cost]

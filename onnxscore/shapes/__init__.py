@@ -7,7 +7,7 @@ inference, :mod:`.constants` for tensors the file fixes.
 """
 from onnxscore.shapes.constants import ConstTensor, dtype_name, storage_bytes
 from onnxscore.shapes.dims import is_unknown, merge
-from onnxscore.shapes.engine import Lost, Shapes, infer_graph, node_keys
+from onnxscore.shapes.engine import Lost, Shapes, Values, infer_graph, node_keys, peek
 
 __all__ = ["ConstTensor", "Lost", "Shapes", "dtype_name", "infer_graph", "is_unknown", "merge",
-           "node_keys", "storage_bytes"]
+           "node_keys", "peek", "storage_bytes", "Values"]

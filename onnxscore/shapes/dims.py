@@ -129,6 +129,7 @@ def quotient(total: Sequence[Dim], part: Sequence[Dim]) -> Dim:
 Prop = Callable[[NodeProto, List[Shape], List[Value], dict], Tuple[List[Shape], List[Value]]]
 DEFAULT_RULES: Dict[str, Prop] = {}  # op_type -> rule, default domain
 CONTRIB_RULES: Dict[str, Prop] = {}  # op_type -> rule, com.microsoft
+ML_RULES: Dict[str, Prop] = {}  # op_type -> rule, ai.onnx.ml
 
 
 def register(table: Dict[str, Prop], *ops: str):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import ChainMap
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, MutableMapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, MutableMapping, Optional, Sequence, Tuple
 
 import numpy as np
 from onnx import AttributeProto, GraphProto, NodeProto, TensorProto, helper
@@ -31,11 +31,12 @@ from onnxscore.model import shape_of
 from onnxscore.shapes import contrib, rules  # noqa: F401  (they register their rules)
 from onnxscore.shapes.constants import (ConstTensor, constant_node_tensor, constant_of_shape,
                                         tensor_const)
-from onnxscore.shapes.dims import CONTRIB_RULES, DEFAULT_RULES, Shape, is_unknown, merge
+from onnxscore.shapes.dims import CONTRIB_RULES, DEFAULT_RULES, ML_RULES, Shape, is_unknown, merge
 from onnxscore.shapes.evaluate import (EXPANDING, FILL_LIMIT, VALUE_LIMIT, evaluate, infer_node,
                                        numel)
 
 MS = "com.microsoft"
+ML = "ai.onnx.ml"
 _GRAPH_ATTRS = (AttributeProto.GRAPH, AttributeProto.GRAPHS)
 _NOT_PLAIN = (AttributeProto.TENSOR, AttributeProto.GRAPH, AttributeProto.GRAPHS)
 
@@ -138,10 +139,10 @@ def infer_graph(graph: GraphProto, opsets: Mapping[str, int], path: str = "<mode
     carried state), which fill what the body declares unknown or symbolic.
     """
     if outer is None:
-        s = Shapes({}, {}, {}, {}, {}, {}, dict(dims or {}), dict(opsets), path)
+        s = Shapes({}, {}, Values(), {}, {}, {}, dict(dims or {}), dict(opsets), path)
     else:
         s = Shapes(ChainMap({}, outer.tensors), ChainMap({}, outer.constants),
-                   ChainMap({}, outer.values), ChainMap({}, outer.symbols), ChainMap({}, outer.lost),
+                   ChainMap(Values(), outer.values), ChainMap({}, outer.symbols), ChainMap({}, outer.lost),
                    outer.data_dims, outer.dims, outer.opsets, outer.path)
     for t in graph.initializer:
         c = tensor_const(t, t.name)
@@ -222,7 +223,7 @@ def _visit(s: Shapes, i: int, node: NodeProto) -> None:
     ins = list(node.input)
     info = [s.tensors.get(n, (None, 0)) if n else (None, 0) for n in ins]
     shapes, dtypes = [x[0] for x in info], [x[1] for x in info]
-    cvals = [s.values.get(n) if n else None for n in ins]
+    cvals = [peek(s.values, n) for n in ins]  # values made so far (none made on demand)
     n_out = len(node.output)
     ours: List[Shape] = [None] * n_out
     our_dtypes = [0] * n_out
@@ -231,50 +232,31 @@ def _visit(s: Shapes, i: int, node: NodeProto) -> None:
 
     if any(a.type in _GRAPH_ATTRS for a in node.attribute):
         _visit_subgraphs(s, i, node, ours, our_dtypes, out_vals)
-
-    present = [v for n, v in zip(ins, cvals) if n]
-    if default and present and all(v is not None for v in present):
-        _evaluate(s, node, shapes, dtypes, cvals, ours, our_dtypes, out_vals)
-
-    fn = (DEFAULT_RULES.get(node.op_type) if default else
-          CONTRIB_RULES.get(node.op_type) if node.domain == MS else None)
-    if default and node.op_type == "SimplifiedLayerNormalization":  # onnxruntime's, in ""
-        fn = DEFAULT_RULES.get("LayerNormalization")
-    if fn is not None and any(v is None for v in out_vals):
-        tuples = [_as_tuple(v) if v is not None else s.symbols.get(n) if n else None
-                  for n, v in zip(ins, cvals)]
-        try:
-            result = fn(node, shapes, tuples, _plain_attrs(node))
-        except (IndexError, KeyError, TypeError, ValueError, ZeroDivisionError, ArithmeticError):
-            result = [None] * n_out, [None] * n_out  # a malformed node
-        r_shapes, r_values = result[0], result[1]
-        r_dtypes = list(result[2]) if len(result) > 2 else [0] * n_out  # a rule may give dtypes
-        for j, (shape, value) in enumerate(zip(r_shapes[:n_out], r_values[:n_out])):
-            if out_vals[j] is None:
-                ours[j] = merge(ours[j], shape)
-                out_syms[j] = value
-            if j < len(r_dtypes) and r_dtypes[j]:
-                our_dtypes[j] = r_dtypes[j]
-        if node.domain == MS:  # contrib ops compute in the type of their first float input
-            f = next((d for d in dtypes if d in contrib.FLOATS), dtypes[0] if dtypes else 0)
-            our_dtypes = [d or f for d in our_dtypes]
-        elif node.op_type in rules.SAME_SHAPE:
-            our_dtypes = [d or (TensorProto.BOOL if (node.op_type, j) == ("Dropout", 1) else
-                                (dtypes[0] if dtypes else 0)) for j, d in enumerate(our_dtypes)]
-
-    for j, name in enumerate(node.output):
-        if not name:
-            continue
-        old_shape, old_dtype = s.tensors.get(name, (None, 0))
-        shape = _bind(s, merge(old_shape, ours[j]))
-        s.tensors[name] = (shape, old_dtype or our_dtypes[j])
+    _apply_rule(s, node, shapes, dtypes, cvals, ours, our_dtypes, out_vals, out_syms)
+    pending = [k for k, n in enumerate(ins) if n and cvals[k] is None and _available(s.values, n)]
+    if pending and not all(_known_shape(merge(s.tensors.get(n, (None, 0))[0], x))
+                           for n, x in zip(node.output, ours) if n):
+        cvals = [s.values.get(n) if n else None for n in ins]  # the rule needs them: make them
+        _apply_rule(s, node, shapes, dtypes, cvals, ours, our_dtypes, out_vals, out_syms)
+    _store_shapes(s, node, ours, our_dtypes)
 
     if not all(_known_shape(s.tensors[n][0]) for n in node.output if n):
+        cvals = [s.values.get(n) if n else None for n in ins]
         inferred = infer_node(node, shapes, dtypes, cvals, s.opsets)
-        for j, name in enumerate(node.output):
-            if name and inferred is not None:
-                old_shape, old_dtype = s.tensors[name]
-                s.tensors[name] = (_bind(s, merge(old_shape, inferred[j][0])), old_dtype or inferred[j][1])
+        if inferred is not None:
+            _store_shapes(s, node, [x[0] for x in inferred], [x[1] for x in inferred])
+
+    outputs_valued = all(v is not None or sym is not None and all(isinstance(x, int) for x in sym)
+                         for v, sym in zip(out_vals, out_syms))
+    present = [n for n in ins if n]
+    if default and present and not outputs_valued and all(_available(s.values, n) for n in present):
+        decided = all(_known_shape(s.tensors[n][0]) and not _data_dims(s.tensors[n][0])
+                      for n in node.output if n)
+        if decided:  # made only if something asks for it (a value is rarely needed)
+            _local(s.values).defer([n for n in node.output if n], lambda: _evaluate_now(s, node))
+        else:  # the shape itself needs the value (NonZero of known data, a computed size)
+            _evaluate_now(s, node)
+            out_vals = [peek(s.values, n) for n in node.output]
 
     for j, name in enumerate(node.output):
         if not name:
@@ -286,6 +268,124 @@ def _visit(s: Shapes, i: int, node: NodeProto) -> None:
             _store_symbols(s, name, out_syms[j], shape, dtype)
         if not _known_shape(shape):
             _mark_unknown(s, name, node, s.keys[i] if i < len(s.keys) else node.name, _why(s, node, cvals))
+
+
+class Values(MutableMapping):
+    """Small tensors' values: made ones, and deferred ones that are made (by running their
+    node) the first time something asks for them. Most computed values are never needed: a
+    Range of positions only has to have a shape. ``peek`` looks without making."""
+
+    def __init__(self) -> None:
+        self._made: Dict[str, np.ndarray] = {}
+        self._deferred: Dict[str, Callable[[], None]] = {}
+
+    def defer(self, names: Sequence[str], make: Callable[[], None]) -> None:
+        for name in names:
+            self._deferred[name] = make
+
+    def peek(self, name: str) -> Optional[np.ndarray]:
+        return self._made.get(name)
+
+    def available(self, name: str) -> bool:
+        return name in self._made or name in self._deferred
+
+    def _make(self, name: str) -> None:
+        make = self._deferred.pop(name, None)
+        if make is not None:
+            make()
+            for other in [k for k, v in self._deferred.items() if v is make]:
+                del self._deferred[other]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._made:
+            self._make(name)
+        return self._made[name]
+
+    def __contains__(self, name) -> bool:
+        if name not in self._made:
+            self._make(name)
+        return name in self._made
+
+    def __setitem__(self, name: str, value: np.ndarray) -> None:
+        self._deferred.pop(name, None)
+        self._made[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        self._made.pop(name, None)
+        self._deferred.pop(name, None)
+
+    def __iter__(self):
+        return iter(self._made)
+
+    def __len__(self) -> int:
+        return len(self._made)
+
+
+def _local(values) -> Values:
+    return values.maps[0] if isinstance(values, ChainMap) else values
+
+
+def _available(values, name: str) -> bool:
+    maps = values.maps if isinstance(values, ChainMap) else [values]
+    return any(m.available(name) if isinstance(m, Values) else name in m for m in maps)
+
+
+def peek(values, name: str) -> Optional[np.ndarray]:
+    """A value already made, without making one that is deferred."""
+    if not name:
+        return None
+    maps = values.maps if isinstance(values, ChainMap) else [values]
+    for m in maps:
+        v = m.peek(name) if isinstance(m, Values) else m.get(name)
+        if v is not None:
+            return v
+    return None
+
+
+def _data_dims(shape: Shape) -> bool:
+    return any(isinstance(d, str) and "@" in d for d in shape or ())
+
+
+def _apply_rule(s: Shapes, node: NodeProto, shapes, dtypes, cvals, ours, our_dtypes, out_vals,
+                out_syms) -> None:
+    """onnxscore's own shape rule for the node, if it has one, into ``ours``."""
+    default = node.domain in ("", "ai.onnx")
+    fn = (DEFAULT_RULES.get(node.op_type) if default else
+          CONTRIB_RULES.get(node.op_type) if node.domain == MS else
+          ML_RULES.get(node.op_type) if node.domain == ML else None)
+    if default and node.op_type == "SimplifiedLayerNormalization":  # onnxruntime's, in ""
+        fn = DEFAULT_RULES.get("LayerNormalization")
+    if fn is None or all(v is not None for v in out_vals):
+        return
+    n_out = len(node.output)
+    tuples = [_as_tuple(v) if v is not None else s.symbols.get(n) if n else None
+              for n, v in zip(node.input, cvals)]
+    try:
+        result = fn(node, shapes, tuples, _plain_attrs(node))
+    except (IndexError, KeyError, TypeError, ValueError, ZeroDivisionError, ArithmeticError):
+        return  # a malformed node
+    r_shapes, r_values = result[0], result[1]
+    r_dtypes = list(result[2]) if len(result) > 2 else [0] * n_out  # a rule may give dtypes
+    for j, (shape, value) in enumerate(zip(r_shapes[:n_out], r_values[:n_out])):
+        if out_vals[j] is None:
+            ours[j] = merge(ours[j], shape)
+            out_syms[j] = value if value is not None else out_syms[j]
+        if j < len(r_dtypes) and r_dtypes[j]:
+            our_dtypes[j] = r_dtypes[j]
+    if node.domain == MS:  # contrib ops compute in the type of their first float input
+        f = next((d for d in dtypes if d in contrib.FLOATS), dtypes[0] if dtypes else 0)
+        our_dtypes[:] = [d or f for d in our_dtypes]
+    elif node.op_type in rules.SAME_SHAPE:
+        our_dtypes[:] = [d or (TensorProto.BOOL if (node.op_type, j) == ("Dropout", 1) else
+                               (dtypes[0] if dtypes else 0)) for j, d in enumerate(our_dtypes)]
+
+
+def _store_shapes(s: Shapes, node: NodeProto, shapes: Sequence[Shape], dtypes: Sequence[int]) -> None:
+    """Fill what is unknown of each output's shape (a dim ONNX knew stays) and its dtype."""
+    for j, name in enumerate(node.output):
+        if name and j < len(shapes):
+            old_shape, old_dtype = s.tensors.get(name, (None, 0))
+            s.tensors[name] = (_bind(s, merge(old_shape, shapes[j])), old_dtype or dtypes[j])
 
 
 def _bind(s: Shapes, shape: Shape) -> Shape:
@@ -308,37 +408,35 @@ def _store_symbols(s: Shapes, name: str, value: tuple, shape: Shape, dtype: int)
             arr = np.asarray(value, dtype=np_dtype)
         except (TypeError, ValueError, OverflowError):
             return
-        if shape == () and arr.size == 1:
-            arr = arr.reshape(())
-        s.values[name] = arr
+        if shape is None or not all(isinstance(d, int) for d in shape) or numel(shape) != arr.size:
+            return  # a value must have its tensor's shape (a Reshape's elements are not its shape)
+        s.values[name] = arr.reshape(shape)
     elif any(v is not None for v in value):
         s.symbols[name] = value
 
 
-def _evaluate(s: Shapes, node: NodeProto, shapes, dtypes, cvals, ours, our_dtypes, out_vals) -> None:
-    """Run the node on its known input values, when its outputs are small enough."""
+def _evaluate_now(s: Shapes, node: NodeProto) -> None:
+    """Run the node on its inputs' values (made now if deferred) when its outputs are small
+    enough, and keep the values and the shapes they have."""
+    cvals = [s.values.get(n) if n else None for n in node.input]
+    if any(v is None for n, v in zip(node.input, cvals) if n):
+        return
     if node.op_type in EXPANDING:
-        inferred = infer_node(node, shapes, dtypes, cvals, s.opsets)
-        if inferred is None:
-            return
+        sizes = [numel(s.tensors.get(n, (None,))[0]) for n in node.output if n]
         limit = FILL_LIMIT if node.op_type == "ConstantOfShape" else VALUE_LIMIT
-        sizes = [numel(shape) for shape, _ in inferred]
-        for j, (shape, dtype) in enumerate(inferred):
-            ours[j], our_dtypes[j] = shape, dtype
         if any(n is None or n > limit for n in sizes):
             return
     outs = evaluate(node, cvals, s.opsets)
-    if outs is None:
-        return
-    for j, value in enumerate(outs[:len(node.output)]):
-        if value is None:
+    for name, value in zip(node.output, outs or ()):
+        if not name or value is None:
             continue
-        out_vals[j] = value
-        ours[j] = tuple(int(d) for d in value.shape)
+        s.values[name] = value
+        old_shape, dtype = s.tensors.get(name, (None, 0))
         try:
-            our_dtypes[j] = helper.np_dtype_to_tensor_dtype(value.dtype)
+            dtype = dtype or helper.np_dtype_to_tensor_dtype(value.dtype)
         except (KeyError, ValueError, TypeError):
-            our_dtypes[j] = 0
+            pass
+        s.tensors[name] = (merge(old_shape, tuple(int(d) for d in value.shape)), dtype)
 
 
 def _visit_subgraphs(s: Shapes, i: int, node: NodeProto, ours, our_dtypes, out_vals) -> None:

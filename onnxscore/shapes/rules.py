@@ -1,14 +1,14 @@
-"""Shape and symbolic-value rules of default-domain ops, where ONNX inference gives up."""
+"""Shape and symbolic-value rules of default-domain ops (and a few ai.onnx.ml ones), where
+ONNX inference gives up."""
 from __future__ import annotations
 
 import math
 
-from onnx import numpy_helper
+from onnx import TensorProto, numpy_helper
 
 from onnxscore.poly import Poly, ceildiv, floordiv
-
-from onnxscore.shapes.dims import (DEFAULT_RULES, arith, broadcast, as_dim, as_poly, quotient,
-                                   register, reshape, is_unknown)
+from onnxscore.shapes.dims import (DEFAULT_RULES, ML_RULES, arith, as_dim, as_poly, broadcast,
+                                   is_unknown, quotient, register, reshape)
 
 
 def _prop(*ops: str):
@@ -379,3 +379,10 @@ def _pad(node, shapes, values, attrs):
     for i, axis in enumerate(axes):
         out[axis] = arith("Add", arith("Add", s[axis], pads[i]), pads[i + len(axes)])
     return [tuple(out)], [None]
+
+
+@register(ML_RULES, "Imputer", "Scaler", "Normalizer", "Binarizer")
+def _ml_same(node, shapes, values, attrs):
+    """ai.onnx.ml transforms that keep X's shape (Scaler and Normalizer output floats)."""
+    float_out = node.op_type in ("Scaler", "Normalizer")
+    return [shapes[0]], [None], [TensorProto.FLOAT if float_out else 0]

@@ -288,3 +288,44 @@ def test_loop_trip_count_computed_from_a_shape():
     r = onnxscore.analyze(m)
     assert r.totals.complete
     assert r.totals.macs == 5 * 1 * 8 * 8 + 5 * 1 * 8 * 4  # 5 steps of 64, then [5,1,8]x[8,4]
+
+
+def test_ml_transforms_keep_their_input_shape():
+    # fixtures/sklearn: SimpleImputer -> StandardScaler -> LinearRegression over 64 features;
+    # ONNX infers no shape for Imputer, so without the rule the regressor's cost is unknown.
+    # params 64 (imputed values) + 2*64 (offset, scale) + 64 + 1 (coefficients, intercept) = 257
+    import os
+    path = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "fixtures", "sklearn",
+                        "imputer_scaler_linear.onnx")
+    r = onnxscore.analyze(path)
+    assert r.totals.complete and r.totals.params == 64 + 2 * 64 + 64 + 1
+    assert next(la for la in r.layers if la.op_type == "LinearRegressor").macs == 1 * 1 * 64  # N*targets*F
+
+
+def test_torch_pad_chain_reverses_rows_of_a_reshaped_value():
+    # F.pad(x, (32, 32)) as TorchScript writes it (silero-vad's STFT padding): pads =
+    # Concat([32, 32], zeros(2 * rank - 2)) -> Reshape [-1, 2] -> reverse rows (Slice step -1)
+    # -> Transpose -> Reshape [-1] -> Cast; rows [[32, 32], [0, 0]] -> [[0, 0], [32, 32]] ->
+    # [[0, 32], [0, 32]] -> pads (0, 32, 0, 32): x [1, 576] -> [1, 576 + 64]
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Shape", ["s"], ["rank"]),
+        helper.make_node("Mul", ["rank", "two"], ["r2"]),
+        helper.make_node("Sub", ["r2", "two"], ["nz"]),
+        helper.make_node("ConstantOfShape", ["nz"], ["zeros"], value=numpy_helper.from_array(np.array([0], np.int64))),
+        helper.make_node("Concat", ["lr", "zeros"], ["flat"], axis=0),
+        helper.make_node("Reshape", ["flat", "rows"], ["grid"]),
+        helper.make_node("Slice", ["grid", "m1", "big", "z", "m1"], ["rev"]),
+        helper.make_node("Transpose", ["rev"], ["t"], perm=[1, 0]),
+        helper.make_node("Reshape", ["t", "m1"], ["pads64"]),
+        helper.make_node("Cast", ["pads64"], ["pads"], to=I64),
+        helper.make_node("Pad", ["x", "pads"], ["xp"], mode="reflect", name="pad"),
+        helper.make_node("MatMul", ["xp", "w"], ["y"], name="mm"),
+    ]
+    inits = [ints("two", [2]), ints("lr", [32, 32]), ints("rows", [-1, 2]), ints("m1", [-1]),
+             ints("big", [-(2 ** 63)]), ints("z", [0]), weight("w", [640, 8])]
+    m = model(nodes, [("x", F, [1, 576])], inits=inits)
+    G = graph_of(m)
+    assert G.graph["values"]["pads"].tolist() == [0, 32, 0, 32]
+    assert G.graph["tensors"]["xp"][0] == (1, 640)
+    assert onnxscore.analyze(m).totals.macs == 1 * 640 * 8  # rows * K * N
