@@ -372,9 +372,10 @@ def _apply_rule(s: Shapes, node: NodeProto, shapes, dtypes, cvals, ours, our_dty
             out_syms[j] = value if value is not None else out_syms[j]
         if j < len(r_dtypes) and r_dtypes[j]:
             our_dtypes[j] = r_dtypes[j]
-    if node.domain == MS:  # contrib ops compute in the type of their first float input
+    if node.domain == MS:  # quantized outputs take their input's type; others compute in
+        our_dtypes[:] = [d or t for d, t in zip(our_dtypes, contrib.input_dtypes(node, dtypes))]
         f = next((d for d in dtypes if d in contrib.FLOATS), dtypes[0] if dtypes else 0)
-        our_dtypes[:] = [d or f for d in our_dtypes]
+        our_dtypes[:] = [d or f for d in our_dtypes]  # the type of their first float input
     elif node.op_type in rules.SAME_SHAPE:
         our_dtypes[:] = [d or (TensorProto.BOOL if (node.op_type, j) == ("Dropout", 1) else
                                (dtypes[0] if dtypes else 0)) for j, d in enumerate(our_dtypes)]
