@@ -18,6 +18,16 @@ such tables are used.
   Gather (table, constant index), the table itself is read by the Gather and counted as the
   parameter it is; only its expanded copy is a buffer.
 
+* **What builds them.** An attention bias is often not one constant but computed from
+  constants only, with no graph input on the way (the exporter left the computation in the
+  graph): Swin's shifted-window mask built by ScatterND into a grid of zeros, Swin-V2's
+  continuous position bias (a small MLP over a constant coordinate table). In that
+  input-independent computation, the constants in *data* position are tables (the grid, the
+  coordinates, a product the exporter folded); those in *weight* position stay parameters:
+  a MatMul's or Gemm's second operand, a Conv's kernel and bias, the smaller operand of an
+  elementwise op (a Linear's bias), and the table a Gather reads (Swin's learned
+  [(2W-1)^2, heads] relative position table, gathered by a constant index).
+
 Learned tensors used in other ways (an absolute position embedding added to the tokens, a
 class token, every weight of a contraction) are untouched.
 """
@@ -40,6 +50,7 @@ def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Di
     consts = G.graph["constants"]
     producers = G.graph["producers"]
     found: Dict[str, str] = {}
+    static = static_tensors(G)
 
     def table(name: str) -> Optional[str]:
         r = root(G, name) if name else None
@@ -65,15 +76,82 @@ def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Di
                         found[t] = ROTARY
         if nd["op_type"] == "Add" and len(nd["inputs"]) == 2:
             for i, name in enumerate(nd["inputs"]):
-                t = table(name)
+                shape = G.graph["tensors"].get(name, (None, 0))[0]  # as added, after any reshape
                 other = nd["inputs"][1 - i]
-                if t is None or root(G, other) is not None:
+                if name not in static or other in static or shape is None or len(shape) < 2 or \
+                        not isinstance(shape[-1], int) or not shape[-1] == shape[-2] > 1 or \
+                        not (_from_scores(G, other, op) and _to_softmax(G, key)):
                     continue
-                shape = consts[t].shape
-                if len(shape) >= 2 and shape[-1] == shape[-2] > 1 and \
-                        _from_scores(G, other, op) and _to_softmax(G, key):
-                    found[t] = ATTENTION_BIAS
+                t = root(G, name)
+                if t is not None:
+                    if consts[t].numel is None or consts[t].numel > 1:
+                        found[t] = ATTENTION_BIAS
+                    continue
+                for t in _built_from(G, name, static, root):
+                    found.setdefault(t, ATTENTION_BIAS)
     return found
+
+
+# Inputs in weight position: (op type, input index) that a learned tensor fills.
+_WEIGHT_POSITION = {("MatMul", 1), ("Gemm", 1), ("Gemm", 2), ("Conv", 1), ("Conv", 2),
+                    ("ConvTranspose", 1), ("ConvTranspose", 2), ("Gather", 0), ("GatherElements", 0),
+                    ("GatherND", 0), ("LayerNormalization", 1), ("LayerNormalization", 2),
+                    ("PRelu", 1)}
+_ELEMENTWISE = frozenset({"Add", "Sub", "Mul", "Div"})
+_RANDOM = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
+                     "Multinomial", "Bernoulli"})
+
+
+def static_tensors(G: Graph) -> set:
+    """Tensors computed from constants only (no graph input on any path to them)."""
+    consts = G.graph["constants"]
+    static = set(consts)
+    for key in G.graph["order"]:
+        nd = G.nodes[key]
+        ins = [n for n in nd["inputs"] if n]
+        if ins and not nd["subgraphs"] and nd["op_type"] not in _RANDOM and all(n in static for n in ins):
+            static.update(n for n in nd["outputs"] if n)
+    return static
+
+
+def _built_from(G: Graph, name: str, static: set, root) -> List[str]:
+    """The constants in data position of the input-independent computation of ``name``."""
+    consts, producers, tensors = G.graph["constants"], G.graph["producers"], G.graph["tensors"]
+    out: List[str] = []
+    stack, seen = [name], set()
+    while stack:
+        t = stack.pop()
+        if t in seen or t in consts:
+            continue
+        seen.add(t)
+        key = producers.get(t)
+        if key is None:
+            continue
+        nd = G.nodes[key]
+        sizes = [_numel(tensors.get(n, (None, 0))[0]) for n in nd["inputs"]]
+        for j, inp in enumerate(nd["inputs"]):
+            if not inp:
+                continue
+            r = root(G, inp)
+            if r is None:
+                stack.append(inp)
+                continue
+            if (nd["op_type"], j) in _WEIGHT_POSITION:
+                continue
+            if nd["op_type"] in _ELEMENTWISE and len(sizes) == 2 and sizes[j] is not None and \
+                    sizes[1 - j] is not None and sizes[j] < sizes[1 - j]:
+                continue  # the smaller operand: a bias or a scale
+            out.append(r)
+    return out
+
+
+def _numel(shape) -> Optional[int]:
+    if shape is None or not all(isinstance(d, int) for d in shape):
+        return None
+    n = 1
+    for d in shape:
+        n *= d
+    return n
 
 
 def _activation_times_table(mul: dict, table, root, G: Graph) -> Optional[str]:
@@ -86,16 +164,22 @@ def _activation_times_table(mul: dict, table, root, G: Graph) -> Optional[str]:
 
 
 def _from_scores(G: Graph, name: str, op) -> bool:
-    """``name`` is attention scores: a MatMul's output, through scaling and earlier Adds."""
+    """``name`` is attention scores: a MatMul's (or an Einsum's) output, through scaling and
+    earlier Adds (on whichever operand is not a constant)."""
+    frontier = [name]
     for _ in range(_MAX_HOPS):
-        nd = op(name)
-        if nd is None:
+        nxt = []
+        for t in frontier:
+            nd = op(t)
+            if nd is None:
+                continue
+            if nd["op_type"] in ("MatMul", "Einsum"):
+                return True
+            if nd["op_type"] in _SCORE_PATH:
+                nxt += [n for n in nd["inputs"][:2] if n and n not in G.graph["constants"]]
+        if not nxt:
             return False
-        if nd["op_type"] == "MatMul":
-            return True
-        if nd["op_type"] not in _SCORE_PATH or not nd["inputs"]:
-            return False
-        name = nd["inputs"][0]
+        frontier = nxt
     return False
 
 

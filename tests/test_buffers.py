@@ -91,3 +91,72 @@ def test_rotary_transformer_from_both_exporters_matches_torch(exporter):
     # 4 uses x 128), the dynamo exporter one initializer per distinct table (2 x 128)
     assert r.totals.buffers == {"torchscript": 2 * 4 * 128, "dynamo": 2 * 128}[exporter]
 
+
+
+def scores_plus(bias_nodes, bias, inits, einsum=False):
+    """Attention over q/k/v [1, 2, 16, 8] whose scores get ``bias`` ([.., 16, 16]) added."""
+    if einsum:
+        nodes = [helper.make_node("Einsum", ["q", "k"], ["raw"], equation="bhid,bhjd->bhij", name="qk")]
+    else:
+        nodes = [helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]),
+                 helper.make_node("MatMul", ["q", "kt"], ["raw"], name="qk")]
+    nodes += list(bias_nodes) + [
+        helper.make_node("Add", ["raw", bias], ["biased"], name="add_bias"),
+        helper.make_node("Softmax", ["biased"], ["p"], axis=-1),
+        helper.make_node("MatMul", ["p", "v"], ["y"], name="pv")]
+    return model(nodes, [("q", [1, 2, 16, 8]), ("k", [1, 2, 16, 8]), ("v", [1, 2, 16, 8])], inits)
+
+
+def ints(name, values):
+    return numpy_helper.from_array(np.asarray(values, dtype=np.int64), name)
+
+
+def test_continuous_position_bias_mlp_over_a_constant_table():
+    # Swin-V2: bias = 16 * sigmoid(MLP(coords)); the coordinate table [256, 4] is a buffer, the
+    # MLP's W1 [4, 8], b1 [8] and W2 [8, 2] are parameters: 4*8 + 8 + 8*2 = 56
+    nodes = [helper.make_node("MatMul", ["coords", "w1"], ["h"]),
+             helper.make_node("Add", ["h", "b1"], ["hb"]),
+             helper.make_node("Relu", ["hb"], ["hr"]),
+             helper.make_node("MatMul", ["hr", "w2"], ["t"]),
+             helper.make_node("Transpose", ["t"], ["tt"], perm=[1, 0]),
+             helper.make_node("Reshape", ["tt", "shape"], ["bias4"]),
+             helper.make_node("Sigmoid", ["bias4"], ["sig"]),
+             helper.make_node("Mul", ["sig", "sixteen"], ["bias"])]
+    inits = [weight("coords", [256, 4]), weight("w1", [4, 8]), weight("b1", [8]), weight("w2", [8, 2]),
+             ints("shape", [1, 2, 16, 16]), numpy_helper.from_array(np.array(16.0, np.float32), "sixteen")]
+    r = onnxscore.analyze(scores_plus(nodes, "bias", inits))
+    assert (r.totals.params, r.totals.buffers) == (4 * 8 + 8 + 8 * 2, 256 * 4)
+
+
+def test_shifted_window_mask_built_by_scatter_is_a_buffer():
+    # a grid of zeros [16, 16] with 3 entries set to -100 by ScatterND: both float constants
+    # are the mask's, 256 + 3 elements of buffers
+    nodes = [helper.make_node("ScatterND", ["grid", "where", "fill"], ["mask2"]),
+             helper.make_node("Unsqueeze", ["mask2", "axes"], ["mask"])]
+    inits = [weight("grid", [16, 16]), ints("where", [[0, 1], [2, 3], [4, 5]]), weight("fill", [3]),
+             ints("axes", [0, 1])]
+    r = onnxscore.analyze(scores_plus(nodes, "mask", inits))
+    assert (r.totals.params, r.totals.buffers) == (0, 16 * 16 + 3)
+
+
+def test_gathered_learned_table_stays_a_parameter_folded_copy_does_not():
+    # Swin's relative position table [31, 2] (learned) gathered by a constant index [256]:
+    # the table is a parameter (31 * 2); once an exporter folds the Gather into a [256, 2]
+    # constant, that expanded copy is a buffer
+    nodes = [helper.make_node("Gather", ["table", "index"], ["g"], axis=0),
+             helper.make_node("Transpose", ["g"], ["gt"], perm=[1, 0]),
+             helper.make_node("Reshape", ["gt", "shape"], ["bias"])]
+    inits = [weight("table", [31, 2]), ints("index", np.arange(256) % 31), ints("shape", [1, 2, 16, 16])]
+    r = onnxscore.analyze(scores_plus(nodes, "bias", inits))
+    assert (r.totals.params, r.totals.buffers) == (31 * 2, 0)
+    folded = [helper.make_node("Transpose", ["expanded"], ["gt"], perm=[1, 0]),
+              helper.make_node("Reshape", ["gt", "shape"], ["bias"])]
+    inits = [weight("expanded", [256, 2]), ints("shape", [1, 2, 16, 16])]
+    r = onnxscore.analyze(scores_plus(folded, "bias", inits))
+    assert (r.totals.params, r.totals.buffers) == (0, 256 * 2)
+
+
+def test_scores_from_an_einsum():
+    # MaxViT computes scores with an Einsum; its [1, 2, 16, 16] position bias is a buffer
+    r = onnxscore.analyze(scores_plus([], "bias", [weight("bias", [1, 2, 16, 16])], einsum=True))
+    assert (r.totals.params, r.totals.buffers) == (0, 2 * 16 * 16)
