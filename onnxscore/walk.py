@@ -289,8 +289,8 @@ def _symbolic_cost(rule: Rule, ctx: Ctx, first: UnknownShape) -> Optional[Cost]:
     ctx.symbolic = True
     try:
         return rule.fn(ctx)
-    except (UnknownShape, TypeError, ValueError, ArithmeticError, KeyError, IndexError):
-        return None
+    except (UnknownShape, TypeError, ValueError, ArithmeticError, KeyError, IndexError, AttributeError):
+        return None  # the rule needs numbers (a log, a comparison): not a polynomial
     finally:
         ctx.symbolic = False
 

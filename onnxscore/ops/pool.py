@@ -158,6 +158,11 @@ def roi_align(ctx: Ctx) -> Cost:
     y = ctx.out_shape(0)
     num_rois, channels, bins = y[0], y[1], y[2] * y[3]
     avg = ctx.attr("mode", "avg") == "avg"
+    ratio = int(ctx.attr("sampling_ratio", 0))
+    if ratio > 0:  # the same grid for every RoI: a formula in the RoI count when it is symbolic
+        s = ratio * ratio
+        reduce = max(s, 1) if avg else max(s - 1, 0)
+        return Cost.of_flops(num_rois * bins * (BILINEAR_WEIGHT_FLOPS * s + channels * (BILINEAR_FLOPS * s + reduce)))
     flops = 0
     for s in roi_align_grids(ctx, num_rois):
         reduce = max(s, 1) if avg else max(s - 1, 0)

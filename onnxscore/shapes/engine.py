@@ -53,6 +53,8 @@ DATA_DIMS = {
     "nonzero": "elements NonZero finds", "nms": "boxes NonMaxSuppression keeps",
     "topk": "k of a TopK whose k is computed from data", "unique": "distinct values Unique finds",
     "compress": "elements Compress keeps", "range": "length of a Range over data values",
+    "if": "size an If on data decides (its branches disagree)",
+    "slice": "size a Slice keeps of a symbolic dim (the smaller of the dim and the bound)",
 }
 
 
@@ -223,7 +225,9 @@ def _visit(s: Shapes, i: int, node: NodeProto) -> None:
     ins = list(node.input)
     info = [s.tensors.get(n, (None, 0)) if n else (None, 0) for n in ins]
     shapes, dtypes = [x[0] for x in info], [x[1] for x in info]
-    cvals = [peek(s.values, n) for n in ins]  # values made so far (none made on demand)
+    # values made so far, and those that decide this op's output shape (made now if deferred)
+    deciding = VALUE_INPUTS.get(node.op_type, ()) if default else ()
+    cvals = [s.values.get(n) if n and k in deciding else peek(s.values, n) for k, n in enumerate(ins)]
     n_out = len(node.output)
     ours: List[Shape] = [None] * n_out
     our_dtypes = [0] * n_out
@@ -457,6 +461,7 @@ def _visit_subgraphs(s: Shapes, i: int, node: NodeProto, ours, our_dtypes, out_v
         return
     cond = s.values.get(node.input[0])
     if cond is None or cond.size != 1:
+        _either_branch(s, i, node, ours, our_dtypes)
         return
     taken = "then_branch" if bool(cond.reshape(-1)[0]) else "else_branch"
     s.branches[i] = (taken, f"condition {node.input[0]!r} is {bool(cond.reshape(-1)[0])}")
@@ -468,6 +473,31 @@ def _visit_subgraphs(s: Shapes, i: int, node: NodeProto, ours, our_dtypes, out_v
         shape, dtype = branch.tensors.get(out.name, (None, 0))
         ours[j], our_dtypes[j] = shape, dtype
         out_vals[j] = branch.values.get(out.name)
+
+
+def _either_branch(s: Shapes, i: int, node: NodeProto, ours, our_dtypes) -> None:
+    """An If whose condition only data decides (``if boxes.numel() == 0: return empty``): each
+    output dim both branches agree on is kept; one they disagree on is named ``if@<node>``, a
+    size data decides, settable with ``--dim`` like the others."""
+    branches = []
+    for attr in ("then_branch", "else_branch"):
+        g = next((a.g for a in node.attribute if a.name == attr), None)
+        sub = s.subgraphs.get((i, attr))
+        if g is None or sub is None:
+            return
+        branches.append([sub.tensors.get(o.name, (None, 0)) for o in g.output])
+    names = iter([f"if@{node.name or node.output[0]}"] +
+                 [f"if@{node.name or node.output[0]}#{k}" for k in range(2, 64)])
+    for j, ((a, da), (b, db)) in enumerate(zip(*branches)):
+        if j >= len(ours) or a is None or b is None or len(a) != len(b):
+            continue
+        merged = []
+        for x, y in zip(a, b):
+            if x == y and not is_unknown(x):
+                merged.append(x)
+            else:
+                merged.append(next(names, None))
+        ours[j], our_dtypes[j] = tuple(merged), da or db
 
 
 def _formal_shapes(s: Shapes, node: NodeProto, attr: str) -> List[Shape]:

@@ -206,18 +206,30 @@ def _slice(node, shapes, values, attrs):
     starts, ends = values[1] if len(values) > 1 else None, values[2] if len(values) > 2 else None
     axes = values[3] if len(values) > 3 and values[3] is not None else None
     steps = values[4] if len(values) > 4 and values[4] is not None else None
+    if "starts" in attrs:  # opset < 10: bounds are attributes
+        starts, ends, axes = attrs.get("starts"), attrs.get("ends"), attrs.get("axes")
     if s is None or starts is None or ends is None:
         return [None], [None]
     axes = axes or tuple(range(len(starts)))
     steps = steps or (1,) * len(starts)
     out, value = list(s), None
     for st, en, ax, sp in zip(starts, ends, axes, steps):
-        if not all(isinstance(x, int) for x in (st, en, ax, sp)) or sp == 0:
+        if not all(isinstance(x, int) for x in (st, ax, sp)) or sp == 0:
             return [None], [None]
         ax %= len(s)
         dim = s[ax]
+        if not isinstance(en, int):  # a symbolic end: x[st:n] of a tensor n long is n - st
+            named = isinstance(dim, (str, Poly)) and not is_unknown(dim)
+            out[ax] = arith("Sub", dim, st) if en == dim and sp == 1 and st >= 0 else \
+                data_dim("slice", node) if named else None
+            continue
         if not isinstance(dim, int):
-            out[ax] = dim if (st == 0 and sp == 1 and en >= 2**31 - 1) else None
+            if st == 0 and sp == 1 and en >= 2**31 - 1:
+                out[ax] = dim
+            elif isinstance(dim, (str, Poly)) and not is_unknown(dim):
+                out[ax] = data_dim("slice", node)  # min(dim, bound): a size of its own
+            else:
+                out[ax] = None
             continue
         out[ax] = len(range(*slice(st, en, sp).indices(dim)))
         if values[0] is not None and len(s) == 1:

@@ -329,3 +329,82 @@ def test_torch_pad_chain_reverses_rows_of_a_reshaped_value():
     assert G.graph["values"]["pads"].tolist() == [0, 32, 0, 32]
     assert G.graph["tensors"]["xp"][0] == (1, 640)
     assert onnxscore.analyze(m).totals.macs == 1 * 640 * 8  # rows * K * N
+
+
+def test_if_on_data_names_the_size_its_branches_disagree_on():
+    # torchvision's batched_nms: "if boxes.numel() == 0: return empty" else the NMS keep
+    # indices; the branches give [0] and [n]: the If's output is [if@if], and a head on the
+    # kept boxes costs a formula in it, here [k, 4] x [4, 8] after a Gather: k * 4 * 8
+    empty = helper.make_graph([helper.make_node("Constant", [], ["e"], value=numpy_helper.from_array(
+        np.zeros([0], np.int64)))], "then", [], [helper.make_tensor_value_info("e", I64, None)])
+    keep = helper.make_graph([helper.make_node("NonZero", ["scores"], ["nz"], name="nz"),
+                              helper.make_node("Squeeze", ["nz", "ax0"], ["k"])], "else", [],
+                             [helper.make_tensor_value_info("k", I64, None)])
+    nodes = [helper.make_node("ReduceMax", ["scores"], ["mx"], keepdims=0),
+             helper.make_node("Equal", ["mx", "zero_f"], ["cond"]),
+             helper.make_node("If", ["cond"], ["kept"], name="nms_if", then_branch=empty, else_branch=keep),
+             helper.make_node("Gather", ["boxes", "kept"], ["sel"], axis=0),
+             helper.make_node("MatMul", ["sel", "w"], ["y"], name="head")]
+    inits = [numpy_helper.from_array(np.array(0.0, np.float32), "zero_f"), ints("ax0", [0]),
+             weight("w", [4, 8])]
+    m = model(nodes, [("scores", F, [100]), ("boxes", F, [100, 4])], inits=inits)
+    r = onnxscore.analyze(m)
+    assert "if@nms_if" in r.data_dims
+    head = next(la for la in r.layers if la.name == "head")
+    assert head.macs_formula == 32 * Poly.symbol("if@nms_if")  # k * 4 * 8
+    assert onnxscore.analyze(m, dims={"if@nms_if": 7}).totals.macs == 7 * 4 * 8
+
+
+def test_slice_of_a_data_dependent_dim_is_named_and_a_symbolic_end_is_kept():
+    # keep[:1000] of n NonZero hits is min(n, 1000): named slice@; x[0:n] of a tensor n long is n
+    nodes = [helper.make_node("NonZero", ["x"], ["nz"], name="nz"),
+             helper.make_node("Squeeze", ["nz", "ax0"], ["idx"]),
+             helper.make_node("Slice", ["idx", "z", "thousand"], ["top"], name="top"),
+             helper.make_node("Shape", ["idx"], ["n"]),
+             helper.make_node("Slice", ["idx", "z", "n"], ["all"], name="all"),
+             helper.make_node("Cast", ["top"], ["topf"], to=F),
+             helper.make_node("Cast", ["all"], ["allf"], to=F),
+             helper.make_node("Unsqueeze", ["topf", "ax1"], ["t2"]),
+             helper.make_node("Unsqueeze", ["allf", "ax1"], ["a2"]),
+             helper.make_node("MatMul", ["t2", "w"], ["y"], name="mm_top"),
+             helper.make_node("MatMul", ["a2", "w"], ["y2"], name="mm_all")]
+    inits = [ints("ax0", [0]), ints("ax1", [1]), ints("z", [0]), ints("thousand", [1000]), weight("w", [1, 4])]
+    m = model(nodes, [("x", F, [5000])], outputs=(("y", F, None), ("y2", F, None)), inits=inits)
+    r = onnxscore.analyze(m)
+    layers = {la.name: la for la in r.layers}
+    assert layers["mm_top"].macs_formula == 4 * Poly.symbol("slice@top")  # rows * 1 * 4
+    assert layers["mm_all"].macs_formula == 4 * Poly.symbol("nonzero@nz")
+
+
+def test_a_deferred_value_is_made_when_it_decides_a_shape():
+    # TopK's k = ReduceMin(Concat(1000, Shape(x)[0])): the value is deferred until TopK needs
+    # it: k = min(1000, 300) = 300, so the head after it costs 300 * 1 * 8
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Gather", ["s", "i0"], ["n"], axis=0),
+             helper.make_node("Unsqueeze", ["n", "ax0"], ["n1"]),
+             helper.make_node("Concat", ["thousand", "n1"], ["both"], axis=0),
+             helper.make_node("ReduceMin", ["both"], ["k"], keepdims=1),
+             helper.make_node("TopK", ["x", "k"], ["vals", "idx"], name="topk"),
+             helper.make_node("Unsqueeze", ["vals", "ax1"], ["v2"]),
+             helper.make_node("MatMul", ["v2", "w"], ["y"], name="head")]
+    inits = [ints("i0", 0), ints("ax0", [0]), ints("ax1", [1]), ints("thousand", [1000]), weight("w", [1, 8])]
+    m = model(nodes, [("x", F, [300])], inits=inits)
+    r = onnxscore.analyze(m)
+    assert r.totals.complete and r.totals.macs == 300 * 1 * 8
+
+
+def test_roi_align_over_a_data_dependent_roi_count_is_a_formula():
+    # RoIs are the boxes a NonZero keeps (n of them); sampling_ratio 2: S = 4 samples per bin;
+    # per RoI bins * (8 * S + C * (7 * S + S)) FLOPs (weights, bilinear samples, the average)
+    # = 49 * (32 + 16 * 32) = 26,656
+    nodes = [helper.make_node("NonZero", ["keep"], ["nz"], name="nz"),
+             helper.make_node("Squeeze", ["nz", "ax0"], ["idx"]),
+             helper.make_node("Gather", ["boxes", "idx"], ["rois"], axis=0),
+             helper.make_node("Gather", ["batch", "idx"], ["bi"], axis=0),
+             helper.make_node("RoiAlign", ["x", "rois", "bi"], ["y"], name="roi", output_height=7,
+                              output_width=7, sampling_ratio=2)]
+    m = model(nodes, [("x", F, [1, 16, 32, 32]), ("keep", F, [100]), ("boxes", F, [100, 4]),
+                      ("batch", I64, [100])], inits=[ints("ax0", [0])])
+    r = onnxscore.analyze(m)
+    roi = next(la for la in r.layers if la.name == "roi")
+    assert roi.flops_formula == 49 * (8 * 4 + 16 * (7 * 4 + 4)) * Poly.symbol("nonzero@nz")
