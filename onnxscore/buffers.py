@@ -28,6 +28,12 @@ such tables are used.
   elementwise op (a Linear's bias), and the table a Gather reads (Swin's learned
   [(2W-1)^2, heads] relative position table, gathered by a constant index).
 
+* **Folded activations.** An exporter that folds everything computable at export time turns
+  activations into constants too: RAFT's first refinement step starts from a zero flow, so
+  the dynamo exporter stores its lookup grids and a conv's output as initializers. A constant
+  read where an op only ever reads activations (the input of a Conv, a pooling, a norm, an
+  activation function, a Split, a Resize, a GridSample) is such a folded activation.
+
 Learned tensors used in other ways (an absolute position embedding added to the tokens, a
 class token, every weight of a contraction) are untouched.
 """
@@ -38,6 +44,22 @@ from typing import Callable, Dict, List, Optional
 from onnxscore.digraph import Graph
 
 ROTARY = "rotary table"
+FOLDED = "folded activation"
+# (op type, input index) read only as an activation: a constant there is a folded activation.
+_ACTIVATION_ONLY = frozenset(
+    [(op, 0) for op in ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool", "GlobalAveragePool",
+                        "GlobalMaxPool", "GlobalLpPool", "Relu", "LeakyRelu", "Elu", "Selu", "Celu",
+                        "Gelu", "HardSigmoid", "HardSwish", "Softplus", "Softsign", "Mish", "Softmax",
+                        "LogSoftmax", "Split", "Resize", "Upsample", "GridSample", "InstanceNormalization",
+                        "BatchNormalization", "LayerNormalization", "GroupNormalization", "RMSNormalization",
+                        "LpNormalization", "MeanVarianceNormalization", "DepthToSpace", "SpaceToDepth",
+                        "RoiAlign", "MaxRoiPool")]
+    + [("GridSample", 1)])
+
+
+def activation_only(op_type: str, index: int) -> bool:
+    """Input ``index`` of ``op_type`` is only ever an activation (see the module docstring)."""
+    return (op_type, index) in _ACTIVATION_ONLY
 ATTENTION_BIAS = "attention bias or mask"
 # Ops between an attention score MatMul and its Softmax that keep the scores' meaning.
 _SCORE_PATH = frozenset({"Mul", "Div", "Add", "Reshape", "Cast", "Identity", "Where"})

@@ -11,7 +11,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 import onnx
 
 from onnxscore import kvcache, ops
-from onnxscore.buffers import computed_tables
+from onnxscore.buffers import activation_only, computed_tables
 from onnxscore.digraph import Graph
 from onnxscore.graph import (ConstTensor, bind_dims, default_opset, dtype_name, graph_of, storage_bytes,
                              weight_like)
@@ -140,7 +140,8 @@ def _claim_inputs(G: Graph, key: str, rule: Optional[Rule], w: _Walk, layer: str
             continue
         const = G.graph["constants"][root]
         role = rule.role(i) if rule is not None else DATA
-        kind = _claim_kind(role, nd["input_dtypes"][i], const, root in _tables(G))
+        table = root in _tables(G) or (_is_default(nd["domain"]) and activation_only(nd["op_type"], i))
+        kind = _claim_kind(role, nd["input_dtypes"][i], const, table)
         if kind is None:
             continue
         w.consts.setdefault(root, const)

@@ -160,3 +160,16 @@ def test_scores_from_an_einsum():
     # MaxViT computes scores with an Einsum; its [1, 2, 16, 16] position bias is a buffer
     r = onnxscore.analyze(scores_plus([], "bias", [weight("bias", [1, 2, 16, 16])], einsum=True))
     assert (r.totals.params, r.totals.buffers) == (0, 2 * 16 * 16)
+
+
+def test_folded_activation_is_not_a_parameter():
+    # RAFT's first step from a zero flow, folded by the exporter: a constant [1, 4, 8, 8] read
+    # as a Conv's input and through a Relu is an activation; the conv's kernel [8, 4, 3, 3] and
+    # the Add of a learned [1, 8, 6, 6] tensor stay parameters
+    nodes = [helper.make_node("Relu", ["folded"], ["r"]),
+             helper.make_node("Conv", ["r", "k"], ["c"]),
+             helper.make_node("Add", ["c", "learned"], ["c2"]),
+             helper.make_node("Add", ["c2", "x"], ["y"])]
+    inits = [weight("folded", [1, 4, 8, 8]), weight("k", [8, 4, 3, 3]), weight("learned", [1, 8, 6, 6])]
+    r = onnxscore.analyze(model(nodes, [("x", [1, 8, 6, 6])], inits))
+    assert (r.totals.params, r.totals.buffers) == (8 * 4 * 3 * 3 + 8 * 6 * 6, 4 * 8 * 8)

@@ -38,7 +38,7 @@ from onnxscore.shapes.evaluate import (EXPANDING, FILL_LIMIT, VALUE_LIMIT, evalu
 MS = "com.microsoft"
 ML = "ai.onnx.ml"
 _GRAPH_ATTRS = (AttributeProto.GRAPH, AttributeProto.GRAPHS)
-_NOT_PLAIN = (AttributeProto.TENSOR, AttributeProto.GRAPH, AttributeProto.GRAPHS)
+_NOT_PLAIN = (AttributeProto.GRAPH, AttributeProto.GRAPHS, AttributeProto.SPARSE_TENSORS)
 
 # Inputs whose *value* (not only shape) decides an op's output shape.
 VALUE_INPUTS = {

@@ -408,3 +408,15 @@ def test_roi_align_over_a_data_dependent_roi_count_is_a_formula():
     r = onnxscore.analyze(m)
     roi = next(la for la in r.layers if la.name == "roi")
     assert roi.flops_formula == 49 * (8 * 4 + 16 * (7 * 4 + 4)) * Poly.symbol("nonzero@nz")
+
+
+def test_constant_of_shape_fill_value_is_used():
+    # RAFT's coords grid: Expand(x, ConstantOfShape([4], value=1)) keeps x's [1, 2, 28, 28];
+    # a fill taken as 0 would make the shape [0, 2, 28, 28] and the conv after it cost nothing
+    nodes = [helper.make_node("ConstantOfShape", ["four"], ["ones"],
+                              value=numpy_helper.from_array(np.array([1], np.int64))),
+             helper.make_node("Expand", ["x", "ones"], ["xe"]),
+             helper.make_node("Conv", ["xe", "w"], ["y"], name="conv")]
+    m = model(nodes, [("x", F, [1, 2, 28, 28])], inits=[ints("four", [4]), weight("w", [8, 2, 1, 1])])
+    r = onnxscore.analyze(m)
+    assert r.totals.macs == 1 * 8 * 28 * 28 * 2  # N*Cout*H*W*Cin
