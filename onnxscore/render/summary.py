@@ -212,6 +212,19 @@ def explain_lines(report: Report) -> List[str]:
     return lines
 
 
+def data_dim_lines(data_dims) -> List[str]:
+    """The sizes only data decides, one line per kind (a detector has hundreds of them)."""
+    kinds: dict = {}
+    for name, what in data_dims.items():
+        kinds.setdefault(name.split("@", 1)[0], (what, []))[1].append(name)
+    lines = []
+    for kind, (what, names) in kinds.items():
+        shown = ", ".join(names[:2]) + (f", ... ({len(names)})" if len(names) > 2 else "")
+        lines.append(f"data-dependent: {shown}: {what}; costs after them are formulas in them, "
+                     f"--dim {names[0]}=N gives numbers")
+    return lines
+
+
 def footer_lines(report: Report, explain: bool = False) -> List[str]:
     """Notes, unknowns and warnings, one line each (``explain``: the chain of every lost shape)."""
     lines = [f"note: {n}" for n in report.notes]
@@ -221,8 +234,7 @@ def footer_lines(report: Report, explain: bool = False) -> List[str]:
         lines.append("In the tables: ? = cost unknown, n/a = no cost rule for the op; totals are lower bounds.")
     lines += [f"unknown: {len(names)} layer(s) need {dim} (e.g. {names[0]})"
               for dim, names in report.unresolved_dims.items()]
-    lines += [f"data-dependent: {d}: {what} (a formula in it; --dim {d}=N gives numbers)"
-              for d, what in report.data_dims.items()]
+    lines += data_dim_lines(report.data_dims)
     lines += [f"warning: {w}" for w in report.warnings]
     if explain:
         lines += explain_lines(report)

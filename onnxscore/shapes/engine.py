@@ -93,6 +93,7 @@ class Shapes:
     producers: Dict[str, str] = field(default_factory=dict)
     branches: Dict[int, Tuple[str, str]] = field(default_factory=dict)
     subgraphs: Dict[Tuple[int, str], "Shapes"] = field(default_factory=dict)
+    nodes: Dict[str, NodeProto] = field(default_factory=dict)  # key -> node
 
     def origin(self, name: str) -> Optional[Lost]:
         entry = self.lost.get(name)
@@ -157,6 +158,7 @@ def infer_graph(graph: GraphProto, opsets: Mapping[str, int], path: str = "<mode
         declared, dtype = s.tensors.get(vi.name, (None, 0))
         s.tensors[vi.name] = (merge(declared, actual), dtype)
     s.keys = node_keys(graph)
+    s.nodes = dict(zip(s.keys, graph.node))
     for key, node in zip(s.keys, graph.node):
         for out in node.output:
             if not out:
@@ -551,10 +553,38 @@ def _why(s: Shapes, node: NodeProto, cvals) -> str:
     if needs:
         producer = s.producers.get(needs[0])
         src = f", made by {producer}" if producer else ""
-        return f"its output shape depends on the value of {needs[0]!r}{src}, which is not known"
+        return f"its output shape depends on the value of {needs[0]!r}{src}, {_value_source(s, needs[0])}"
     if node.op_type == "If":
         return "the If condition is not known and its branches give different shapes"
     return f"neither ONNX nor onnxscore could derive the output shape of this {op}"
+
+
+def _value_source(s: Shapes, name: str, limit: int = 200) -> str:
+    """Why a value is not known, from what it is computed of: data (a size only data decides,
+    or a graph input's values) or something onnxscore could not evaluate."""
+    stack, seen = [name], set()
+    while stack and len(seen) < limit:
+        t = stack.pop()
+        if t in seen or not t:
+            continue
+        seen.add(t)
+        shape = s.tensors.get(t, (None, 0))[0]
+        dims = [d for d in shape or () if isinstance(d, str) and "@" in d]
+        if dims:
+            return f"which data decides (it is computed from {dims[0]})"
+        key = s.producers.get(t)
+        node = s.nodes.get(key) if key is not None else None
+        if node is None:
+            if t not in s.constants and not _available(s.values, t):
+                n = numel(shape)
+                if n is not None and n <= 4096:
+                    return f"which is computed from the value of input {t!r} (give it with --value)"
+                return f"which data decides (it is computed from the values of input {t!r})"
+            continue
+        if node.op_type in ("NonZero", "NonMaxSuppression", "Unique", "TopK"):
+            return f"which data decides (it comes from {node.op_type} {key})"
+        stack.extend(node.input)
+    return "which is not known"
 
 
 def _mark_unknown(s: Shapes, name: str, node: Optional[NodeProto], key: str, why: str) -> None:

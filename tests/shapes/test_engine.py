@@ -224,7 +224,7 @@ def test_a_lost_shape_names_where_and_why():
     r = onnxscore.analyze(m)
     (cause,) = r.unknown_causes
     assert (cause.node, cause.op) == ("reshape", "Reshape")
-    assert "'target'" in cause.why
+    assert "'target'" in cause.why and "--value" in cause.why  # a small input: give its value
     assert "mm" in cause.layers and r.layers[2].status == UNKNOWN
     assert cause.chain[0] in ("r2", "r") and cause.chain[-1] == "r"
     assert any("shape lost at 1 place(s): reshape (Reshape" in w for w in r.warnings)
@@ -420,3 +420,27 @@ def test_constant_of_shape_fill_value_is_used():
     m = model(nodes, [("x", F, [1, 2, 28, 28])], inits=[ints("four", [4]), weight("w", [8, 2, 1, 1])])
     r = onnxscore.analyze(m)
     assert r.totals.macs == 1 * 8 * 28 * 28 * 2  # N*Cout*H*W*Cin
+
+
+def test_a_shape_computed_from_pixel_values_says_data_decides():
+    # Resize by a scale read from the image's values (its maximum): no size can be known
+    nodes = [helper.make_node("ReduceMax", ["img"], ["mx"], keepdims=0),
+             helper.make_node("Unsqueeze", ["mx", "ax0"], ["m1"]),
+             helper.make_node("Concat", ["ones", "m1", "m1"], ["scales"], axis=0),
+             helper.make_node("Resize", ["img", "", "scales"], ["big"], name="resize", mode="nearest"),
+             helper.make_node("Conv", ["big", "w"], ["y"], name="conv")]
+    inits = [ints("ax0", [0]), numpy_helper.from_array(np.ones(2, np.float32), "ones"), weight("w", [4, 3, 1, 1])]
+    r = onnxscore.analyze(model(nodes, [("img", F, [1, 3, 64, 64])], inits=inits))
+    (cause,) = r.unknown_causes
+    assert cause.node == "resize" and "data decides" in cause.why and "'img'" in cause.why
+
+
+def test_data_dims_are_listed_once_per_kind():
+    # a detector has one NonZero per class; the report lists the kind once, with a count
+    nodes = [helper.make_node("NonZero", ["x"], [f"nz{i}"], name=f"nz{i}") for i in range(3)]
+    nodes.append(helper.make_node("Identity", ["x"], ["y"]))
+    m = model(nodes, [("x", F, [1, 100])], outputs=[("y", F, None)] + [(f"nz{i}", I64, None) for i in range(3)])
+    from onnxscore.render.summary import footer_lines
+    lines = [ln for ln in footer_lines(onnxscore.analyze(m)) if ln.startswith("data-dependent")]
+    assert lines == ["data-dependent: nonzero@nz0, nonzero@nz1, ... (3): elements NonZero finds; costs "
+                     "after them are formulas in them, --dim nonzero@nz0=N gives numbers"]
