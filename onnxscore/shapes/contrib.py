@@ -25,7 +25,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from onnx import TensorProto
 
-from onnxscore.shapes.dims import CONTRIB_RULES, arith, as_dim, as_poly, broadcast, register
+from onnxscore.shapes.dims import (CONTRIB_RULES, arith, as_dim, as_poly, broadcast, int_list, is_int,
+                                   register, str_attr, windows)
 from onnxscore.shapes.rules import _matmul
 
 MS = "com.microsoft"
@@ -94,18 +95,9 @@ def _result(node, shapes: Sequence = (), dtypes: Sequence[int] = ()):
     return shapes, [None] * n, types
 
 
-def _str(attrs: dict, name: str, default: str) -> str:
-    v = attrs.get(name, default)
-    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-
-
-def _is_int(d) -> bool:
-    return isinstance(d, int) and not isinstance(d, bool)
-
-
 def _div(a, b):
     """``a / b`` when it divides exactly (ints, names and polynomials alike), else None."""
-    if _is_int(a) and _is_int(b):
+    if is_int(a) and is_int(b):
         return a // b if b and a % b == 0 else None
     return arith("Div", a, b)
 
@@ -119,45 +111,6 @@ def _total(dims: Sequence) -> object:
 def _last(shape, dim) -> Optional[tuple]:
     """``shape`` with its last dim replaced by ``dim``."""
     return None if not shape else tuple(shape[:-1]) + (dim,)
-
-
-def _ints(attrs: dict, name: str, n: int, fill: int) -> List[int]:
-    v = attrs.get(name)
-    return [int(x) for x in v] if v else [fill] * n
-
-
-def window_out(size, kernel: int, stride: int = 1, pad_begin: int = 0, pad_end: int = 0,
-               dilation: int = 1, auto_pad: str = "NOTSET", ceil_mode: bool = False) -> Optional[int]:
-    """Output length of one spatial axis of a convolution or pooling window, or None.
-
-    ``floor((size + pad_begin + pad_end - dilation*(kernel - 1) - 1) / stride) + 1``; with
-    ``ceil_mode`` the ceiling, less the last window when it would start in the end padding
-    (what onnxruntime computes); SAME_UPPER/SAME_LOWER ``ceil(size / stride)``; VALID no pads.
-    A ``size`` that is not an int (a symbolic spatial dim) gives None.
-    """
-    if not all(_is_int(v) for v in (size, kernel, stride, dilation)) or stride <= 0:
-        return None
-    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        return -(-size // stride)
-    if auto_pad == "VALID":
-        pad_begin = pad_end = 0
-    room = size + pad_begin + pad_end - (dilation * (kernel - 1) + 1)
-    if room < 0:
-        return None
-    if not ceil_mode:
-        return room // stride + 1
-    out = -(-room // stride) + 1
-    return out - 1 if (out - 1) * stride >= size + pad_begin else out
-
-
-def _windows(spatial: Sequence, kernel: Sequence, attrs: dict, ceil_mode: bool = False) -> tuple:
-    """The output spatial dims of ``spatial`` under the node's strides, pads, dilations, auto_pad."""
-    n = len(kernel)
-    strides, dilations = _ints(attrs, "strides", n, 1), _ints(attrs, "dilations", n, 1)
-    pads = _ints(attrs, "pads", 2 * n, 0)
-    auto_pad = _str(attrs, "auto_pad", "NOTSET")
-    return tuple(window_out(spatial[a], kernel[a], strides[a], pads[a], pads[a + n], dilations[a],
-                            auto_pad, ceil_mode) for a in range(n))
 
 
 def _conv(x, w, attrs: dict, channels_last: bool = False, weight_last: bool = False):
@@ -177,7 +130,7 @@ def _conv(x, w, attrs: dict, channels_last: bool = False, weight_last: bool = Fa
         kernel = tuple(w[1:-1]) if weight_last else tuple(w[2:])
     if len(kernel) != len(spatial):
         return None
-    out = _windows(spatial, list(kernel), attrs)
+    out = windows(spatial, list(kernel), attrs)
     m = w[0] if w is not None and len(w) == len(x) else None
     return (x[0], *out, m) if channels_last else (x[0], m, *out)
 
@@ -188,7 +141,7 @@ def _pool(x, attrs: dict, channels_last: bool = False):
     if x is None or not kernel or len(x) != len(kernel) + 2:
         return None
     spatial = tuple(x[1:-1]) if channels_last else tuple(x[2:])
-    out = _windows(spatial, list(kernel), attrs, bool(attrs.get("ceil_mode", 0)))
+    out = windows(spatial, list(kernel), attrs, bool(attrs.get("ceil_mode", 0)))
     return (x[0], *out, x[-1]) if channels_last else (x[0], x[1], *out)
 
 
@@ -270,7 +223,7 @@ def _ms_dropout(node, shapes, values, attrs):
     if node.op_type == "BiasDropout":
         return _result(node, [x, x], [0, BOOL])
     n = _total(x) if x is not None else None
-    return _result(node, [x, None if not _is_int(n) else (-(-n // 32),)], [0, U32])
+    return _result(node, [x, None if not is_int(n) else (-(-n // 32),)], [0, U32])
 
 
 @_ms("GemmaRotaryEmbedding")
@@ -402,17 +355,17 @@ def _ms_conv_transpose_dynamic_pads(node, shapes, values, attrs):
     kernel = attrs.get("kernel_shape") or w[2:]
     channels = arith("Mul", w[1], int(attrs.get("group", 1)))
     pads = _at(values, 2) if _has(node, 2) else (0,) * (2 * n)
-    auto_pad = _str(attrs, "auto_pad", "NOTSET")
-    strides, dilations = _ints(attrs, "strides", n, 1), _ints(attrs, "dilations", n, 1)
-    extra = _ints(attrs, "output_padding", n, 0)
+    auto_pad = str_attr(attrs, "auto_pad", "NOTSET")
+    strides, dilations = int_list(attrs, "strides", n, 1), int_list(attrs, "dilations", n, 1)
+    extra = int_list(attrs, "output_padding", n, 0)
     out = []
     for a in range(n):
         size, k = x[2 + a], kernel[a]
-        if not (_is_int(size) and _is_int(k)):
+        if not (is_int(size) and is_int(k)):
             out.append(None)
         elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
             out.append(size * strides[a])
-        elif pads is None or len(pads) != 2 * n or not all(_is_int(p) for p in pads):
+        elif pads is None or len(pads) != 2 * n or not all(is_int(p) for p in pads):
             out.append(None)
         else:
             out.append(strides[a] * (size - 1) + extra[a] + dilations[a] * (k - 1) + 1
@@ -432,7 +385,7 @@ def _ms_causal_conv_with_state(node, shapes, values, attrs):
     state = past
     plain = (int(attrs.get("ndim", 1)) == 1 and not attrs.get("channels_last", 0)
              and not attrs.get("state_window", 0))
-    if state is None and plain and x is not None and w is not None and len(w) == 3 and _is_int(w[2]):
+    if state is None and plain and x is not None and w is not None and len(w) == 3 and is_int(w[2]):
         length = int(attrs.get("state_length", 0) or 0) or (w[2] - 1) * int(attrs.get("dilation", 1))
         state = (x[0], x[1], length)
     return _result(node, [out, state])
@@ -575,7 +528,7 @@ def _ms_cdist(node, shapes, values, attrs):
 def _ms_gather_nd(node, shapes, values, attrs):
     """``indices[:-1] + data[indices[-1]:]`` (symbolic_shape_infer: GatherND)."""
     data, idx = _at(shapes, 0), _at(shapes, 1)
-    if data is None or not idx or not _is_int(idx[-1]) or idx[-1] > len(data):
+    if data is None or not idx or not is_int(idx[-1]) or idx[-1] > len(data):
         return _result(node)
     return _result(node, [tuple(idx[:-1]) + tuple(data[idx[-1]:])])
 
@@ -603,7 +556,7 @@ def _logical_table(data, scales, attrs):
     block_size)``, elsewhere the dim or 1) decides; when both or neither agree, the last dim
     is unknown."""
     bits = int(attrs.get("bits", 4))
-    if bits >= 8 or not data or not _is_int(data[-1]):
+    if bits >= 8 or not data or not is_int(data[-1]):
         return tuple(data)
     candidates = [tuple(data), tuple(data[:-1]) + (data[-1] * 8 // bits,)]
     if scales is None or len(scales) != len(data):
@@ -613,7 +566,7 @@ def _logical_table(data, scales, attrs):
 
     def fits(shape):
         for a, (d, s) in enumerate(zip(shape, scales)):
-            if not (_is_int(d) and _is_int(s)):
+            if not (is_int(d) and is_int(s)):
                 continue
             want = (-(-d // block) if block else 1) if a == q_axis else d
             if s != want and not (a != q_axis and s == 1):
@@ -642,7 +595,7 @@ def _ms_expand_dims(node, shapes, values, attrs):
     """X with a 1 inserted at the value of ``axis`` (input 1; negative counts from the end of
     the output)."""
     x, axis = _at(shapes, 0), _at(values, 1)
-    if x is None or not axis or not _is_int(axis[0]):
+    if x is None or not axis or not is_int(axis[0]):
         return _result(node)
     at = axis[0] % (len(x) + 1)
     return _result(node, [tuple(x[:at]) + (1,) + tuple(x[at:])])
@@ -665,7 +618,7 @@ def _ms_range(node, shapes, values, attrs):
     values of integer scalars."""
     start, limit = _at(values, 0), _at(values, 1)
     delta = _at(values, 2) if _has(node, 2) else (1,)
-    if not (start and limit and delta) or not all(_is_int(v[0]) for v in (start, limit, delta)) \
+    if not (start and limit and delta) or not all(is_int(v[0]) for v in (start, limit, delta)) \
             or not delta[0]:
         return _result(node)
     return _result(node, [(max(0, -(-(limit[0] - start[0]) // delta[0])),)])
@@ -697,7 +650,7 @@ def _ms_unfold_tensor(node, shapes, values, attrs):
     dim = int(attrs.get("dim", -1)) % len(x)
     out = list(x)
     d = x[dim]
-    out[dim] = (d - int(size)) // step + 1 if _is_int(d) else \
+    out[dim] = (d - int(size)) // step + 1 if is_int(d) else \
         (arith("Add", arith("Sub", d, int(size)), 1) if step == 1 else None)
     return _result(node, [tuple(out) + (int(size),)])
 
@@ -770,7 +723,7 @@ def _ms_rfft(node, shapes, values, attrs):
     if not x:
         return _result(node)
     n = x[-1]
-    half = n // 2 + 1 if _is_int(n) else None
+    half = n // 2 + 1 if is_int(n) else None
     return _result(node, [tuple(x[:-1]) + (half, 2)])
 
 
@@ -781,7 +734,7 @@ def _ms_irfft(node, shapes, values, attrs):
     if not x or len(x) < 2:
         return _result(node)
     m = x[-2]
-    return _result(node, [tuple(x[:-2]) + (2 * (m - 1) if _is_int(m) else None,)])
+    return _result(node, [tuple(x[:-2]) + (2 * (m - 1) if is_int(m) else None,)])
 
 
 @_ms("DynamicTimeWarping")
@@ -919,7 +872,7 @@ def _ms_gqa(node, shapes, values, attrs):
     if _has(node, 3):
         past = _at(shapes, 3)
         past_len = past[2] if past is not None and len(past) == 4 else None
-    if total and _is_int(total[0]) and _is_int(past_len) and kv_heads and head is not None:
+    if total and is_int(total[0]) and is_int(past_len) and kv_heads and head is not None:
         present = (q[0], kv_heads, max(past_len, total[0]), head)
     return _result(node, [(q[0], q[1], width), present, present])
 
@@ -949,7 +902,7 @@ def _ms_paged_attention(node, shapes, values, attrs):
         return _result(node, [None] + caches)
     heads, kv_heads = attrs.get("num_heads"), attrs.get("kv_num_heads", 0)
     width = q[1]
-    if _str(attrs, "kv_cache_layout", "SEPARATE") == "LATENT":
+    if str_attr(attrs, "kv_cache_layout", "SEPARATE") == "LATENT":
         head = _div(q[1], heads) if heads else None
         v_head = int(attrs.get("v_head_size", 0) or 0) or head
         width = arith("Mul", v_head, heads) if heads and v_head is not None else None
@@ -1051,7 +1004,7 @@ def _ms_dynamic_quantize_lstm(node, shapes, values, attrs):
     x, w, r = _at(shapes, 0), _at(shapes, 1), _at(shapes, 2)
     if x is None or len(x) != 3:
         return _result(node)
-    dirs = w[0] if w else (2 if _str(attrs, "direction", "forward") == "bidirectional" else 1)
+    dirs = w[0] if w else (2 if str_attr(attrs, "direction", "forward") == "bidirectional" else 1)
     hidden = attrs.get("hidden_size") or (r[1] if r and len(r) == 3 else None)
     state = (dirs, x[1], hidden)
     return _result(node, [(x[0], dirs, x[1], hidden), state, state])
@@ -1093,7 +1046,7 @@ def _ms_gated_delta_net(node, shapes, values, attrs):
         room = arith("Sub", q[-1], arith("Mul", hv, dv))
         hq = _div(room, arith("Mul", 2, dk)) if room is not None else None
         tokens = tuple(q[:-1])
-    heads = max(hq, hv) if _is_int(hq) and _is_int(hv) else (hv if hq == hv else None)
+    heads = max(hq, hv) if is_int(hq) and is_int(hv) else (hv if hq == hv else None)
     return _result(node, [tokens + (heads, dv), state], [0, F32])
 
 
@@ -1102,7 +1055,7 @@ def _ms_gated_delta_net(node, shapes, values, attrs):
 
 def _scalar(values, i):
     v = _at(values, i)
-    return v[0] if v and _is_int(v[0]) else None
+    return v[0] if v and is_int(v[0]) else None
 
 
 @_ms("BeamSearch", "WhisperBeamSearch", "GreedySearch", "Sampling")

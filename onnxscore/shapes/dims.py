@@ -141,3 +141,52 @@ def register(table: Dict[str, Prop], *ops: str):
     return register
 
 
+# Window arithmetic of convolutions and pools, shared by the default-domain and contrib rules.
+
+
+def str_attr(attrs: dict, name: str, default: str) -> str:
+    v = attrs.get(name, default)
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+
+
+def is_int(d) -> bool:
+    return isinstance(d, int) and not isinstance(d, bool)
+
+
+def int_list(attrs: dict, name: str, n: int, fill: int) -> List[int]:
+    v = attrs.get(name)
+    return [int(x) for x in v] if v else [fill] * n
+
+
+def window_out(size, kernel: int, stride: int = 1, pad_begin: int = 0, pad_end: int = 0,
+               dilation: int = 1, auto_pad: str = "NOTSET", ceil_mode: bool = False) -> Optional[int]:
+    """Output length of one spatial axis of a convolution or pooling window, or None.
+
+    ``floor((size + pad_begin + pad_end - dilation*(kernel - 1) - 1) / stride) + 1``; with
+    ``ceil_mode`` the ceiling, less the last window when it would start in the end padding
+    (what onnxruntime computes); SAME_UPPER/SAME_LOWER ``ceil(size / stride)``; VALID no pads.
+    A ``size`` that is not an int (a symbolic spatial dim) gives None.
+    """
+    if not all(is_int(v) for v in (size, kernel, stride, dilation)) or stride <= 0:
+        return None
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        return -(-size // stride)
+    if auto_pad == "VALID":
+        pad_begin = pad_end = 0
+    room = size + pad_begin + pad_end - (dilation * (kernel - 1) + 1)
+    if room < 0:
+        return None
+    if not ceil_mode:
+        return room // stride + 1
+    out = -(-room // stride) + 1
+    return out - 1 if (out - 1) * stride >= size + pad_begin else out
+
+
+def windows(spatial: Sequence, kernel: Sequence, attrs: dict, ceil_mode: bool = False) -> tuple:
+    """The output spatial dims of ``spatial`` under the node's strides, pads, dilations, auto_pad."""
+    n = len(kernel)
+    strides, dilations = int_list(attrs, "strides", n, 1), int_list(attrs, "dilations", n, 1)
+    pads = int_list(attrs, "pads", 2 * n, 0)
+    auto_pad = str_attr(attrs, "auto_pad", "NOTSET")
+    return tuple(window_out(spatial[a], kernel[a], strides[a], pads[a], pads[a + n], dilations[a],
+                            auto_pad, ceil_mode) for a in range(n))

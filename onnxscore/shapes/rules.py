@@ -7,8 +7,8 @@ import math
 from onnx import TensorProto, numpy_helper
 
 from onnxscore.poly import Poly, ceildiv, floordiv
-from onnxscore.shapes.dims import (DEFAULT_RULES, ML_RULES, arith, as_dim, as_poly, broadcast,
-                                   is_unknown, quotient, register, reshape)
+from onnxscore.shapes.dims import (DEFAULT_RULES, ML_RULES, Value, arith, as_dim, as_poly, broadcast,
+                                   is_unknown, register, reshape, windows)
 
 
 def _prop(*ops: str):
@@ -365,9 +365,19 @@ def _conv(node, shapes, values, attrs):
     return [(shapes[0][0], w[0]) + tuple(spatial)], [None]
 
 
+# Pools whose ceil_mode output ONNX's shape inference overstates: its C++ inference keeps a last
+# window that would start in the end padding, which onnxruntime and ONNX's own reference
+# implementation drop (as PyTorch does). The engine takes this rule's numbers over ONNX's.
+CEIL_POOLS = ("MaxPool", "AveragePool", "LpPool")
+
+
 @_prop("MaxPool", "AveragePool", "LpPool")
 def _pool(node, shapes, values, attrs):
     """[N, C, spatial...]; MaxPool's optional indices shaped the same."""
+    x = shapes[0]
+    if attrs.get("ceil_mode") and x is not None and all(isinstance(d, int) for d in x[2:]):
+        out = tuple(x[:2]) + windows(x[2:], attrs.get("kernel_shape"), attrs, ceil_mode=True)
+        return [out] * len(node.output), [None] * len(node.output)
     spatial = _spatial(node, shapes, attrs, attrs.get("kernel_shape"))
     if spatial is None:
         return [None] * len(node.output), [None] * len(node.output)

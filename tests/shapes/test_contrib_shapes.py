@@ -22,7 +22,7 @@ from onnxscore.graph import graph_of
 from onnxscore.ops import registry
 from onnxscore.report import OK
 from onnxscore.shapes import contrib
-from onnxscore.shapes.contrib import window_out
+from onnxscore.shapes.dims import window_out
 from onnxscore.shapes.dims import CONTRIB_RULES
 from tests.opmodels import node_model, weight
 

@@ -444,3 +444,15 @@ def test_data_dims_are_listed_once_per_kind():
     lines = [ln for ln in footer_lines(onnxscore.analyze(m)) if ln.startswith("data-dependent")]
     assert lines == ["data-dependent: nonzero@nz0, nonzero@nz1, ... (3): elements NonZero finds; costs "
                      "after them are formulas in them, --dim nonzero@nz0=N gives numbers"]
+
+
+def test_ceil_mode_pool_drops_a_window_that_starts_in_the_end_padding():
+    # MaxPool k2 s2 over 6 with pads end 1, ceil_mode: ceil((6 + 1 - 2) / 2) + 1 = 4, but the
+    # 4th window would start at (4 - 1) * 2 = 6 >= 6 + 0, inside the padding: onnxruntime, ONNX's
+    # reference implementation and PyTorch give 3 (ONNX's shape inference says 4)
+    nodes = [helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[2, 2], strides=[2, 2],
+                              pads=[0, 0, 1, 1], ceil_mode=1),
+             helper.make_node("Conv", ["p", "w"], ["y"], name="conv")]
+    m = model(nodes, [("x", F, [1, 3, 6, 6])], inits=[weight("w", [4, 3, 1, 1])])
+    assert graph_of(m).graph["tensors"]["p"][0] == (1, 3, 3, 3)
+    assert onnxscore.analyze(m).totals.macs == 1 * 4 * 3 * 3 * 3  # N*Cout*H*W*Cin
