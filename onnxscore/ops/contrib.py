@@ -921,7 +921,10 @@ def reduce_sum_integer(ctx: Ctx) -> Cost:
 # Convolutions and pooling.
 
 def _nhwc_conv(ctx: Ctx) -> Tuple[int, int]:
-    """``(MACs, outputs)`` of a channels-last convolution with an NCHW-layout weight."""
+    """``(MACs, outputs)`` of a channels-last convolution. NhwcConv's weight is
+    ``[M, kH, kW, C/group]`` (as onnxruntime's ``fusion_nhwc_conv.py`` writes it),
+    NhwcFusedConv's ``[M, C/group, kH, kW]``; either way a MAC count is outputs times the
+    product of the weight's non-leading dims."""
     w = ctx.in_shape(1)
     out = _out_raw(ctx, 0)
     if out is not None:
@@ -929,7 +932,8 @@ def _nhwc_conv(ctx: Ctx) -> Tuple[int, int]:
     else:
         x = ctx.in_shape(0)
         nchw = (x[0], x[-1], *x[1:-1])
-        spatial = conv_out_spatial(dataclasses.replace(ctx, outputs=[None]), nchw, w[2:])
+        kernel = ctx.attr("kernel_shape") or (w[1:-1] if ctx.op_type == "NhwcConv" else w[2:])
+        spatial = conv_out_spatial(dataclasses.replace(ctx, outputs=[None]), nchw, kernel)
         outputs = x[0] * w[0] * numel(spatial)
     return outputs * numel(w[1:]), outputs
 
@@ -953,7 +957,7 @@ def fused_conv(ctx: Ctx) -> Cost:
 
 @rule("NhwcConv", kind="conv", domain=MS, roles={1: WEIGHT, 2: WEIGHT})
 def nhwc_conv(ctx: Ctx) -> Cost:
-    """Conv on ``[N, H, W, C]`` data with an ``[M, C/group, kH, kW]`` weight.
+    """Conv on ``[N, H, W, C]`` data with an ``[M, kH, kW, C/group]`` weight.
 
     MACs = outputs * (C/group) * prod(kernel), outputs = N * M * prod(out spatial); the bias
     adds one FLOP per output.
