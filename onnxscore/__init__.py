@@ -9,7 +9,7 @@ does not pay for onnx, numpy and networkx until an analysis needs them.
 """
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _EXPORTS = {
     "analyze": "onnxscore.walk", "analyze_graph": "onnxscore.walk", "annotate": "onnxscore.walk",
