@@ -34,7 +34,7 @@ import numpy as np
 from onnx import TensorProto, numpy_helper
 
 from onnxscore.ops.elementwise import SIGMOID_FLOPS, SOFTMAX_FLOPS
-from onnxscore.ops.registry import CONTROL, ML_DOMAIN, Cost, Ctx, numel, rule, zero_cost
+from onnxscore.ops.registry import CONTROL, ML_DOMAIN, Cost, Ctx, UnknownShape, numel, rule, zero_cost
 
 # Score post-transforms, per score: softmax as in Softmax; logistic is a sigmoid; softmax_zero
 # adds a compare to skip zero scores; probit = sqrt(2) * erfinv(2p - 1): mul, sub, erfinv, mul.
@@ -68,6 +68,8 @@ def _values(ctx: Ctx, *names: str) -> List[Any]:
         if v is None:
             continue
         if isinstance(v, TensorProto):
+            if v.data_location == TensorProto.EXTERNAL:  # its bytes are in a file: never read
+                raise UnknownShape([f"attribute {name} (stored as external data)"], ctx.name)
             v = numpy_helper.to_array(v)
         return np.asarray(v).reshape(-1).tolist() if not isinstance(v, (list, tuple)) else list(v)
     return []

@@ -209,7 +209,10 @@ def _typed(value, shape, dtype: int) -> np.ndarray:
 
 
 def _plain_attrs(node: NodeProto) -> dict:
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute if a.type not in _NOT_PLAIN}
+    """A node's attributes as Python values; a tensor stored as external data is None (its
+    bytes would be read from a file, which the analysis never does)."""
+    return {a.name: None if a.type == AttributeProto.TENSOR and a.t.data_location == TensorProto.EXTERNAL
+            else helper.get_attribute_value(a) for a in node.attribute if a.type not in _NOT_PLAIN}
 
 
 def _as_tuple(value: Optional[np.ndarray]):

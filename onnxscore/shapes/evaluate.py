@@ -61,6 +61,9 @@ def evaluate(node: NodeProto, inputs: Sequence[Optional[np.ndarray]],
     """Run one default-domain node on concrete inputs; None when it cannot be run here."""
     if node.op_type in NOT_EVALUATED or node.domain not in ("", "ai.onnx"):
         return None
+    if any(a.type == onnx.AttributeProto.TENSOR and a.t.data_location == TensorProto.EXTERNAL
+           for a in node.attribute):
+        return None  # its value is in a file: never read
     cls = _op_class(node.op_type, opsets.get("", 0) or onnx.defs.onnx_opset_version())
     if cls is None:
         return None

@@ -193,7 +193,8 @@ def _constant_of_shape(node, shapes, values, attrs):
     """Shaped by its input's value; a short integer fill is tracked as a value too."""
     target, value = values[0], None
     fill = attrs.get("value")
-    if target is not None and len(target) == 1 and isinstance(target[0], int) and target[0] <= 64:
+    known = fill is not None or "value" not in attrs  # no attribute: zeros; an external one: unknown
+    if known and target is not None and len(target) == 1 and isinstance(target[0], int) and target[0] <= 64:
         number = 0 if fill is None else numpy_helper.to_array(fill).reshape(-1)[0]
         if float(number).is_integer():
             value = (int(number),) * target[0]

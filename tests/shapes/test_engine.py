@@ -456,3 +456,29 @@ def test_ceil_mode_pool_drops_a_window_that_starts_in_the_end_padding():
     m = model(nodes, [("x", F, [1, 3, 6, 6])], inits=[weight("w", [4, 3, 1, 1])])
     assert graph_of(m).graph["tensors"]["p"][0] == (1, 3, 3, 3)
     assert onnxscore.analyze(m).totals.macs == 1 * 4 * 3 * 3 * 3  # N*Cout*H*W*Cin
+
+
+def test_a_fill_value_in_external_data_is_never_read(tmp_path, monkeypatch):
+    # ConstantOfShape whose value attribute points at an external file: its shape is known,
+    # its value is not, and no file is opened for it (not even one beside the working folder)
+    fill = numpy_helper.from_array(np.array([1], np.int64), "v")
+    fill.data_location = TensorProto.EXTERNAL
+    fill.ClearField("raw_data")
+    entry = fill.external_data.add()
+    entry.key, entry.value = "location", "fill.bin"
+    nodes = [helper.make_node("ConstantOfShape", ["four"], ["ones"], value=fill),
+             helper.make_node("Expand", ["x", "ones"], ["y"])]
+    m = model(nodes, [("x", F, [1, 2, 3, 4])], inits=[ints("four", [4])])
+    (tmp_path / "fill.bin").write_bytes(np.array([1], np.int64).tobytes())
+    monkeypatch.chdir(tmp_path)
+    opened = []
+    real_open = open
+
+    def spy(path, *args, **kwargs):
+        opened.append(str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", spy)
+    G = graph_of(m)
+    assert "ones" not in G.graph["values"]
+    assert not any("fill.bin" in p for p in opened)
