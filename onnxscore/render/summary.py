@@ -232,8 +232,18 @@ def footer_lines(report: Report, explain: bool = False) -> List[str]:
         lines.append("Costs are polynomials in the symbolic dims: exact for every value.")
     elif not report.totals.complete:
         lines.append("In the tables: ? = cost unknown, n/a = no cost rule for the op; totals are lower bounds.")
+    named = {d: v for d, v in report.unresolved_dims.items() if d not in report.data_dims}
     lines += [f"unknown: {len(names)} layer(s) need {dim} (e.g. {names[0]})"
-              for dim, names in report.unresolved_dims.items()]
+              for dim, names in named.items()]
+    by_data = {d: v for d, v in report.unresolved_dims.items() if d in report.data_dims}
+    if by_data:  # one line for all, however many a detector has
+        layers = {name for names in by_data.values() for name in names}
+        kinds: dict = {}
+        for d in by_data:
+            kinds[d.split("@", 1)[0]] = kinds.get(d.split("@", 1)[0], 0) + 1
+        lines.append(f"unknown: {len(layers)} layer(s) need sizes only data decides ("
+                     + ", ".join(f"{n} {k}@" for k, n in kinds.items()) + "): a formula where "
+                     "they are polynomial, else set them with --dim")
     lines += data_dim_lines(report.data_dims)
     lines += [f"warning: {w}" for w in report.warnings]
     if explain:
