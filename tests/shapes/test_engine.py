@@ -72,11 +72,10 @@ def test_channel_split_over_symbolic_channels_stays_exact():
     assert onnxscore.analyze(m, dims={"H": 28}).totals.macs == 58 * 58 * 28 * 28
 
 
-def test_swin_padding_and_window_partition_are_evaluated():
-    # Swin's F.pad(x, (0, 0, 0, pad, 0, pad)) over [N, H, W, C] with pad = (7 - H % 7) % 7
-    # computed from the input's shape; ONNX pads are 4 begins then 4 ends:
-    # (0, 0, 0, 0, 0, pad, pad, 0). Then the window partition Reshape [-1, 7*7, C] and a MatMul.
-    # x [1, 57, 57, 16]: pad = (7 - 57 % 7) % 7 = (7 - 1) % 7 = 6
+def swin_padding():
+    """Swin's F.pad(x, (0, 0, 0, pad, 0, pad)) over [N, H, W, C] with pad = (7 - H % 7) % 7
+    computed from the input's shape; ONNX pads are 4 begins then 4 ends:
+    (0, 0, 0, 0, 0, pad, pad, 0). The padded tensor is ``xp``."""
     nodes = [
         helper.make_node("Shape", ["x"], ["s"]),
         helper.make_node("Gather", ["s", "i1"], ["h"], axis=0),
@@ -86,12 +85,19 @@ def test_swin_padding_and_window_partition_are_evaluated():
         helper.make_node("Unsqueeze", ["pad", "ax0"], ["pad1"]),
         helper.make_node("Concat", ["zeros5", "pad1", "pad1", "zero1"], ["pads"], axis=0),
         helper.make_node("Pad", ["x", "pads"], ["xp"], name="pad"),
-        helper.make_node("Reshape", ["xp", "win"], ["windows"], name="partition"),
-        helper.make_node("MatMul", ["windows", "w"], ["y"], name="mm"),
     ]
     inits = [ints("i1", 1), ints("w7", 7), ints("ax0", [0]), ints("zeros5", [0, 0, 0, 0, 0]),
-             ints("zero1", [0]), ints("win", [-1, 49, 16]), weight("w", [16, 16])]
-    m = model(nodes, [("x", F, [1, 57, 57, 16])], inits=inits)
+             ints("zero1", [0]), weight("w", [16, 16])]
+    return nodes, inits
+
+
+def test_swin_padding_and_window_partition_are_evaluated():
+    # then the window partition Reshape [-1, 7*7, C] and a MatMul;
+    # x [1, 57, 57, 16]: pad = (7 - 57 % 7) % 7 = (7 - 1) % 7 = 6
+    nodes, inits = swin_padding()
+    nodes += [helper.make_node("Reshape", ["xp", "win"], ["windows"], name="partition"),
+              helper.make_node("MatMul", ["windows", "w"], ["y"], name="mm")]
+    m = model(nodes, [("x", F, [1, 57, 57, 16])], inits=inits + [ints("win", [-1, 49, 16])])
     G = graph_of(m)
     assert int(G.graph["values"]["pad"]) == 6  # (7 - 57 % 7) % 7
     assert G.graph["tensors"]["xp"][0] == (1, 63, 63, 16)  # 57 + 6
@@ -115,20 +121,9 @@ def test_symbolic_strided_conv_is_an_exact_floor_expression():
 
 
 def test_symbolic_swin_padding_evaluates_right_once_dims_are_given():
-    # the padding of test_swin_padding... with H symbolic: pad = (7 - H % 7) % 7 stays exact
-    nodes = [
-        helper.make_node("Shape", ["x"], ["s"]),
-        helper.make_node("Gather", ["s", "i1"], ["h"], axis=0),
-        helper.make_node("Mod", ["h", "w7"], ["hm"]),
-        helper.make_node("Sub", ["w7", "hm"], ["hs"]),
-        helper.make_node("Mod", ["hs", "w7"], ["pad"]),
-        helper.make_node("Unsqueeze", ["pad", "ax0"], ["pad1"]),
-        helper.make_node("Concat", ["zeros5", "pad1", "pad1", "zero1"], ["pads"], axis=0),
-        helper.make_node("Pad", ["x", "pads"], ["xp"]),
-        helper.make_node("MatMul", ["xp", "w"], ["y"], name="mm"),
-    ]
-    inits = [ints("i1", 1), ints("w7", 7), ints("ax0", [0]), ints("zeros5", [0, 0, 0, 0, 0]),
-             ints("zero1", [0]), weight("w", [16, 16])]
+    # the same padding with H symbolic: pad = (7 - H % 7) % 7 stays exact
+    nodes, inits = swin_padding()
+    nodes.append(helper.make_node("MatMul", ["xp", "w"], ["y"], name="mm"))
     m = model(nodes, [("x", F, [1, "H", "H", 16])], inits=inits)
     formula = onnxscore.analyze(m).totals.macs_formula
     assert formula is not None
