@@ -160,15 +160,16 @@ def _all_tensors(graph: onnx.GraphProto):
 
 def name_input_dims(model: ModelProto) -> None:
     """Give every graph-input dim that has neither a value nor a usable name one a user can
-    read and set: ``<input>:<axis>``. paddle2onnx writes ``-1`` for a dynamic dim, other
-    exporters leave it empty or write ONNX's own ``unk__N``. A leading batch dim is left for
+    read and set: ``<input>:<axis>``. paddle2onnx writes ``-1`` or ``?`` for a dynamic dim,
+    other exporters leave it empty or write ONNX's own ``unk__N``. A leading batch dim is left for
     :func:`apply_dims` (it defaults to 1)."""
     init_names = {t.name for t in model.graph.initializer}
     for vi in model.graph.input:
         if vi.name in init_names or not vi.type.HasField("tensor_type"):
             continue
         for axis, d in enumerate(vi.type.tensor_type.shape.dim):
-            unnamed = not d.dim_param or d.dim_param.startswith("unk__")
+            unnamed = not d.dim_param or d.dim_param.startswith("unk__") or \
+                not any(c.isalnum() for c in d.dim_param)  # Paddle writes "?"
             if d.HasField("dim_value") and d.dim_value >= 0:
                 continue
             if d.HasField("dim_value") and d.dim_value != -1:

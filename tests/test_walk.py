@@ -124,7 +124,7 @@ def test_named_dimension_gives_an_exact_formula():
 def test_unnamed_and_minus_one_dims_are_named_after_their_input():
     # paddle2onnx writes -1 for a dynamic dim, other exporters leave it empty: both become
     # "<input>:<axis>", a dim the user can set, never a refusal
-    for declared in (None, -1):
+    for declared in (None, -1, "?", "unk__3"):
         m = model([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], [weight("w", [8, 8])],
                   inputs=(("x", F, [1, declared, 8]),))
         r = onnxscore.analyze(m)

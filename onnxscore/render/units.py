@@ -28,12 +28,14 @@ def binary_bytes(n: Optional[int]) -> str:
 
 
 def shape(s) -> str:
-    """(1, 3, 224, 224) -> '1x3x224x224'; symbolic dims by name; unknown rank -> '?'."""
+    """(1, 3, 224, 224) -> '1x3x224x224'; symbolic dims by name, in parentheses when the name
+    is not a plain word (a formula, ``x:2``, ``nms@/NonMaxSuppression``); unknown rank -> '?'."""
     if s is None:
         return "?"
     if len(s) == 0:
         return "scalar"
-    return "x".join("?" if d is None else (f"({d})" if " " in str(d) else str(d)) for d in s)
+    return "x".join("?" if d is None else str(d) if isinstance(d, int) or str(d).isidentifier()
+                    else f"({d})" for d in s)
 
 
 def shapes(ss: Sequence) -> str:
