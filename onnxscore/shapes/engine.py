@@ -591,6 +591,8 @@ def _value_source(s: Shapes, name: str, limit: int = 200) -> str:
         key = s.producers.get(t)
         node = s.nodes.get(key) if key is not None else None
         if node is None:
+            if isinstance(s.tensors, ChainMap) and t in s.tensors.maps[0] and t not in s.constants:
+                return f"which changes with every iteration (it comes from the body's input {t!r})"
             if t not in s.constants and not _available(s.values, t):
                 n = numel(shape)
                 if n is not None and n <= 4096:
