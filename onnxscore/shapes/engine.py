@@ -223,11 +223,39 @@ def _as_tuple(value: Optional[np.ndarray]):
 
 
 def _known_shape(shape) -> bool:
-    return shape is not None and not any(is_unknown(d) for d in shape)
+    if shape is None:
+        return False
+    for d in shape:
+        if d is None or (d.__class__ is str and d.startswith("unk__")):
+            return False
+    return True
+
+
+# Ops whose outputs hold values made from their inputs' shapes alone.
+_FROM_SHAPES = frozenset({"Shape", "Size"})
+
+
+def _settled(s: Shapes, node: NodeProto) -> bool:
+    """Nothing to add: ONNX knows every output's shape and dtype, and some input carries no
+    value and no symbols, so no output can have a value either (most nodes of a large model:
+    activations in, activations out; a Reshape of an activation by a constant shape)."""
+    if node.op_type in _FROM_SHAPES or node.op_type in rules.CEIL_POOLS or s.corrected:
+        return False
+    for n in node.output:
+        if n:
+            shape, dtype = s.tensors.get(n, (None, 0))
+            if not dtype or not _known_shape(shape):
+                return False
+    for a in node.attribute:
+        if a.type in _GRAPH_ATTRS:
+            return False
+    return any(n and n not in s.symbols and not _available(s.values, n) for n in node.input)
 
 
 def _visit(s: Shapes, i: int, node: NodeProto) -> None:
     """Shapes, dtypes and values of one node's outputs."""
+    if _settled(s, node):
+        return
     default = node.domain in ("", "ai.onnx")
     ins = list(node.input)
     info = [s.tensors.get(n, (None, 0)) if n else (None, 0) for n in ins]
@@ -236,7 +264,7 @@ def _visit(s: Shapes, i: int, node: NodeProto) -> None:
     deciding = VALUE_INPUTS.get(node.op_type, ()) if default else ()
     cvals = [s.values.get(n) if n and k in deciding else peek(s.values, n) for k, n in enumerate(ins)]
     n_out = len(node.output)
-    if any(n in s.corrected for n in ins):  # ONNX inferred these outputs from a wrong shape
+    if s.corrected and any(n in s.corrected for n in ins):  # ONNX inferred these from a wrong shape
         for name in node.output:
             if name:
                 s.tensors[name] = (None, s.tensors.get(name, (None, 0))[1])
@@ -249,9 +277,8 @@ def _visit(s: Shapes, i: int, node: NodeProto) -> None:
     if any(a.type in _GRAPH_ATTRS for a in node.attribute):
         _visit_subgraphs(s, i, node, ours, our_dtypes, out_vals)
     _apply_rule(s, node, shapes, dtypes, cvals, ours, our_dtypes, out_vals, out_syms)
-    pending = [k for k, n in enumerate(ins) if n and cvals[k] is None and _available(s.values, n)]
-    if pending and not all(_known_shape(merge(s.tensors.get(n, (None, 0))[0], x))
-                           for n, x in zip(node.output, ours) if n):
+    if not all(_known_shape(merge(s.tensors.get(n, (None, 0))[0], x)) for n, x in zip(node.output, ours) if n) \
+            and any(n and cvals[k] is None and _available(s.values, n) for k, n in enumerate(ins)):
         cvals = [s.values.get(n) if n else None for n in ins]  # the rule needs them: make them
         _apply_rule(s, node, shapes, dtypes, cvals, ours, our_dtypes, out_vals, out_syms)
     if default and node.op_type in rules.CEIL_POOLS and any(a.name == "ceil_mode" and a.i for a in node.attribute):
@@ -299,11 +326,12 @@ class Values(MutableMapping):
 
     def __init__(self) -> None:
         self._made: Dict[str, np.ndarray] = {}
-        self._deferred: Dict[str, Callable[[], None]] = {}
+        self._deferred: Dict[str, Tuple[Callable[[], None], List[str]]] = {}  # name -> (make, all its names)
 
     def defer(self, names: Sequence[str], make: Callable[[], None]) -> None:
-        for name in names:
-            self._deferred[name] = make
+        group = list(names)
+        for name in group:
+            self._deferred[name] = (make, group)
 
     def peek(self, name: str) -> Optional[np.ndarray]:
         return self._made.get(name)
@@ -312,11 +340,12 @@ class Values(MutableMapping):
         return name in self._made or name in self._deferred
 
     def _make(self, name: str) -> None:
-        make = self._deferred.pop(name, None)
-        if make is not None:
+        entry = self._deferred.get(name)
+        if entry is not None:
+            make, group = entry
+            for other in group:  # one run makes all the node's outputs, or none of them
+                self._deferred.pop(other, None)
             make()
-            for other in [k for k, v in self._deferred.items() if v is make]:
-                del self._deferred[other]
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._made:
@@ -348,14 +377,17 @@ def _local(values) -> Values:
 
 
 def _available(values, name: str) -> bool:
-    maps = values.maps if isinstance(values, ChainMap) else [values]
-    return any(m.available(name) if isinstance(m, Values) else name in m for m in maps)
+    if isinstance(values, Values):
+        return values.available(name)
+    return any(m.available(name) if isinstance(m, Values) else name in m for m in values.maps)
 
 
 def peek(values, name: str) -> Optional[np.ndarray]:
     """A value already made, without making one that is deferred."""
     if not name:
         return None
+    if isinstance(values, Values):
+        return values._made.get(name)
     maps = values.maps if isinstance(values, ChainMap) else [values]
     for m in maps:
         v = m.peek(name) if isinstance(m, Values) else m.get(name)
