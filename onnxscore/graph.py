@@ -33,8 +33,7 @@ from onnxscore.digraph import Graph, topological_order
 from onnxscore.errors import GraphError
 from onnxscore.model import load_model
 from onnxscore.shapes import Shapes, infer_graph
-from onnxscore.shapes.constants import (FLOAT_TYPES, ConstTensor, dtype_name,  # noqa: F401
-                                        storage_bytes)
+from onnxscore.shapes.constants import FLOAT_TYPES, ConstTensor
 
 NAME_SCOPES_KEY = "pkg.torch.onnx.name_scopes"
 _TORCH_PARAM = re.compile(r"^[A-Za-z_]\w*(\.\w+)+$")

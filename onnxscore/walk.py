@@ -13,14 +13,13 @@ import onnx
 from onnxscore import kvcache, ops
 from onnxscore.buffers import activation_only, computed_tables
 from onnxscore.digraph import Graph
-from onnxscore.graph import (ConstTensor, bind_dims, default_opset, dtype_name, graph_of, storage_bytes,
-                             weight_like)
+from onnxscore.graph import bind_dims, default_opset, graph_of, weight_like
 from onnxscore.netscore import ACCURACY_METADATA_KEY, ALPHA, BETA, GAMMA, netscore
 from onnxscore.ops.registry import (BUFFER, DATA, QUANT, WEIGHT, Cost, Ctx, Rule, Tensor,
                                     UnknownShape, is_named)
 from onnxscore.report import (ERROR, OK, SYMBOLIC, UNKNOWN, UNSUPPORTED, ZERO, LayerCost, ModelInfo,
                               Report, Totals, UnknownCause)
-from onnxscore.shapes import Lost, peek
+from onnxscore.shapes import ConstTensor, Lost, dtype_name, peek, storage_bytes
 
 log = logging.getLogger(__name__)
 
