@@ -15,7 +15,7 @@ _EXPORTS = {
     "analyze": "onnxscore.walk", "analyze_graph": "onnxscore.walk", "annotate": "onnxscore.walk",
     "load_graph": "onnxscore.graph", "netscore": "onnxscore.netscore", "NetScore": "onnxscore.netscore",
     "Report": "onnxscore.report", "LayerCost": "onnxscore.report", "Totals": "onnxscore.report",
-    "ModelInfo": "onnxscore.report", "OnnxScoreError": "onnxscore.errors",
+    "ModelInfo": "onnxscore.report", "UnknownCause": "onnxscore.report", "OnnxScoreError": "onnxscore.errors",
     "ModelLoadError": "onnxscore.errors", "GraphError": "onnxscore.errors", "UsageError": "onnxscore.errors",
 }
 
