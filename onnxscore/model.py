@@ -161,8 +161,8 @@ def _all_tensors(graph: onnx.GraphProto):
 def name_input_dims(model: ModelProto) -> None:
     """Give every graph-input dim that has neither a value nor a usable name one a user can
     read and set: ``<input>:<axis>``. paddle2onnx writes ``-1`` or ``?`` for a dynamic dim,
-    other exporters leave it empty or write ONNX's own ``unk__N``. A leading batch dim is left for
-    :func:`apply_dims` (it defaults to 1)."""
+    other exporters leave it empty or write ONNX's own ``unk__N``. A leading one is a batch dim,
+    which :func:`apply_dims` then sets to 1 (``--dim x:0=N`` changes it)."""
     init_names = {t.name for t in model.graph.initializer}
     for vi in model.graph.input:
         if vi.name in init_names or not vi.type.HasField("tensor_type"):
@@ -176,10 +176,7 @@ def name_input_dims(model: ModelProto) -> None:
                 continue  # another negative: corrupt, check_dims refuses it
             if not unnamed and not d.HasField("dim_value"):
                 continue
-            if axis == 0 and len(vi.type.tensor_type.shape.dim) >= 2:
-                d.Clear()  # unnamed batch: apply_dims sets it to 1 and says so
-            else:
-                d.dim_param = f"{vi.name}:{axis}"
+            d.dim_param = f"{vi.name}:{axis}"  # a leading one is a batch: apply_dims sets it to 1
     for vi in list(model.graph.output) + list(model.graph.value_info):
         if vi.type.HasField("tensor_type"):
             for d in vi.type.tensor_type.shape.dim:
@@ -257,12 +254,8 @@ def apply_dims(model: ModelProto, dims: Mapping[str, int], input_shapes: Mapping
             continue
         if len(shape.dim) < 2 or shape.dim[0].HasField("dim_value"):
             continue
-        lead = shape.dim[0]
-        if not lead.dim_param:
-            lead.dim_value = 1
-            notes.append(f"unnamed batch dimension of input {vi.name!r} set to 1 "
-                         f"(pass --input {vi.name}=... to change)")
-        elif lead.dim_param not in values:
+        lead = shape.dim[0]  # named by name_input_dims when the file left it unnamed
+        if lead.dim_param and lead.dim_param not in values:
             values[lead.dim_param] = 1
             notes.append(f"batch dimension {lead.dim_param!r} set to 1 (pass --dim {lead.dim_param}=N "
                          "to change)")
