@@ -179,10 +179,9 @@ def infer_graph(graph: GraphProto, opsets: Mapping[str, int], path: str = "<mode
         if c.value is not None:
             s.values[name] = c.value
     init_names = {t.name for t in graph.initializer}
-    for name, value in (input_values or {}).items():
-        shape, dtype = s.tensors.get(name, (None, 0))
-        s.values[name] = _typed(value, shape, dtype)
-        s.tensors[name] = (s.values[name].shape, dtype)
+    for name, value in (input_values or {}).items():  # typed and shaped by model.input_values
+        s.values[name] = value
+        s.tensors[name] = (tuple(value.shape), s.tensors.get(name, (None, 0))[1])
     for name in (vi.name for vi in graph.input if vi.name not in init_names):
         _mark_unknown(s, name, None, "", f"graph input {name!r}")
     for i, node in enumerate(graph.node):
@@ -197,15 +196,6 @@ def infer_graph(graph: GraphProto, opsets: Mapping[str, int], path: str = "<mode
         if shape is not None and any(isinstance(d, str) and d.startswith("unk__") for d in shape):
             local[name] = (tuple(None if is_unknown(d) else d for d in shape), dtype)
     return s
-
-
-def _typed(value, shape, dtype: int) -> np.ndarray:
-    """A value given for an input, as the input's dtype and (when sizes agree) its shape."""
-    np_dtype = helper.tensor_dtype_to_np_dtype(dtype) if dtype else None
-    arr = np.asarray(value, dtype=np_dtype)
-    if shape is not None and all(isinstance(d, int) for d in shape) and numel(shape) == arr.size:
-        arr = arr.reshape(shape)
-    return arr
 
 
 def _plain_attrs(node: NodeProto) -> dict:
