@@ -32,7 +32,7 @@ from onnxscore.shapes import contrib, rules  # noqa: F401  (they register their 
 from onnxscore.shapes.constants import (ConstTensor, constant_node_tensor, constant_of_shape,
                                         tensor_const)
 from onnxscore.shapes.dims import CONTRIB_RULES, DEFAULT_RULES, ML_RULES, Shape, is_unknown, merge
-from onnxscore.shapes.evaluate import (EXPANDING, FILL_LIMIT, VALUE_LIMIT, evaluate, infer_node,
+from onnxscore.shapes.evaluate import (BOUNDED, FILL_LIMIT, VALUE_LIMIT, evaluate, infer_node,
                                        numel)
 
 MS = "com.microsoft"
@@ -466,11 +466,12 @@ def _evaluate_now(s: Shapes, node: NodeProto) -> None:
     cvals = [s.values.get(n) if n else None for n in node.input]
     if any(v is None for n, v in zip(node.input, cvals) if n):
         return
-    if node.op_type in EXPANDING:
-        sizes = [numel(s.tensors.get(n, (None,))[0]) for n in node.output if n]
-        limit = FILL_LIMIT if node.op_type == "ConstantOfShape" else VALUE_LIMIT
-        if any(n is None or n > limit for n in sizes):
-            return
+    sizes = [numel(s.tensors.get(n, (None,))[0]) for n in node.output if n]
+    limit = FILL_LIMIT if node.op_type == "ConstantOfShape" else VALUE_LIMIT
+    if any(n is not None and n > limit for n in sizes):
+        return  # a weight-sized or activation-sized output: its shape is all we keep
+    if any(n is None for n in sizes) and node.op_type not in BOUNDED:
+        return  # it could be large, and nothing says it is not
     outs = evaluate(node, cvals, s.opsets)
     for name, value in zip(node.output, outs or ()):
         if not name or value is None:

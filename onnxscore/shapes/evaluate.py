@@ -33,13 +33,17 @@ NOT_EVALUATED = frozenset({
     "SequenceConstruct", "SequenceEmpty", "SequenceInsert", "SequenceErase", "SequenceAt",
     "SequenceLength", "SplitToSequence", "ConcatFromSequence", "Optional",
     "OptionalGetElement", "OptionalHasElement"})
-# Ops whose output can be much larger than their inputs: evaluated only once their output
-# shape (from ONNX's per-node inference with the input values) is known to be small.
-EXPANDING = frozenset({
-    "ConstantOfShape", "Expand", "Tile", "Range", "Resize", "Upsample", "Pad", "OneHot",
-    "EyeLike", "MatMul", "Gemm", "Einsum", "Conv", "ConvTranspose", "Col2Im", "CenterCropPad",
-    "Trilu", "MatMulInteger", "BlackmanWindow", "HannWindow", "HammingWindow", "DFT", "STFT",
-    "MelWeightMatrix"})
+# Ops whose output is never larger than their inputs together (data movement, reductions,
+# selections): the only ones evaluated before their output shape is known. Every other op
+# (anything that broadcasts, ConstantOfShape, Expand, Tile, Range, MatMul, ...) runs only once
+# its output shape is known to hold at most VALUE_LIMIT elements.
+BOUNDED = frozenset({
+    "NonZero", "Unique", "Compress", "TopK", "NonMaxSuppression", "Slice", "Gather",
+    "GatherElements", "GatherND", "Squeeze", "Unsqueeze", "Reshape", "Flatten", "Cast",
+    "CastLike", "Identity", "Concat", "Split", "Transpose", "Shape", "Size", "ReduceSum",
+    "ReduceMax", "ReduceMin", "ReduceProd", "ReduceMean", "ArgMax", "ArgMin", "Not", "Neg",
+    "Abs", "Floor", "Ceil", "Round", "Sqrt", "Sign", "Relu", "Sigmoid", "Exp", "Log",
+    "CumSum", "ReverseSequence"})
 
 
 def _log(*args) -> None:

@@ -477,3 +477,21 @@ def test_a_fill_value_in_external_data_is_never_read(tmp_path, monkeypatch):
     G = graph_of(m)
     assert "ones" not in G.graph["values"]
     assert not any("fill.bin" in p for p in opened)
+
+
+def test_a_broadcast_of_small_values_is_not_run_when_its_output_is_large(monkeypatch):
+    # [4096, 1] + [1, 4096] of constants: both inputs are small enough to hold, their sum has
+    # 4096 * 4096 = 16,777,216 elements: its shape is known, it is never computed
+    import onnxscore.shapes.engine as engine
+    ran = []
+    real = engine.evaluate
+    monkeypatch.setattr(engine, "evaluate", lambda node, *a: ran.append(node.op_type) or real(node, *a))
+    nodes = [helper.make_node("Add", ["col", "row"], ["grid"]),
+             helper.make_node("Shape", ["grid"], ["s"]),
+             helper.make_node("Identity", ["x"], ["y"])]
+    inits = [ints("col", np.arange(4096).reshape(4096, 1)), ints("row", np.arange(4096).reshape(1, 4096))]
+    m = model(nodes, [("x", F, [1])], outputs=(("y", F, None), ("s", I64, None)), inits=inits)
+    G = graph_of(m)
+    assert G.graph["tensors"]["grid"][0] == (4096, 4096)
+    assert "grid" not in G.graph["values"] and "Add" not in ran
+    assert G.graph["values"]["s"].tolist() == [4096, 4096]
