@@ -433,6 +433,7 @@ class CheckResult:
     models: Tuple[ModelResult, ...]
     errors: Tuple[str, ...]  # unusable models, one line each
     baseline_written: Optional[str] = None
+    internal: Tuple[Tuple[str, Exception], ...] = ()  # (model, exception): bugs of onnxscore
 
     @property
     def over_budget(self) -> Tuple[ModelResult, ...]:
@@ -477,7 +478,7 @@ def check(paths: Sequence[str], config: Config, overrides: Optional[Mapping[str,
     baseline = read_baseline(config.baseline_path)
     accuracies = read_accuracy_file(os.path.join(config.root, config.accuracy_file)) \
         if config.accuracy_file else {}
-    results, errors = [], []
+    results, errors, internal = [], [], []
     for path in paths:
         budget = config.budget_for(path).merged(dict(overrides or {}))
         rel = _relative(path, config.root)
@@ -489,8 +490,8 @@ def check(paths: Sequence[str], config: Config, overrides: Optional[Mapping[str,
         except OnnxScoreError as e:
             errors.append(str(e))
             continue
-        except Exception as e:  # a model the analysis cannot handle is unusable input, one line
-            errors.append(f"{path}: cannot analyze ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+        except Exception as e:  # noqa: BLE001 - a bug of onnxscore, not of the model
+            internal.append((path, e))
             continue
         found = () if update_baseline else tuple(evaluate(figures, budget, path, baseline.get(rel)))
         results.append(ModelResult(path, figures, budget, found, cached))
@@ -500,7 +501,7 @@ def check(paths: Sequence[str], config: Config, overrides: Optional[Mapping[str,
         merged.update({_relative(r.path, config.root): r.figures for r in results})
         write_baseline(config.baseline_path, merged)
         written = config.baseline_path
-    return CheckResult(tuple(results), tuple(errors), written)
+    return CheckResult(tuple(results), tuple(errors), written, tuple(internal))
 
 
 SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".onnxscore_cache", ".tox"}

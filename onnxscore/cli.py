@@ -9,6 +9,7 @@ import functools
 import json
 import os
 import sys
+import traceback
 from dataclasses import replace
 from typing import List, Optional
 
@@ -21,7 +22,7 @@ from onnxscore.render import FORMATS, render
 from onnxscore.report import MEASURES, Report
 from onnxscore.sweep import parse_sweep, sweep
 
-EXIT_OK, EXIT_STRICT, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_STRICT, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def _fail(message: str) -> None:
@@ -59,8 +60,20 @@ def format_option(fn):
                         show_default=True, help="Output format.")(fn)
 
 
+def _internal(where: str, e: BaseException) -> None:
+    """A bug of onnxscore, not a problem of the model: one line that says so (exit 3); the
+    traceback with --debug."""
+    first = str(e).splitlines()[0] if str(e) else ""
+    _fail(f"internal error (a bug in onnxscore, not in the model) {where}: {type(e).__name__}: "
+          f"{first}; rerun with --debug for the traceback")
+    if click.get_current_context(silent=True) is not None and \
+            click.get_current_context().find_root().params.get("debug"):
+        traceback.print_exc()
+
+
 def _guard(fn):
-    """Library errors become one line on stderr and exit status 2, never a traceback."""
+    """Library errors become one line on stderr and exit status 2, a bug of ours exit status 3,
+    never a traceback (unless --debug)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -69,29 +82,34 @@ def _guard(fn):
         except OnnxScoreError as e:
             _fail(str(e))
             sys.exit(EXIT_BAD_INPUT)
+        except (SystemExit, click.exceptions.Exit, click.ClickException, KeyboardInterrupt):
+            raise
+        except Exception as e:  # noqa: BLE001 - a bug of ours: say so
+            _internal(f"in {fn.__name__.replace('_command', '')}", e)
+            sys.exit(EXIT_INTERNAL)
 
     return wrapper
 
 
 def _analyze_all(models, dim_values, shapes, values, accuracy=None, alpha=ALPHA, beta=BETA, gamma=GAMMA):
     """Analyze each model with parsed --dim and --input values; a model that cannot be read is
-    one line on stderr. Returns the reports and whether any model failed."""
+    one line on stderr, and so is a bug of ours. Returns the reports and the exit status the
+    failures call for: 0 none, 2 an unusable model, 3 an internal error."""
     from onnxscore.walk import analyze as run
 
     reports: List[Report] = []
-    failed = False
+    status = EXIT_OK
     for path in models:
         try:
             reports.append(run(path, dim_values, shapes, accuracy, alpha, beta, gamma,
                                values=parse_values(values)))
         except OnnxScoreError as e:
             _fail(str(e))
-            failed = True
-        except Exception as e:  # last resort: one line, never a traceback
-            first = str(e).splitlines()[0] if str(e) else ""
-            _fail(f"{path}: cannot analyze ({type(e).__name__}: {first})")
-            failed = True
-    return reports, failed
+            status = max(status, EXIT_BAD_INPUT)
+        except Exception as e:  # noqa: BLE001 - a bug of ours: say so, go on with the others
+            _internal(f"while analyzing {path}", e)
+            status = EXIT_INTERNAL
+    return reports, status
 
 
 def _emit(text: str, output: Optional[str]) -> None:
@@ -114,8 +132,13 @@ def output_option(fn):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="onnxscore")
-def main() -> None:
-    """Exact parameters, MACs, FLOPs and NetScore of ONNX models, layer by layer."""
+@click.option("--debug", is_flag=True, help="On an internal error (exit 3), print the traceback.")
+def main(debug: bool) -> None:
+    """Exact parameters, MACs, FLOPs and NetScore of ONNX models, layer by layer.
+
+    Exit status: 0 analyzed (or within budget), 1 --strict or over budget, 2 an unusable input
+    or option, 3 an internal error (a bug in onnxscore: please report it with --debug's output).
+    """
 
 
 @main.command()
@@ -172,11 +195,11 @@ def analyze(models, dims, input_shapes, values, accuracy, alpha, beta, gamma, fm
         except OnnxScoreError as e:
             _fail(str(e))
             sys.exit(EXIT_BAD_INPUT)
-        except Exception as e:  # last resort, as in _analyze_all
-            _fail(f"cannot render the report ({type(e).__name__}: {e})")
-            sys.exit(EXIT_BAD_INPUT)
+        except Exception as e:  # noqa: BLE001 - a bug of ours, as in _analyze_all
+            _internal("while rendering the report", e)
+            sys.exit(EXIT_INTERNAL)
     if failed:
-        sys.exit(EXIT_BAD_INPUT)
+        sys.exit(failed)
     if strict and any(not r.totals.complete for r in reports):
         for r in reports:
             if not r.totals.complete:
@@ -208,7 +231,7 @@ def hotspots(models, dims, input_shapes, values, fmt, k, by, output) -> None:
     reports, failed = _analyze_all(models, parse_dims(dims), parse_input_shapes(input_shapes), values)
     if reports:
         _emit(render_hotspots(reports, fmt, k, by), output)
-    sys.exit(EXIT_BAD_INPUT if failed else EXIT_OK)
+    sys.exit(failed)
 
 
 @main.command("compare")
@@ -236,7 +259,7 @@ def compare_command(model_a, model_b, dims, input_shapes, values, fmt, depth, k,
     reports, failed = _analyze_all((model_a, model_b), parse_dims(dims), parse_input_shapes(input_shapes),
                                    values)
     if failed:
-        sys.exit(EXIT_BAD_INPUT)
+        sys.exit(failed)
     _emit(render_comparison(compare(reports[0], reports[1], depth), fmt, k), output)
 
 
@@ -310,7 +333,11 @@ def check_command(models, config_path, dims, input_shapes, values, accuracy, max
             cache.close()
     for line in result.errors:
         _fail(line)
+    for path, e in result.internal:
+        _internal(f"while checking {path}", e)
     click.echo(render_check(result, fmt), nl=False)
+    if result.internal:
+        sys.exit(EXIT_INTERNAL)
     if result.errors:
         sys.exit(EXIT_BAD_INPUT)
     sys.exit(EXIT_STRICT if result.over_budget else EXIT_OK)

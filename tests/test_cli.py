@@ -110,3 +110,31 @@ def test_python_dash_m(conv_path):
     out = subprocess.run([sys.executable, "-m", "onnxscore", "analyze", conv_path, "--format", "json"],
                          capture_output=True, text=True, check=True).stdout
     assert json.loads(out)["totals"]["params"] == W_ELEMS
+
+
+def test_internal_error_is_exit_3_and_says_so(conv_path, tmp_path, monkeypatch):
+    # a bug of onnxscore (simulated: the walker raises) is not bad input: exit 3, one line that
+    # names the file and says it is ours; --debug adds the traceback; other models still analyzed
+    import onnxscore.walk as walk
+
+    real = walk.analyze_graph
+
+    def broken(G, *a, **kw):
+        if "conv" in G.graph["loaded"].path:
+            raise KeyError("boom")
+        return real(G, *a, **kw)
+
+    monkeypatch.setattr(walk, "analyze_graph", broken)
+    other = tmp_path / "other.onnx"
+    other.write_bytes(model([conv()], [weight("w", [4, 3, 3, 3])], inputs=(("x", F, [1, 3, 8, 8]),))
+                      .SerializeToString())
+    res = CliRunner().invoke(main, ["analyze", conv_path, str(other), "--format", "json"])
+    assert res.exit_code == 3
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "internal error" in lines[0] and conv_path in lines[0]
+    assert "--debug" in lines[0] and "Traceback" not in res.stderr
+    assert json.loads(res.stdout)["totals"]["macs"] == CONV_MACS  # the other model's report
+    res = CliRunner().invoke(main, ["--debug", "analyze", conv_path])
+    assert res.exit_code == 3 and "Traceback" in res.stderr and "KeyError: 'boom'" in res.stderr
+    res = CliRunner().invoke(main, ["check", conv_path, "--no-cache"])
+    assert res.exit_code == 3 and "internal error" in res.stderr
