@@ -49,7 +49,7 @@ def read_model(path: Union[str, os.PathLike]) -> ModelProto:
         raise ModelLoadError(f"{path}: cannot read ({e.strerror or e})") from None
     model = parse_model(data, path)
     del data
-    drop_weight_bytes(model.graph)
+    drop_weight_bytes(model.graph, path)
     return model
 
 
@@ -58,15 +58,28 @@ def read_model(path: Union[str, os.PathLike]) -> ModelProto:
 KEEP_VALUES_UP_TO = 4096
 
 
-def drop_weight_bytes(graph: onnx.GraphProto) -> None:
+# Bits an element of a packed sub-byte type takes; every other element takes at least a byte
+# in the file (a varint of int64_data included).
+_PACKED_BITS = {getattr(TensorProto, n): b for n, b in (("INT4", 4), ("UINT4", 4), ("FLOAT4E2M1", 4),
+                                                        ("INT2", 2), ("UINT2", 2)) if hasattr(TensorProto, n)}
+
+
+def drop_weight_bytes(graph: onnx.GraphProto, path: str = "<model>") -> None:
     """Clear the stored values of large inline tensors, keeping dims and type, so that neither
-    ONNX shape inference nor anything after it holds the weights in memory."""
+    ONNX shape inference nor anything after it holds the weights in memory. A tensor whose
+    dims promise more elements than its data could hold is corrupt (ONNX's inference would
+    allocate the promised size): an error."""
     for t in _all_tensors(graph):
         if t.data_location == TensorProto.EXTERNAL:
             continue
         n = 1
         for d in t.dims:
             n *= d
+        if n > KEEP_VALUES_UP_TO and t.data_type != TensorProto.STRING and \
+                t.ByteSize() * 8 < n * _PACKED_BITS.get(t.data_type, 8):
+            label = f"tensor {t.name!r}" if t.name else "a Constant's tensor"
+            raise GraphError(f"{path}: {label} declares {n:,} elements "
+                             f"({'x'.join(map(str, t.dims))}) but stores {t.ByteSize():,} bytes: corrupted")
         if n > KEEP_VALUES_UP_TO:
             for field_name in ("raw_data", "float_data", "int32_data", "int64_data", "double_data",
                                "uint64_data", "string_data"):
@@ -131,16 +144,21 @@ def check_external_data(model: ModelProto, path: str) -> List[str]:
     """Warnings about external-data references; the files are never opened."""
     base = os.path.dirname(os.path.abspath(path))
     warnings: List[str] = []
-    missing, escaping = set(), set()
+    missing, escaping, invalid = set(), set(), set()
     for t in _all_tensors(model.graph):
         if t.data_location != TensorProto.EXTERNAL:
             continue
         location = next((e.value for e in t.external_data if e.key == "location"), "")
+        if not isinstance(location, str) or "\0" in location:  # protobuf hands back bytes
+            invalid.add(repr(location)[:60])  # for a location that is not UTF-8: never followed
+            continue
         target = os.path.normpath(os.path.join(base, location))
         if os.path.isabs(location) or os.path.commonpath([base, target]) != base:
             escaping.add(location)
         elif not os.path.exists(target):
             missing.add(location)
+    for loc in sorted(invalid):
+        warnings.append(f"external data path {loc} is not a valid file name (not UTF-8); not followed")
     for loc in sorted(escaping):
         warnings.append(f"external data path {loc!r} leaves the model's folder; not followed")
     for loc in sorted(missing):
@@ -283,13 +301,37 @@ def inline_functions(model: ModelProto) -> Tuple[ModelProto, List[str]]:
     return inlined, [f"{len(model.functions)} model-local function(s) inlined"]
 
 
+# An integer tensor declared larger than this is no shape computation: ONNX's data
+# propagation would try to hold its values (2^40 of them for a corrupted Slice input).
+MAX_PROPAGATED = 1 << 24
+_INTEGER_TYPES = {TensorProto.INT64, TensorProto.INT32, TensorProto.INT16, TensorProto.INT8,
+                  TensorProto.UINT64, TensorProto.UINT32, TensorProto.UINT16, TensorProto.UINT8}
+
+
+def _huge_integer_tensor(model: ModelProto) -> Optional[str]:
+    g = model.graph
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        tt = vi.type.tensor_type
+        if vi.type.HasField("tensor_type") and tt.elem_type in _INTEGER_TYPES:
+            n = 1
+            for d in tt.shape.dim:
+                n *= d.dim_value if d.HasField("dim_value") else 1
+            if n > MAX_PROPAGATED:
+                return vi.name
+    return None
+
+
 def infer_shapes(model: ModelProto) -> Tuple[ModelProto, List[str]]:
-    """ONNX shape inference with data propagation; on failure, keep the declared shapes."""
+    """ONNX shape inference with data propagation (without it when an integer tensor is
+    declared too large for a shape computation); on failure, keep the declared shapes."""
+    huge = _huge_integer_tensor(model)
+    warnings = [f"integer tensor {huge!r} is declared with over {MAX_PROPAGATED:,} elements: ONNX's "
+                "data propagation skipped"] if huge else []
     try:
         return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False,
-                                                 data_prop=True), []
+                                                 data_prop=huge is None), warnings
     except Exception as e:  # onnx raises several types, incl. plain RuntimeError
-        return model, [f"ONNX shape inference failed ({_short(e)}); using declared shapes only"]
+        return model, warnings + [f"ONNX shape inference failed ({_short(e)}); using declared shapes only"]
 
 
 def input_values(model: ModelProto, values: Mapping[str, object], path: str) -> Dict[str, np.ndarray]:

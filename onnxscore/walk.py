@@ -15,7 +15,7 @@ from onnxscore.buffers import activation_only, computed_tables
 from onnxscore.digraph import Graph
 from onnxscore.graph import bind_dims, default_opset, graph_of, weight_like
 from onnxscore.netscore import ACCURACY_METADATA_KEY, ALPHA, BETA, GAMMA, netscore
-from onnxscore.ops.registry import (BUFFER, DATA, QUANT, WEIGHT, Cost, Ctx, Rule, Tensor,
+from onnxscore.ops.registry import (BUFFER, DATA, QUANT, WEIGHT, Cost, Ctx, InvalidNode, Rule, Tensor,
                                     UnknownShape, is_named)
 from onnxscore.report import (ERROR, OK, SYMBOLIC, UNKNOWN, UNSUPPORTED, ZERO, LayerCost, ModelInfo,
                               Report, Totals, UnknownCause)
@@ -272,6 +272,8 @@ def _apply(rule: Optional[Rule], ctx: Ctx, nd: dict, name: str, w: _Walk, G: Gra
         w.lost[origin].append(name)
         w.chains.setdefault(origin, chain)
         return UNKNOWN, f"shape lost at {origin.node} ({origin.op}): {origin.why}", None
+    except InvalidNode as e:  # the model's fault, said in words
+        return ERROR, f"invalid {nd['op_type']}: {e}", None
     except Exception as e:  # a malformed node must not stop the analysis of the rest
         op = nd["op_type"]
         if op not in w.errors_logged:

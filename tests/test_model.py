@@ -4,10 +4,11 @@ import os
 
 import numpy as np
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 import onnxscore
 from onnxscore.errors import GraphError, ModelLoadError, UsageError
+from onnxscore.model import load_model
 from onnxscore.options import parse_dims, parse_input_shapes
 from tests.opmodels import node_model, weight
 
@@ -193,3 +194,26 @@ def test_zero_length_dimension_is_allowed():
     m = node_model("MatMul", [("a", TensorProto.FLOAT, [1, "past", 8]), ("b", TensorProto.FLOAT, [8, 2])],
                    [("y", TensorProto.FLOAT, None)])
     assert onnxscore.analyze(m, dims={"past": 0}).totals.macs == 0
+
+
+def test_tensor_promising_more_elements_than_it_stores_is_corrupt(tmp_path):
+    # dims [2^31 + 1] over one stored int64: ONNX's inference would allocate 16 GiB for it
+    t = numpy_helper.from_array(np.array([7], dtype=np.int64), "c")
+    t.dims[:] = [2**31 + 1]
+    g = helper.make_graph([helper.make_node("Identity", ["c"], ["y"])], "g", [],
+                          [helper.make_tensor_value_info("y", TensorProto.INT64, None)], [t])
+    path = tmp_path / "m.onnx"
+    path.write_bytes(helper.make_model(g).SerializeToString())
+    with pytest.raises(GraphError, match="declares 2,147,483,649 elements"):
+        load_model(str(path))
+
+
+def test_huge_integer_input_skips_onnx_data_propagation():
+    # a Slice's steps declared with 2^40 elements: ONNX's data propagation would try to hold them
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [8])
+    steps = helper.make_tensor_value_info("steps", TensorProto.INT64, [2**40])
+    g = helper.make_graph([helper.make_node("Slice", ["x", "s", "e", "a", "steps"], ["y"])], "g", [x, steps],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(np.array([0], np.int64), n) for n in ("s", "e", "a")])
+    loaded = load_model(helper.make_model(g))
+    assert any("data propagation skipped" in w for w in loaded.warnings)

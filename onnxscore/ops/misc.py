@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from onnxscore.ops.elementwise import LOG_SOFTMAX_FLOPS
-from onnxscore.ops.registry import CONTROL, Cost, Ctx, UnknownShape, numel, rule
+from onnxscore.ops.registry import CONTROL, Cost, Ctx, InvalidNode, UnknownShape, numel, rule
 
 # Taps per axis of each interpolation mode (Resize, Upsample, GridSample spell them
 # differently); nearest picks one input value and does no arithmetic.
@@ -108,6 +108,9 @@ def grid_sample(ctx: Ctx) -> Cost:
     """
     grid, y = ctx.in_shape(1), ctx.out_shape(0)
     r = grid[-1]
+    spatial = len(ctx.in_shape(0)) - 2
+    if r != spatial:
+        raise InvalidNode(f"GridSample's grid ends in {r} coordinates, but X has {spatial} spatial dims")
     taps = _taps(ctx.attr("mode", "linear"))
     return Cost.of_flops(numel(grid) * GRID_UNNORMALIZE_FLOPS + numel(y) * interp_flops([taps] * r))
 

@@ -60,6 +60,11 @@ class UnknownShape(Exception):
         super().__init__(f"unresolved dimension(s) {', '.join(self.dims)} in {tensor!r}")
 
 
+class InvalidNode(ValueError):
+    """The node itself is malformed (attributes or shapes that contradict its op's contract);
+    the message says what is wrong, in words, for the report."""
+
+
 @dataclass(frozen=True)
 class Cost:
     """The cost of one node: raw integer MACs and FLOPs."""
