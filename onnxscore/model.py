@@ -321,15 +321,67 @@ def _huge_integer_tensor(model: ModelProto) -> Optional[str]:
     return None
 
 
+# Memory the contained ONNX inference may add to its process's address space: far more than
+# any real model's inference needs, far less than a runaway allocation.
+INFERENCE_MEMORY = 8 << 30
+
+
+def _address_space() -> int:
+    """Bytes of address space this process maps now (Linux), else 0."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _contained_inference(model: ModelProto, data_prop: bool) -> ModelProto:
+    """ONNX's C++ shape inference in a forked child, so that a crash of the native library (a
+    segfault on a malformed ai.onnx.ml graph) or a runaway allocation ends that child, not the
+    analysis; inline where fork is not available."""
+    def infer() -> ModelProto:
+        return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False,
+                                                 data_prop=data_prop)
+
+    if not hasattr(os, "fork"):
+        return infer()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: infer, send the result, exit without cleanup
+        os.close(read_end)
+        try:
+            import resource
+
+            limit = _address_space() + INFERENCE_MEMORY  # on top of what the process maps now
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            payload = b"ok" + infer().SerializeToString()
+        except BaseException as e:  # noqa: BLE001 - reported to the parent as text
+            payload = b"no" + _short(e).encode("utf-8", "replace")
+        with os.fdopen(write_end, "wb") as out:
+            out.write(payload)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as inp:
+        payload = inp.read()
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        raise RuntimeError(f"it crashed (signal {os.WTERMSIG(status)})")
+    if payload[:2] != b"ok":
+        raise RuntimeError(payload[2:].decode("utf-8", "replace") or "no result")
+    inferred = ModelProto()
+    inferred.ParseFromString(payload[2:])
+    return inferred
+
+
 def infer_shapes(model: ModelProto) -> Tuple[ModelProto, List[str]]:
     """ONNX shape inference with data propagation (without it when an integer tensor is
-    declared too large for a shape computation); on failure, keep the declared shapes."""
+    declared too large for a shape computation), contained in a child process; on failure or
+    a crash, keep the declared shapes (onnxscore's own shapes stage still runs)."""
     huge = _huge_integer_tensor(model)
     warnings = [f"integer tensor {huge!r} is declared with over {MAX_PROPAGATED:,} elements: ONNX's "
                 "data propagation skipped"] if huge else []
     try:
-        return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False,
-                                                 data_prop=huge is None), warnings
+        return _contained_inference(model, huge is None), warnings
     except Exception as e:  # onnx raises several types, incl. plain RuntimeError
         return model, warnings + [f"ONNX shape inference failed ({_short(e)}); using declared shapes only"]
 

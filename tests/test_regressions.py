@@ -35,6 +35,7 @@ def run(path: str, cwd) -> subprocess.CompletedProcess:
     "timeout_ml_tree_depth_cycle.onnx",
     "memory_ml_tree_depth_bitflip.onnx",
     "timeout_gridsample_grid_last_dim.onnx",
+    "segfault_shape_inference_labelencoder.onnx",
 ])
 def test_regression_ends_cleanly(name, tmp_path):
     res = run(regression(name), tmp_path)
@@ -67,3 +68,11 @@ def test_external_constant_of_shape_value_is_never_read(tmp_path, monkeypatch):
     monkeypatch.setattr("builtins.open", lambda p, *a, **k: opened.append(str(p)) or real_open(p, *a, **k))
     onnxscore.analyze(regression("masked_validationerror_constantofshape_external_value.onnx"))
     assert not any(p.endswith("fill.bin") for p in opened)
+
+
+def test_a_crash_inside_onnx_shape_inference_is_contained(tmp_path):
+    # ONNX's C++ inference segfaults on this LabelEncoder-for-ZipMap graph: it runs in a child
+    # process, the analysis goes on with onnxscore's own shapes and says what happened
+    res = run(regression("segfault_shape_inference_labelencoder.onnx"), tmp_path)
+    assert res.returncode == 0
+    assert any("crashed" in w for w in json.loads(res.stdout)["warnings"])
