@@ -353,7 +353,10 @@ def _contained_inference(model: ModelProto, data_prop: bool) -> ModelProto:
             import resource
 
             limit = _address_space() + INFERENCE_MEMORY  # on top of what the process maps now
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+            if hard != resource.RLIM_INFINITY:
+                limit = min(limit, hard)  # a cap set from outside (ulimit -v) stays the cap
+            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
             payload = b"ok" + infer().SerializeToString()
         except BaseException as e:  # noqa: BLE001 - reported to the parent as text
             payload = b"no" + _short(e).encode("utf-8", "replace")

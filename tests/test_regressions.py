@@ -76,3 +76,17 @@ def test_a_crash_inside_onnx_shape_inference_is_contained(tmp_path):
     res = run(regression("segfault_shape_inference_labelencoder.onnx"), tmp_path)
     assert res.returncode == 0
     assert any("crashed" in w for w in json.loads(res.stdout)["warnings"])
+
+
+def test_contained_inference_keeps_an_outside_memory_cap(tmp_path):
+    # under `ulimit -v` the child's cap may not exceed the hard limit: inference still runs
+    import resource
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+    model = os.path.join(os.path.dirname(__file__), os.pardir, "fixtures", "tiny_resnet_torchscript.onnx")
+    res = subprocess.run([sys.executable, "-m", "onnxscore", "analyze", model, "--format", "json"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120, preexec_fn=cap)
+    assert res.returncode == 0, res.stderr
+    assert not any("shape inference failed" in w for w in json.loads(res.stdout)["warnings"])
