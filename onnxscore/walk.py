@@ -206,7 +206,7 @@ def _walk(G: Graph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, int, 
         rule = ops.lookup(nd["domain"], nd["op_type"])
         ctx = _ctx(G, key)
         sub_params: List[int] = []
-        if nd["subgraphs"]:
+        if nd["subgraphs"] or (rule is not None and rule.kind == "control_flow"):
             ctx.subgraph_cost = _subgraph_coster(G, key, w, name, sub_params)
         status, note, cost = _apply(rule, ctx, nd, name, w, G, key)
         new, first = _claim_inputs(G, key, rule, w, name, ctx.logical_params)
@@ -306,7 +306,7 @@ def _subgraph_coster(G: Graph, key: str, w: _Walk, name: str, sub_params: List[i
         if attr not in cache:
             sub = G.nodes[key]["subgraphs"].get(attr)
             if sub is None:
-                raise KeyError(f"{name} has no subgraph {attr!r}")
+                raise InvalidNode(f"{G.nodes[key]['op_type']} has no {attr} graph")
             if input_shapes is not None:
                 sub = bind_dims(sub, input_shapes)
             c, p, known = _walk(sub, w, parent=f"{name}/{attr}")

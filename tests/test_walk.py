@@ -187,3 +187,20 @@ def test_peak_activation_bytes():
     assert onnxscore.analyze(m).totals.peak_activation_bytes == (3 * 8 * 8 + 4 * 6 * 6) * 4
     unknown = model([conv()], [weight("w", [4, 3, 3, 3])], inputs=(("x", F, [1, 3, "h", 8]),))
     assert onnxscore.analyze(unknown).totals.peak_activation_bytes is None
+
+
+def test_impossible_attributes_are_said_in_words():
+    # stride 0, channels that the groups do not divide, a Scan without its body: the model's
+    # fault, reported on the layer in words (not an exception name), the analysis goes on
+    cases = [
+        (helper.make_node("Conv", ["x", "w"], ["y"], name="c", strides=[0, 1]), [weight("w", [4, 3, 3, 3])],
+         [1, 3, 8, 8], "strides must be positive"),
+        (helper.make_node("Conv", ["x", "w"], ["y"], name="c", group=2), [weight("w", [4, 3, 3, 3])],
+         [1, 3, 8, 8], "input has 3 channels, but its weight and group 2 expect 3 x 2"),
+        (helper.make_node("Scan", ["x"], ["y"], name="c", num_scan_inputs=1), [], [4, 3], "has no body graph"),
+    ]
+    for node, inits, shape, words in cases:
+        r = onnxscore.analyze(model([node], inits, inputs=(("x", TensorProto.FLOAT, shape),)))
+        layer = r.layers[0]
+        assert layer.status == "error" and words in layer.note, layer.note
+        assert "Error" not in layer.note

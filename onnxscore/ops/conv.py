@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from typing import List, Optional, Sequence, Tuple
 
-from onnxscore.ops.registry import CONTROL, DATA, WEIGHT, Cost, Ctx, UnknownShape, numel, rule
+from onnxscore.ops.registry import CONTROL, DATA, WEIGHT, Cost, Ctx, InvalidNode, UnknownShape, numel, rule
 
 # SiLU/Swish fused into CausalConvWithState: x * sigmoid(x), sigmoid = neg, exp, add, div (4),
 # plus the multiply by x.
@@ -24,9 +24,13 @@ DEFORM_MASK_FLOPS = 1
 
 
 def _ints(ctx: Ctx, name: str, n: int, fill: int) -> List[int]:
-    """Attribute ``name`` as a list of ``n`` ints, ``fill`` when absent."""
+    """Attribute ``name`` as a list of ``n`` ints, ``fill`` when absent; strides and dilations
+    must be positive (a model that says otherwise is told so, in words)."""
     v = ctx.attr(name)
-    return [fill] * n if not v else [int(i) for i in v]
+    out = [fill] * n if not v else [int(i) for i in v]
+    if name in ("strides", "dilations") and any(i <= 0 for i in out):
+        raise InvalidNode(f"{ctx.op_type} {name} must be positive, got {out}")
+    return out
 
 
 def _known_output(ctx: Ctx) -> Optional[Tuple[int, ...]]:
@@ -83,6 +87,12 @@ def conv_outputs(ctx: Ctx, x: int = 0, w: int = 1) -> int:
 def conv_macs(ctx: Ctx, x: int = 0, w: int = 1) -> int:
     """MACs of a forward convolution: ``N * Cout * prod(out spatial) * (Cin/group) * prod(kernel)``."""
     cin_per_group, kernel = _conv_weight(ctx, x, w)
+    group = int(ctx.attr("group", 1))
+    channels = ctx.inputs[x].shape[1] if ctx.has_input(x) and ctx.inputs[x].shape else None
+    if group <= 0 or (isinstance(channels, int) and isinstance(cin_per_group, int)
+                      and channels != cin_per_group * group):
+        raise InvalidNode(f"{ctx.op_type} input has {channels} channels, but its weight and group "
+                          f"{group} expect {cin_per_group} x {group}")
     return conv_outputs(ctx, x, w) * cin_per_group * numel(kernel)
 
 
