@@ -33,7 +33,7 @@ from onnxscore.shapes.constants import (ConstTensor, constant_node_tensor, const
                                         tensor_const)
 from onnxscore.shapes.dims import CONTRIB_RULES, DEFAULT_RULES, ML_RULES, Shape, is_unknown, merge
 from onnxscore.shapes.evaluate import (BOUNDED, FILL_LIMIT, VALUE_LIMIT, evaluate, infer_node,
-                                       numel)
+                                       numel, tensor_dtype)
 
 MS = "com.microsoft"
 ML = "ai.onnx.ml"
@@ -478,11 +478,8 @@ def _evaluate_now(s: Shapes, node: NodeProto) -> None:
             continue
         s.values[name] = value
         old_shape, dtype = s.tensors.get(name, (None, 0))
-        try:
-            dtype = dtype or helper.np_dtype_to_tensor_dtype(value.dtype)
-        except (KeyError, ValueError, TypeError):
-            pass
-        s.tensors[name] = (merge(old_shape, tuple(int(d) for d in value.shape)), dtype)
+        s.tensors[name] = (merge(old_shape, tuple(int(d) for d in value.shape)),
+                           dtype or tensor_dtype(value.dtype))
 
 
 def _visit_subgraphs(s: Shapes, i: int, node: NodeProto, ours, our_dtypes, out_vals) -> None:

@@ -10,6 +10,7 @@ dropped on load), so a node that needs one is never evaluated.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
@@ -134,13 +135,11 @@ def infer_node(node: NodeProto, shapes: Sequence, dtypes: Sequence[int],
         if not name:
             continue
         if dtype == 0 and value is not None:
-            dtype = helper.np_dtype_to_tensor_dtype(value.dtype)
+            dtype = tensor_dtype(value.dtype)
         types[name] = _type_proto(shape, dtype or TensorProto.FLOAT, placeholders)
         if value is not None and value.dtype != object:
-            try:
+            with contextlib.suppress(Exception):  # a dtype numpy_helper cannot write: no value
                 data[name] = numpy_helper.from_array(value, name)
-            except Exception:  # a dtype numpy_helper cannot write: go without the value
-                pass
     imports = [helper.make_opsetid(d, v) for d, v in opsets.items()]
     try:
         out = onnx.shape_inference.infer_node_outputs(schema, node, types, data, None, imports)
@@ -160,6 +159,14 @@ def infer_node(node: NodeProto, shapes: Sequence, dtypes: Sequence[int],
                           for d in tt.shape.dim)
         result.append((shape, tt.elem_type))
     return result
+
+
+def tensor_dtype(np_dtype) -> int:
+    """The ONNX dtype of a numpy dtype, 0 when ONNX has none."""
+    try:
+        return helper.np_dtype_to_tensor_dtype(np_dtype)
+    except (KeyError, ValueError, TypeError):
+        return 0
 
 
 def numel(shape) -> Optional[int]:
