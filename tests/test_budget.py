@@ -202,3 +202,14 @@ def test_cache_store(tmp_path):
     c.put("k", {"a": 1})
     assert Cache(str(tmp_path)).get("k") == {"a": 1}
     assert B.Figures.from_dict(figures().to_dict()) == figures()
+
+
+def test_markdown_violations_read_as_text(tmp_path, monkeypatch):
+    # two violations of one model in one Markdown cell: joined with "; ", never an escaped <br>
+    monkeypatch.chdir(tmp_path)
+    model_file(tmp_path / "a.onnx")
+    res = CliRunner().invoke(main, ["check", "a.onnx", "--no-cache", "--max-params", "1K",
+                                    "--max-macs", "1K", "--format", "md"])
+    assert res.exit_code == 1
+    row = next(line for line in res.stdout.splitlines() if line.startswith("| `a.onnx`"))
+    assert "exceed budget" in row and "; " in row and "&lt;" not in row and "<br>" not in row

@@ -36,7 +36,7 @@ def render_check(result: CheckResult, fmt: str = "text") -> str:
     if fmt == "md":
         rows = [(f"`{m.path}`", "over budget" if m.violations else "ok", si(m.figures.params),
                  si(m.figures.macs), binary_bytes(m.figures.weight_bytes),
-                 "<br>".join(v.message for v in m.violations) or "")
+                 "; ".join(v.message for v in m.violations) or "")
                 for m in result.models]
         body = md_table(["model", "status", "params", "MACs", "weight bytes", "violations"], rows)
         errors = "".join(f"\n> error: {e}\n" for e in result.errors)
