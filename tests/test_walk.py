@@ -204,3 +204,14 @@ def test_impossible_attributes_are_said_in_words():
         layer = r.layers[0]
         assert layer.status == "error" and words in layer.note, layer.note
         assert "Error" not in layer.note
+
+
+def test_a_formula_is_not_reported_as_unknown():
+    # MatMul over [1, seq, 8]: its cost is exactly 64*seq; the footer says so, not "unknown"
+    from onnxscore.render.summary import footer_lines
+
+    m = model([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], [weight("w", [8, 8])],
+              inputs=(("x", TensorProto.FLOAT, [1, "seq", 8]),))
+    lines = footer_lines(onnxscore.analyze(m))
+    assert any(ln.startswith("formula: 1 layer(s) cost a polynomial in seq") for ln in lines)
+    assert not any(ln.startswith("unknown:") for ln in lines)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import FrozenSet, List, Optional, Tuple
 
 from onnxscore.render.units import binary_bytes, percent, shape, si
-from onnxscore.report import UNSUPPORTED, ZERO, Report
+from onnxscore.report import SYMBOLIC, UNSUPPORTED, ZERO, Report
 
 
 def netscore_line(report: Report) -> str:
@@ -233,8 +233,15 @@ def footer_lines(report: Report, explain: bool = False) -> List[str]:
     elif not report.totals.complete:
         lines.append("In the tables: ? = cost unknown, n/a = no cost rule for the op; totals are lower bounds.")
     named = {d: v for d, v in report.unresolved_dims.items() if d not in report.data_dims}
-    lines += [f"unknown: {len(names)} layer(s) need {dim} (e.g. {names[0]})"
-              for dim, names in named.items()]
+    status = {layer.name: layer.status for layer in report.layers}
+    for dim, names in named.items():  # a formula is known, only a number is missing
+        exact = [n for n in names if status.get(n) == SYMBOLIC]
+        unknown = [n for n in names if status.get(n) != SYMBOLIC]
+        if exact:
+            lines.append(f"formula: {len(exact)} layer(s) cost a polynomial in {dim} "
+                         f"(--dim {dim}=N for numbers; e.g. {exact[0]})")
+        if unknown:
+            lines.append(f"unknown: {len(unknown)} layer(s) need {dim} (e.g. {unknown[0]})")
     by_data = {d: v for d, v in report.unresolved_dims.items() if d in report.data_dims}
     if by_data:  # one line for all, however many a detector has
         layers = {name for names in by_data.values() for name in names}
