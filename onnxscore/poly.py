@@ -233,6 +233,15 @@ class Floor:
     def __setattr__(self, name, value):
         raise AttributeError("a Floor atom is immutable")
 
+    def __copy__(self) -> "Floor":
+        return self  # immutable: a copy is the atom itself (dataclasses.asdict deep-copies)
+
+    def __deepcopy__(self, memo) -> "Floor":
+        return self
+
+    def __reduce__(self):
+        return Floor, (self.num, self.den)
+
     @property
     def symbols(self) -> Tuple[str, ...]:
         return self.num.symbols

@@ -495,3 +495,19 @@ def test_a_broadcast_of_small_values_is_not_run_when_its_output_is_large(monkeyp
     assert G.graph["tensors"]["grid"][0] == (4096, 4096)
     assert "grid" not in G.graph["values"] and "Add" not in ran
     assert G.graph["values"]["s"].tolist() == [4096, 4096]
+
+
+def test_floor_dims_render_in_every_format():
+    # a strided conv over symbolic H, W: shapes hold floor expressions, which JSON (through
+    # dataclasses.asdict, a deep copy), CSV, text and Markdown must all render
+    import copy
+    import pickle
+
+    from onnxscore.render import render
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="conv", kernel_shape=[3, 3],
+                            strides=[2, 2], pads=[1, 1, 1, 1])
+    r = onnxscore.analyze(model([node], [("x", F, [1, 3, "H", "W"])], inits=[weight("w", [16, 3, 3, 3])]))
+    for fmt in ("json", "csv", "text", "md"):  # (H + 2 - 3)//2 + 1 = (H + 1)//2
+        assert "(H + 1)//2" in render([r], fmt), fmt
+    dim = r.layers[0].output_shapes[0][2]
+    assert copy.deepcopy(dim) == dim and pickle.loads(pickle.dumps(dim)) == dim
