@@ -349,6 +349,9 @@ def _contained_inference(model: ModelProto, data_prop: bool) -> ModelProto:
     pid = os.fork()
     if pid == 0:  # the child: infer, send the result, exit without cleanup
         os.close(read_end)
+        quiet = os.open(os.devnull, os.O_WRONLY)  # a failed C++ assertion writes to stderr
+        os.dup2(quiet, 1)
+        os.dup2(quiet, 2)
         try:
             import resource
 

@@ -8,7 +8,7 @@ message, exit 2); anything else is a bug of onnxscore, and so is a mutant that t
     .venv/bin/python -m tests.fuzz --mutants 10000 [--seed 1] [--save crashers/]
 
 Crashers are written as ``.onnx`` files (with the seed and mutation in the name) to keep as
-regression inputs. Mutations: a dim or attribute set to 0, -1, 1 or a huge value; a node's
+regression inputs in ``tests/fuzz_crashers/``, which ``tests/test_fuzz.py`` replays. Mutations: a dim or attribute set to 0, -1, 1 or a huge value; a node's
 input pointed at another tensor; a node dropped or its op type swapped; a tensor's dtype
 changed; an initializer's dims cut; a graph attribute removed; and random bytes flipped in the
 serialized file.
