@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import sys
 import traceback
 from dataclasses import replace
@@ -112,6 +113,14 @@ def _analyze_all(models, dim_values, shapes, values, accuracy=None, alpha=ALPHA,
     return reports, status
 
 
+def terminal_width(output: Optional[str]) -> Optional[int]:
+    """The terminal's width when the report goes to one, else None (80 columns: piped or to
+    a file, so that what a script reads does not depend on a window)."""
+    if output is not None or not sys.stdout.isatty():
+        return None
+    return max(shutil.get_terminal_size((80, 24)).columns, 80)
+
+
 def _emit(text: str, output: Optional[str]) -> None:
     if output:
         with open(output, "w", encoding="utf-8") as f:
@@ -185,7 +194,7 @@ def analyze(models, dims, input_shapes, values, accuracy, alpha, beta, gamma, fm
         try:
             swept = [sweep(r, grid, dim_values) for r in reports] if grid else None
             _emit(render(reports, fmt, top=top, depth=depth, layers=layers, all_layers=all_layers,
-                         sweeps=swept, explain=explain), output)
+                         sweeps=swept, explain=explain, width=terminal_width(output)), output)
             if html:
                 from onnxscore.render.html import to_html
                 _emit(to_html(reports, depth=depth, top=top), html)
@@ -230,7 +239,7 @@ def hotspots(models, dims, input_shapes, values, fmt, k, by, output) -> None:
 
     reports, failed = _analyze_all(models, parse_dims(dims), parse_input_shapes(input_shapes), values)
     if reports:
-        _emit(render_hotspots(reports, fmt, k, by), output)
+        _emit(render_hotspots(reports, fmt, k, by, width=terminal_width(output)), output)
     sys.exit(failed)
 
 

@@ -138,3 +138,21 @@ def test_internal_error_is_exit_3_and_says_so(conv_path, tmp_path, monkeypatch):
     assert res.exit_code == 3 and "Traceback" in res.stderr and "KeyError: 'boom'" in res.stderr
     res = CliRunner().invoke(main, ["check", conv_path, "--no-cache"])
     assert res.exit_code == 3 and "internal error" in res.stderr
+
+
+def test_text_uses_the_terminal_width(monkeypatch, tmp_path):
+    # a terminal of 160 columns gets 160; piped or written to a file, 80 (never under 80)
+    import os
+    import shutil
+    import sys
+
+    from onnxscore.cli import terminal_width
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(shutil, "get_terminal_size", lambda fallback=(80, 24): os.terminal_size((160, 40)))
+    assert terminal_width(None) == 160
+    assert terminal_width(str(tmp_path / "out.txt")) is None
+    monkeypatch.setattr(shutil, "get_terminal_size", lambda fallback=(80, 24): os.terminal_size((60, 40)))
+    assert terminal_width(None) == 80
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False, raising=False)
+    assert terminal_width(None) is None
