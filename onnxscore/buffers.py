@@ -42,6 +42,7 @@ from __future__ import annotations
 from typing import Callable, Dict, List, Optional
 
 from onnxscore.digraph import Graph
+from onnxscore.shapes.evaluate import numel
 
 ROTARY = "rotary table"
 FOLDED = "folded activation"
@@ -109,7 +110,7 @@ def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Di
                     if consts[t].numel is None or consts[t].numel > 1:
                         found[t] = ATTENTION_BIAS
                     continue
-                for t in _built_from(G, name, static, root):
+                for t in _built_from(G, name, root):
                     found.setdefault(t, ATTENTION_BIAS)
     return found
 
@@ -136,7 +137,7 @@ def static_tensors(G: Graph) -> set:
     return static
 
 
-def _built_from(G: Graph, name: str, static: set, root) -> List[str]:
+def _built_from(G: Graph, name: str, root) -> List[str]:
     """The constants in data position of the input-independent computation of ``name``."""
     consts, producers, tensors = G.graph["constants"], G.graph["producers"], G.graph["tensors"]
     out: List[str] = []
@@ -150,7 +151,7 @@ def _built_from(G: Graph, name: str, static: set, root) -> List[str]:
         if key is None:
             continue
         nd = G.nodes[key]
-        sizes = [_numel(tensors.get(n, (None, 0))[0]) for n in nd["inputs"]]
+        sizes = [numel(tensors.get(n, (None, 0))[0]) for n in nd["inputs"]]
         for j, inp in enumerate(nd["inputs"]):
             if not inp:
                 continue
@@ -165,15 +166,6 @@ def _built_from(G: Graph, name: str, static: set, root) -> List[str]:
                 continue  # the smaller operand: a bias or a scale
             out.append(r)
     return out
-
-
-def _numel(shape) -> Optional[int]:
-    if shape is None or not all(isinstance(d, int) for d in shape):
-        return None
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 def _activation_times_table(mul: dict, table, root, G: Graph) -> Optional[str]:
