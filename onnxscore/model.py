@@ -10,6 +10,7 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import ModelProto, TensorProto
 
+from onnxscore import kvcache
 from onnxscore.errors import GraphError, ModelLoadError, UsageError
 
 
@@ -441,8 +442,11 @@ def load_model(path: Union[str, os.PathLike, ModelProto], dims: Optional[Mapping
     init_names = {t.name for t in proto.graph.initializer}
     declared = {vi.name: shape_of(vi.type) for vi in proto.graph.input if vi.name not in init_names}
     given = input_values(proto, dict(values or {}), path)
-    notes, unused_dims = apply_dims(proto, dict(dims or {}), dict(input_shapes or {}), path)
-    notes = inline_notes + notes
+    dims, tie_notes, tie_warnings = kvcache.tie_total_length(declared, dict(dims or {}),
+                                                             dict(input_shapes or {}), path)
+    notes, unused_dims = apply_dims(proto, dims, dict(input_shapes or {}), path)
+    notes = inline_notes + notes + tie_notes
+    warnings = warnings + tie_warnings
     forget_internal_dims(proto)
     proto, inference_warnings = infer_shapes(proto)
     loaded = LoadedModel(path, proto, warnings + inference_warnings, notes, unused_dims=unused_dims,
