@@ -169,10 +169,11 @@ def main(debug: bool) -> None:
               help="Also write a self-contained HTML report (tables and charts) to this file.")
 @click.option("--plot", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Also write the charts as a PNG image (needs matplotlib).")
+@click.option("--indent", is_flag=True, help="Indent JSON by two spaces (default: compact, one line).")
 @output_option
 @_guard
 def analyze(models, dims, input_shapes, values, accuracy, alpha, beta, gamma, fmt, top, layers, all_layers,
-            strict, explain, depth, sweeps, html, plot, output) -> None:
+            strict, explain, depth, sweeps, html, plot, indent, output) -> None:
     """Analyze MODELS: totals, NetScore, hotspots and the per-layer table.
 
     \b
@@ -194,7 +195,8 @@ def analyze(models, dims, input_shapes, values, accuracy, alpha, beta, gamma, fm
         try:
             swept = [sweep(r, grid, dim_values) for r in reports] if grid else None
             _emit(render(reports, fmt, top=top, depth=depth, layers=layers, all_layers=all_layers,
-                         sweeps=swept, explain=explain, width=terminal_width(output)), output)
+                         sweeps=swept, explain=explain, width=terminal_width(output),
+                         **({"indent": True} if indent and fmt == "json" else {})), output)
             if html:
                 from onnxscore.render.html import to_html
                 _emit(to_html(reports, depth=depth, top=top), html)

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Dict, Optional, Tuple
+from fractions import Fraction
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from onnxscore.netscore import NetScore
-from onnxscore.poly import Poly
+from onnxscore.poly import Floor, Poly, evaluate
 
 SCHEMA = "onnxscore.report/1"
 
@@ -44,21 +45,18 @@ class LayerCost:
     trees: int = 0  # a tree ensemble's own measure (not parameters): trees, nodes, leaves
     tree_nodes: int = 0
     tree_leaves: int = 0
+    # derived when made (fields, so that JSON encoders write them with the rest):
+    memory: Optional[int] = field(init=False, default=None)  # bytes moved: activations read and
+    # written plus weights read
+    intensity: Optional[float] = field(init=False, default=None)  # arithmetic intensity: FLOPs per
+    # byte moved (low means memory-bound)
 
-    @property
-    def memory(self) -> Optional[int]:
-        """Bytes moved: activations read and written plus weights read."""
-        if self.input_bytes is None or self.activation_bytes is None:
-            return None
-        return self.input_bytes + self.activation_bytes + self.weight_bytes
-
-    @property
-    def intensity(self) -> Optional[float]:
-        """Arithmetic intensity: FLOPs per byte moved (low means memory-bound)."""
-        moved = self.memory
-        if self.flops is None or not moved:
-            return None
-        return self.flops / moved
+    def __post_init__(self) -> None:
+        if self.input_bytes is not None and self.activation_bytes is not None:
+            moved = self.input_bytes + self.activation_bytes + self.weight_bytes
+            object.__setattr__(self, "memory", moved)
+            if self.flops is not None and moved:
+                object.__setattr__(self, "intensity", self.flops / moved)
 
 
 @dataclass(frozen=True)
@@ -85,12 +83,16 @@ class Rollup:
 @dataclass(frozen=True)
 class Hotspot:
     """One of the top-k layers: ``value`` by the chosen measure, its share of the total, and the
-    running share of the layers ranked above it and itself."""
+    running share of the layers ranked above it and itself.
+
+    When costs are polynomials in symbolic dims and no values were given, ``value`` is the
+    polynomial (ranked by :func:`growth`) and ``share``/``cumulative`` are None: a share of a
+    polynomial total depends on the dims."""
 
     layer: "LayerCost"
-    value: int
-    share: float
-    cumulative: float
+    value: Any  # an int; a Poly when ranked by growth
+    share: Optional[float]
+    cumulative: Optional[float]
 
 
 @dataclass(frozen=True)
@@ -169,12 +171,25 @@ class Report:
         """The ``k`` top-level layers with the largest ``by`` (see :data:`MEASURES`)."""
         return tuple(h.layer for h in self.hotspots(k, by))
 
-    def hotspots(self, k: int = 10, by: str = "macs") -> Tuple[Hotspot, ...]:
+    def hotspots(self, k: int = 10, by: str = "macs", at: Optional[Mapping[str, int]] = None,
+                 numbers: bool = False) -> Tuple[Hotspot, ...]:
         """The ``k`` costliest top-level layers by ``by``, with share and cumulative share of
-        the model total of that measure (layers of unknown or zero cost are not ranked)."""
+        the model total of that measure (layers of unknown or zero cost are not ranked).
+
+        Polynomial costs (symbolic dims) are ranked by their value ``at`` the given dim values
+        when these cover every dim they hold, else by :func:`growth` (the leading term), their
+        value the polynomial and their shares None. With ``numbers``, only the layers whose
+        cost is a number are ranked, with shares of their sum (a chart's bars)."""
         if by not in MEASURES:
             raise ValueError(f"unknown measure {by!r}; choose one of {', '.join(MEASURES)}")
-        values = [(layer, measure(layer, by)) for layer in self.top_layers]
+        values = [(layer, measure(layer, by) if numbers else cost(layer, by)) for layer in self.top_layers]
+        formulas = [v for _, v in values if isinstance(v, Poly)]
+        if formulas and at is not None and all(set(f.symbols) <= set(at) for f in formulas):
+            values = [(layer, None if v is None else evaluate(v, at)) for layer, v in values]
+        elif formulas:
+            ranked = sorted(((layer, v) for layer, v in values if v), key=lambda lv: growth(lv[1]),
+                            reverse=True)
+            return tuple(Hotspot(layer, v, None, None) for layer, v in ranked[:k])
         total = sum(v for _, v in values if v)
         ranked = sorted(((layer, v) for layer, v in values if v), key=lambda lv: lv[1], reverse=True)
         out, running = [], 0
@@ -194,8 +209,10 @@ class Report:
         rows = _rollup(self.top_layers, lambda layer: scope_key(layer.scope, depth), ordered=True)
         return _mark_repeats(rows, self.top_layers, depth)
 
-    def to_dict(self, depth: int = 1) -> dict:
-        """The JSON form (schema ``onnxscore.report/1``), raw integers throughout."""
+    def to_dict(self, depth: int = 1, layer_objects: bool = False) -> dict:
+        """The JSON form (schema ``onnxscore.report/1``), raw integers throughout. With
+        ``layer_objects`` the layers stay :class:`LayerCost` objects (polynomials unconverted),
+        for an encoder that writes dataclasses itself (see :func:`onnxscore.render.tables.to_json`)."""
         ns = asdict(self.netscore)
         return {
             "schema": SCHEMA,
@@ -203,8 +220,8 @@ class Report:
             "totals": _formulas_as_text(asdict(self.totals)),
             "netscore": {k: ns[k] for k in ("value", "accuracy", "alpha", "beta", "gamma",
                                             "info_density", "missing", "units")},
-            "layers": [_formulas_as_text(dict(asdict(layer), memory=layer.memory, intensity=layer.intensity))
-                       for layer in self.layers],
+            "layers": list(self.layers) if layer_objects else
+                      [_formulas_as_text(asdict(layer)) for layer in self.layers],
             "by_op_type": [_formulas_as_text(asdict(r)) for r in self.by_op_type()],
             "by_scope": {"depth": depth, "rows": [_formulas_as_text(asdict(r)) for r in self.by_scope(depth)]},
             "unresolved_dims": {k: list(v) for k, v in self.unresolved_dims.items()},
@@ -238,6 +255,52 @@ def measure(layer: LayerCost, by: str) -> int:
     return getattr(layer, by) or 0
 
 
+def cost(layer: LayerCost, by: str):
+    """A layer's exact value for a ranking measure: an int, the Poly when its dims are symbolic
+    (``macs_formula``, ``flops_formula``), None when unknown."""
+    if by == "memory":
+        return layer.memory
+    value = getattr(layer, by)
+    return getattr(layer, f"{by}_formula", None) if value is None else value
+
+
+def _lead(name) -> Tuple[int, Fraction]:
+    """Degree and leading coefficient of one factor: a dim name is ``n``; ``floor(q / k)``
+    grows as ``q / k``."""
+    if not isinstance(name, Floor):
+        return 1, Fraction(1)
+    degree, coefficients = growth(name.num)
+    return degree, Fraction(coefficients[0]) / name.den
+
+
+def growth(x) -> Tuple[int, Tuple]:
+    """How fast a cost grows when every symbolic dim grows alike (all = n, n large): the total
+    degree of its leading term, then the coefficients of ``n**degree``, ``n**(degree - 1)``, ...
+    down to the constant. Sorting by it ranks ``256*seq*total`` above ``32768*seq`` above
+    ``25600*seq + 51200`` above any int."""
+    if not isinstance(x, Poly):
+        return 0, (x,)
+    by_degree: Dict[int, Fraction] = {}
+    for mono, c in x.terms.items():
+        degree, coefficient = 0, Fraction(c)
+        for name, p in mono:
+            d, lead = _lead(name)
+            degree, coefficient = degree + d * p, coefficient * lead ** p
+        by_degree[degree] = by_degree.get(degree, 0) + coefficient
+    top = max(by_degree)
+    return top, tuple(by_degree.get(d, 0) for d in range(top, -1, -1))
+
+
+def leading_term(x):
+    """The terms of ``x`` of the highest total degree (``512*seq*total`` of
+    ``512*seq*total + 284672*seq``); an int as it is."""
+    if not isinstance(x, Poly):
+        return x
+    degree = {m: sum(p * _lead(name)[0] for name, p in m) for m in x.terms}
+    top = max(degree.values())
+    return Poly.simplify(Poly({m: c for m, c in x.terms.items() if degree[m] == top}))
+
+
 def scope_key(scope: str, depth: int) -> str:
     """The first ``depth`` parts of a ``/``-separated scope; ``(top)`` for unscoped layers."""
     parts = [p for p in scope.split("/") if p]
@@ -245,8 +308,9 @@ def scope_key(scope: str, depth: int) -> str:
 
 
 def _rollup(layers, key, ordered: bool = False) -> Tuple[Rollup, ...]:
-    """Sum ``layers`` by ``key``: costliest first, or (``ordered``) in the order of each
-    group's first layer that does any work (weight-making nodes come early in some graphs)."""
+    """Sum ``layers`` by ``key``: costliest first (polynomial MACs by :func:`growth`), or
+    (``ordered``) in the order of each group's first layer that does any work (weight-making
+    nodes come early in some graphs)."""
     groups: Dict[str, list] = {}
     for layer in sorted(layers, key=lambda x: x.status == ZERO) if ordered else layers:
         groups.setdefault(key(layer), []).append(layer)
@@ -257,8 +321,9 @@ def _rollup(layers, key, ordered: bool = False) -> Tuple[Rollup, ...]:
                    unknown=sum(1 for x in ls if x.macs is None),
                    macs_formula=_formula_sum(ls))
             for k, ls in groups.items()]
-    return tuple(rows) if ordered else tuple(sorted(rows, key=lambda r: (r.macs, r.flops, r.params),
-                                                    reverse=True))
+    return tuple(rows) if ordered else tuple(sorted(
+        rows, key=lambda r: (growth(r.macs if r.macs_formula is None else r.macs_formula), r.flops, r.params),
+        reverse=True))
 
 
 def _formula_sum(layers):

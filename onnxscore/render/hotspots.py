@@ -15,8 +15,11 @@ from onnxscore.report import Report
 
 
 def hotspot_dicts(report: Report, k: int, by: str) -> list:
+    """The rows of ``report.hotspots``; a polynomial value as text (``256*seq*total``), its
+    share and cumulative share null (ranked by leading term)."""
     return [{"rank": i, "name": h.layer.name, "op_type": h.layer.op_type, "scope": h.layer.scope,
-             "value": h.value, "share": h.share, "cumulative": h.cumulative}
+             "value": h.value if isinstance(h.value, int) else str(h.value), "share": h.share,
+             "cumulative": h.cumulative}
             for i, h in enumerate(report.hotspots(k, by), 1)]
 
 

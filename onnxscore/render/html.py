@@ -174,7 +174,7 @@ def _layer_name(layer) -> str:
 
 
 def _top_table(report: Report, top: int) -> str:
-    hot = report.hotspots(top, "macs")
+    hot = report.hotspots(top, "macs", numbers=True)
     header = [("#", "num"), ("layer", "text"), ("op", "text"), ("scope", "text"), ("output", "text"),
               ("params", "num"), ("MACs", "num"), ("FLOPs", "num"), ("share", "pct"),
               ("cumulative", "num")]

@@ -32,8 +32,9 @@ class DepthPoint:
 
 
 def top_bars(report: Report, top: int = 10) -> Tuple[Hotspot, ...]:
-    """The bars of the top-layers chart: the ``top`` costliest layers by MACs."""
-    return report.hotspots(top, "macs")
+    """The bars of the top-layers chart: the ``top`` costliest layers by MACs (a bar needs a
+    number: layers whose MACs are polynomials are left out)."""
+    return report.hotspots(top, "macs", numbers=True)
 
 
 @dataclass(frozen=True)

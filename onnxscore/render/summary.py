@@ -1,11 +1,12 @@
 """The facts every format shows, as (label, value) rows, so the formats cannot drift apart."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import FrozenSet, List, Optional, Tuple
 
-from onnxscore.render.units import binary_bytes, percent, shape, si
-from onnxscore.report import SYMBOLIC, UNSUPPORTED, ZERO, Report
+from onnxscore.poly import Poly
+from onnxscore.render.units import binary_bytes, cost_text, percent, shape, shape_cell, si
+from onnxscore.report import SYMBOLIC, UNSUPPORTED, ZERO, Report, cost, leading_term
 
 
 def netscore_line(report: Report) -> str:
@@ -73,10 +74,10 @@ def trees_line(t) -> str:
 
 def cost_cell(value, status: str, formula=None) -> str:
     """A MACs/FLOPs cell: blank for zero, '?' when unknown, 'n/a' when the op has no rule, the
-    polynomial when the dims are symbolic."""
+    polynomial (a :class:`Formula`) when the dims are symbolic."""
     if value is None:
         if formula is not None:
-            return str(formula)
+            return cost_text(formula)
         return "n/a" if status == UNSUPPORTED else "?"
     return si(value) if value else ""
 
@@ -84,13 +85,15 @@ def cost_cell(value, status: str, formula=None) -> str:
 @dataclass(frozen=True)
 class Section:
     """A titled table: what the text and Markdown renderers draw, so they cannot drift apart.
-    ``numeric`` names the right-aligned columns; ``fold`` asks Markdown to fold a long table."""
+    ``numeric`` names the right-aligned columns; ``fold`` asks Markdown to fold a long table;
+    ``note`` is a line under it. A cell may be a :class:`Formula` (a polynomial cost)."""
 
     title: str
     header: Tuple[str, ...]
     rows: Tuple[Tuple[str, ...], ...]
     numeric: FrozenSet[str] = frozenset()
     fold: bool = False
+    note: str = ""
 
 
 MEASURE_LABEL = {"macs": "MACs", "flops": "FLOPs", "params": "params", "memory": "bytes moved"}
@@ -110,26 +113,52 @@ def _value(v: int, by: str) -> str:
     return binary_bytes(v) if by == "memory" else (f"{v:,}" if by == "params" else si(v))
 
 
-def hotspot_section(report: Report, k: int = 10, by: str = "macs") -> Optional[Section]:
-    """The top-k layers by ``by`` with share and cumulative share of the model total."""
-    hot = report.hotspots(k, by)
+def hotspot_section(report: Report, k: int = 10, by: str = "macs", at=None) -> Optional[Section]:
+    """The top-k layers by ``by`` with share and cumulative share of the model total. Polynomial
+    costs are ranked at the dim values ``at`` when given (the title says which), else by their
+    leading term, without shares (the note says so)."""
+    hot = report.hotspots(k, by, at)
     if not hot:
         return None
     label = MEASURE_LABEL[by]
+    if hot[0].share is None:  # polynomials, no values: ranked by growth
+        rows = tuple((str(i), display_name(h.layer), h.layer.op_type, cost_text(h.value))
+                     for i, h in enumerate(hot, 1))
+        total = getattr(report.totals, f"{by}_formula", None)
+        lead = leading_term(total if isinstance(total, Poly) else hot[0].value)
+        note = (f"Ranked by leading term (highest total degree, then coefficient): {label} grow as {lead}; "
+                f"--dim values (or analyze --sweep) give numbers and shares.")
+        return Section(f"Top {len(hot)} layers by {label}, ranked by leading term", ("#", "layer", "op", label),
+                       rows, NUMERIC | {"#"}, note=note)
     rows = tuple((str(i), display_name(h.layer), h.layer.op_type, _value(h.value, by), f"{100 * h.share:.1f}%",
                   f"{100 * h.cumulative:.1f}%") for i, h in enumerate(hot, 1))
-    title = f"Top {len(hot)} layers by {label} ({100 * hot[-1].cumulative:.0f}% of all {label})"
+    where = ""
+    if at and any(isinstance(cost(x, by), Poly) for x in report.top_layers):
+        where = " at " + ", ".join(f"{n}={v}" for n, v in at.items())
+    title = f"Top {len(hot)} layers by {label}{where} ({100 * hot[-1].cumulative:.0f}% of all {label})"
     return Section(title, ("#", "layer", "op", label, "share", "cum."), rows, NUMERIC | {"#"})
 
 
 def _rollup_macs(r) -> str:
     if r.macs_formula is not None:
-        return str(r.macs_formula)
+        return cost_text(r.macs_formula)
     return si(r.macs) if r.macs else ""
 
 
 def _block_name(r) -> str:
     return f"{r.key} (x{r.repeats} identical)" if r.repeats > 1 else r.key
+
+
+def _without(section: Section, column: str) -> Section:
+    """``section`` without one of its columns."""
+    i = section.header.index(column)
+    return replace(section, header=section.header[:i] + section.header[i + 1:],
+                   rows=tuple(row[:i] + row[i + 1:] for row in section.rows))
+
+
+def _shares(report: Report, section: Section) -> Section:
+    """No share column when the total is a polynomial: a share of it depends on the dims."""
+    return section if report.totals.macs_formula is None else _without(section, "share")
 
 
 def scope_section(report: Report, depth: int = 1) -> Optional[Section]:
@@ -142,8 +171,9 @@ def scope_section(report: Report, depth: int = 1) -> Optional[Section]:
                   percent(r.macs, total) if r.macs_formula is None else "",
                   si(r.flops) if r.flops else "", binary_bytes(r.activation_bytes))
                  for r in rows)
-    return Section(f"Blocks at depth {depth} ({len(rows)})",
-                   ("block", "layers", "params", "MACs", "share", "FLOPs", "act. bytes"), body, NUMERIC)
+    return _shares(report, Section(f"Blocks at depth {depth} ({len(rows)})",
+                                   ("block", "layers", "params", "MACs", "share", "FLOPs", "act. bytes"), body,
+                                   NUMERIC))
 
 
 def op_type_section(report: Report) -> Section:
@@ -152,7 +182,8 @@ def op_type_section(report: Report) -> Section:
     body = tuple((r.key, str(r.count), f"{r.params:,}" if r.params else "", _rollup_macs(r),
                   percent(r.macs, total) if r.macs_formula is None else "", si(r.flops) if r.flops else "")
                  for r in report.by_op_type())
-    return Section("Op types", ("op", "count", "params", "MACs", "share", "FLOPs"), body, NUMERIC)
+    return _shares(report, Section("Op types", ("op", "count", "params", "MACs", "share", "FLOPs"), body,
+                                   NUMERIC))
 
 
 def layer_section(report: Report, all_layers: bool = False) -> Section:
@@ -160,7 +191,7 @@ def layer_section(report: Report, all_layers: bool = False) -> Section:
     shown, hidden = visible_layers(report, all_layers)
     title = f"All layers ({len(report.layers)}" + (
         f"; {hidden} zero-cost hidden, --all-layers shows them)" if hidden else ")")
-    rows = tuple((display_name(x), x.op_type, shape(x.output_shapes[0]) if x.output_shapes else "",
+    rows = tuple((display_name(x), x.op_type, shape_cell(x.output_shapes[0]) if x.output_shapes else "",
                   si(x.params) if x.params else "", cost_cell(x.macs, x.status, x.macs_formula),
                   cost_cell(x.flops, x.status, x.flops_formula),
                   "" if x.intensity is None else f"{x.intensity:.2g}") for x in shown)
@@ -183,8 +214,9 @@ def sweep_section(rows) -> Optional[Section]:
 def report_sections(report: Report, top: int = 10, depth: int = 1, layers: bool = True,
                     all_layers: bool = False, sweep_rows=None) -> List[Section]:
     """The tables of an ``analyze`` report, in reading order."""
-    sections = [sweep_section(sweep_rows), hotspot_section(report, top, "macs"), scope_section(report, depth),
-                op_type_section(report)]
+    at = max(sweep_rows, key=lambda r: r.macs).values if sweep_rows else None  # the costliest point
+    sections = [sweep_section(sweep_rows), hotspot_section(report, top, "macs", at),
+                scope_section(report, depth), op_type_section(report)]
     if layers:
         sections.append(layer_section(report, all_layers))
     return [s for s in sections if s is not None]

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import Sequence
 
+import orjson
+
 from onnxscore.render.summary import Section, footer_lines, report_sections, summary_rows
-from onnxscore.render.units import shapes
+from onnxscore.render.units import Formula, shapes
 from onnxscore.report import Report
 
 CSV_COLUMNS = ["model", "kind", "name", "op_type", "domain", "scope", "input_shapes", "output_shapes",
@@ -15,14 +16,18 @@ CSV_COLUMNS = ["model", "kind", "name", "op_type", "domain", "scope", "input_sha
                "intensity", "status", "parent", "count", "repeats", "note"]
 
 
-def to_json(reports: Sequence[Report], depth: int = 1, sweeps=None, **_) -> str:
+def to_json(reports: Sequence[Report], depth: int = 1, sweeps=None, indent: bool = False, **_) -> str:
     """One object per model (a list when there are several), with the roll-ups at ``depth``
-    (and ``sweep``: the costs at each swept value)."""
-    data = [r.to_dict(depth) for r in reports]
+    (and ``sweep``: the costs at each swept value). Compact (one line) unless ``indent`` (two
+    spaces). Written by orjson, a C encoder that writes the layers' dataclasses directly: a
+    report of 200,000 layers takes a fraction of a second, where ``json.dumps`` took half a
+    minute."""
+    data = [r.to_dict(depth, layer_objects=True) for r in reports]
     for d, rows in zip(data, sweeps or ()):
         d["sweep"] = [{"values": x.values, "phase": x.phase, "macs": x.macs, "flops": x.flops} for x in rows]
-    # shapes may hold polynomial dims ("past + seq"): they are written as text
-    return json.dumps(data[0] if len(data) == 1 else data, indent=2, default=str) + "\n"
+    options = orjson.OPT_NON_STR_KEYS | (orjson.OPT_INDENT_2 if indent else 0)
+    # polynomials (formulas, dims such as "past + seq") are written as text
+    return orjson.dumps(data[0] if len(data) == 1 else data, default=str, option=options).decode() + "\n"
 
 
 def _blank(v):
@@ -72,17 +77,25 @@ def _sweep_csv(reports, sweeps) -> str:
 
 
 def _md_escape(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+    """Text as Markdown shows it: ``*`` (a product in a formula) is not emphasis."""
+    return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace("*", "\\*")
+
+
+def _md_cell(cell) -> str:
+    """A cell; a polynomial as code, which shows it as written."""
+    return f"`{cell}`" if isinstance(cell, Formula) else _md_escape(cell)
 
 
 def md_table(header, rows) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
 def md_section(section: Section) -> str:
     table = md_table(section.header, section.rows)
+    if section.note:
+        table += f"\n\n{_md_escape(section.note)}"
     if section.fold:
         return f"<details><summary>{_md_escape(section.title)}</summary>\n\n{table}\n\n</details>\n"
     return f"**{_md_escape(section.title)}**\n\n{table}\n"

@@ -46,3 +46,22 @@ def percent(part: Optional[int], whole: int) -> str:
     if not part or not whole:
         return ""
     return f"{100 * part / whole:.1f}%"
+
+
+class Formula(str):
+    """A cell that holds an expression in symbolic dims, a polynomial cost (``512*seq**2 +
+    393216*seq``) or a shape (``1xseqx128``): the text table moves a long one under its row,
+    Markdown sets it as code (its ``*`` are not emphasis)."""
+
+
+def shape_cell(s) -> str:
+    """:func:`shape`, a :class:`Formula` when a dim is symbolic."""
+    text = shape(s)
+    return Formula(text) if s and any(d is not None and not isinstance(d, int) for d in s) else text
+
+
+def cost_text(x):
+    """An exact cost as a cell: a Poly as a :class:`Formula`, an int in SI units, blank for 0."""
+    if x is not None and not isinstance(x, int):
+        return Formula(x)
+    return si(x) if x else ""

@@ -24,7 +24,18 @@ def report():
 
 @pytest.mark.parametrize("fmt, ext", [("text", "txt"), ("json", "json"), ("csv", "csv"), ("md", "md")])
 def test_analyze(report, golden, fmt, ext):
-    golden(f"analyze.{ext}", render([report], fmt, top=3, depth=2))
+    golden(f"analyze.{ext}", render([report], fmt, top=3, depth=2, **({"indent": True} if fmt == "json" else {})))
+
+
+def test_compact_json_is_the_report_dict(report):
+    """The compact JSON (orjson, layers written from their dataclasses) holds exactly what
+    ``Report.to_dict`` does, and the indented one is the same document."""
+    import json
+
+    compact = render([report], "json", depth=2)
+    assert "\n" not in compact.rstrip("\n")
+    assert json.loads(compact) == json.loads(json.dumps(report.to_dict(2), default=str))
+    assert json.loads(render([report], "json", depth=2, indent=True)) == json.loads(compact)
 
 
 @pytest.mark.parametrize("fmt, ext", [("text", "txt"), ("json", "json"), ("csv", "csv"), ("md", "md")])
