@@ -55,14 +55,15 @@ class Graph:
         self._node: Dict[Any, Dict[str, Any]] = {}
         self._succ: Dict[Any, Dict[Any, Dict[str, Any]]] = {}
         self._pred: Dict[Any, Dict[Any, Dict[str, Any]]] = {}
+        self._views = (_Nodes(self), _Edges(self))
 
     @property
     def nodes(self) -> _Nodes:
-        return _Nodes(self)
+        return self._views[0]
 
     @property
     def edges(self) -> _Edges:
-        return _Edges(self)
+        return self._views[1]
 
     def add_node(self, n, **attr) -> None:
         if n not in self._node:

@@ -40,7 +40,7 @@ class _BodyUnknown(UnknownShape):
 class _Claim:
     kind: str  # WEIGHT (a parameter), BUFFER or QUANT
     layer: str
-    users: List[str] = field(default_factory=list)
+    users: Dict[str, None] = field(default_factory=dict)  # the layers that read it, in order
 
 
 @dataclass
@@ -69,30 +69,32 @@ def _is_default(domain: str) -> bool:
 
 
 def _root(G: Graph, name: str) -> Optional[str]:
-    """The constant that tensor ``name`` is, looking through transparent ops, or None
-    (remembered per graph: the walk asks for every tensor several times)."""
-    cache = G.graph.setdefault("roots", {})
-    if name not in cache:
-        cache[name] = _find_root(G, name)
-    return cache[name]
+    """The constant that tensor ``name`` is, looking through transparent ops, or None."""
+    if name in G.graph["constants"]:
+        return name
+    roots = G.graph.get("roots")
+    if roots is None:
+        roots = G.graph["roots"] = _roots(G)
+    return roots.get(name)
 
 
-def _find_root(G: Graph, name: str) -> Optional[str]:
+def _roots(G: Graph) -> Dict[str, str]:
+    """Every tensor of ``G`` that is a constant re-typed or re-shaped (by ops in
+    :data:`TRANSPARENT`), mapped to that constant: one pass in execution order."""
     consts = G.graph["constants"]
-    producers = G.graph["producers"]
-    seen = set()
-    while name and name not in seen:
-        seen.add(name)
-        if name in consts:
-            return name
-        key = producers.get(name)
-        if key is None:
-            return None
-        nd = G.nodes[key]
-        if not (_is_default(nd["domain"]) and nd["op_type"] in TRANSPARENT and nd["inputs"]):
-            return None
-        name = nd["inputs"][0]
-    return None
+    nodes = G.nodes
+    roots: Dict[str, str] = {}
+    for key in G.graph["order"]:
+        nd = nodes[key]
+        ins = nd["inputs"]
+        if nd["op_type"] in TRANSPARENT and ins and _is_default(nd["domain"]):
+            first = ins[0]
+            root = first if first in consts else roots.get(first)
+            if root is not None:
+                for out in nd["outputs"]:
+                    if out and out not in consts:
+                        roots[out] = root
+    return roots
 
 
 def _folds_constant(G: Graph, key: str) -> bool:
@@ -148,13 +150,12 @@ def _claim_inputs(G: Graph, key: str, rule: Optional[Rule], w: _Walk, layer: str
             w.logical[root] = int(logical[i])
         claim = w.claims.get(root)
         if claim is None:
-            w.claims[root] = _Claim(kind, layer, [layer])
+            w.claims[root] = _Claim(kind, layer, {layer: None})
             first.append(root)
             if kind == WEIGHT:
                 new.append(root)
             continue
-        if layer not in claim.users:
-            claim.users.append(layer)
+        claim.users[layer] = None
         if _RANK[kind] > _RANK[claim.kind]:
             claim.kind, claim.layer = kind, layer
             if kind == WEIGHT:
@@ -164,32 +165,47 @@ def _claim_inputs(G: Graph, key: str, rule: Optional[Rule], w: _Walk, layer: str
 
 def _bytes(G: Graph, names: Sequence[str], shapes: Sequence, dtypes: Sequence[int]) -> Optional[int]:
     """Bytes of the activation tensors among ``names`` (None when a shape is unknown); constants,
-    and tensors that are a constant re-typed or re-shaped, are weights and left out."""
+    and tensors that are a constant re-typed or re-shaped, are weights and left out. Each
+    tensor's size is worked out once per graph."""
+    sizes = G.graph.get("sizes")
+    if sizes is None:
+        sizes = G.graph["sizes"] = {}
     total = 0
     for name, shape, dtype in zip(names, shapes, dtypes):
-        if not name or _root(G, name) is not None:
-            continue
-        if shape is None or not all(isinstance(d, int) for d in shape):
-            return None
-        n = storage_bytes(dtype, int(math.prod(shape)))
+        n = sizes.get(name, -1)
+        if n == -1:
+            n = sizes[name] = _activation_bytes(G, name, shape, dtype)
         if n is None:
             return None
         total += n
     return total
 
 
-def _tensor(G: Graph, name: str, shape, dtype: int) -> Optional[Tensor]:
+def _activation_bytes(G: Graph, name: str, shape, dtype: int) -> Optional[int]:
+    if not name or _root(G, name) is not None:
+        return 0
+    if shape is None:
+        return None
+    n = 1
+    for d in shape:
+        if not isinstance(d, int):
+            return None
+        n *= d
+    return storage_bytes(dtype, n)
+
+
+def _tensor(values, name: str, shape, dtype: int) -> Optional[Tensor]:
     if not name:
         return None
-    return Tensor(name, shape, dtype, peek(G.graph["values"], name))
+    return Tensor(name, shape, dtype, peek(values, name))
 
 
-def _ctx(G: Graph, key: str) -> Ctx:
-    nd = G.nodes[key]
-    ins = [_tensor(G, n, s, d) for n, s, d in zip(nd["inputs"], nd["input_shapes"], nd["input_dtypes"])]
-    outs = [_tensor(G, n, s, d) for n, s, d in zip(nd["outputs"], nd["output_shapes"], nd["output_dtypes"])]
+def _ctx(G: Graph, key: str, nd: dict) -> Ctx:
+    values = G.graph["values"]
+    ins = [_tensor(values, n, s, d) for n, s, d in zip(nd["inputs"], nd["input_shapes"], nd["input_dtypes"])]
+    outs = [_tensor(values, n, s, d) for n, s, d in zip(nd["outputs"], nd["output_shapes"], nd["output_dtypes"])]
     return Ctx(key, nd["op_type"], nd["domain"], nd["attrs"], ins, outs, G.graph.get("opset", 0),
-               subgraphs=tuple(nd["subgraphs"]), branch=nd.get("branch"), values=G.graph["values"])
+               subgraphs=tuple(nd["subgraphs"]), branch=nd.get("branch"), values=values)
 
 
 def _params_of(roots: Sequence[str], w: _Walk) -> int:
@@ -198,41 +214,64 @@ def _params_of(roots: Sequence[str], w: _Walk) -> int:
 
 def _walk(G: Graph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, int, bool]:
     """Cost every node of ``G`` into ``w``; returns (total cost, params, all known)."""
-    total, params, known = Cost(), 0, True
-    order = G.graph["order"]
-    for key in order:
-        nd = G.nodes[key]
-        name = key if parent is None else f"{parent}/{key}"
-        rule = ops.lookup(nd["domain"], nd["op_type"])
-        ctx = _ctx(G, key)
+    macs = flops = params = 0
+    known = True
+    nodes = G.nodes
+    consts = G.graph["constants"]
+    roots = G.graph.get("roots")
+    if roots is None:
+        roots = G.graph["roots"] = _roots(G)
+    lookup = ops.lookup
+    top = parent is None
+    for key in G.graph["order"]:
+        nd = nodes[key]
+        name = key if top else f"{parent}/{key}"
+        rule = lookup(nd["domain"], nd["op_type"])
         sub_params: List[int] = []
-        if nd["subgraphs"] or (rule is not None and rule.kind == "control_flow"):
-            ctx.subgraph_cost = _subgraph_coster(G, key, w, name, sub_params)
-        status, note, cost = _apply(rule, ctx, nd, name, w, G, key)
-        new, first = _claim_inputs(G, key, rule, w, name, ctx.logical_params)
-        layer_params = _params_of(new, w) + sum(sub_params) + ctx.attr_params
+        if rule is not None and rule.zero_cost and not nd["subgraphs"]:
+            ctx, status, note, cost = None, ZERO, "", ZERO_COST  # moves data: no rule to run
+        else:
+            ctx = _ctx(G, key, nd)
+            if nd["subgraphs"] or (rule is not None and rule.kind == "control_flow"):
+                ctx.subgraph_cost = _subgraph_coster(G, key, w, name, sub_params)
+            status, note, cost = _apply(rule, ctx, nd, name, w, G, key)
+        if any(n in consts or n in roots for n in nd["inputs"]):
+            new, first = _claim_inputs(G, key, rule, w, name, ctx.logical_params if ctx else {})
+        else:
+            new = first = ()
+        attr_params = ctx.attr_params if ctx else 0
+        layer_params = (_params_of(new, w) if new else 0) + (sum(sub_params) if sub_params else 0) + attr_params
         exact = cost is not None and status != SYMBOLIC
+        symbolic = status == SYMBOLIC
         w.layers.append(LayerCost(
             name=name, op_type=nd["op_type"], domain=nd["domain"],
             input_shapes=tuple(nd["input_shapes"]), output_shapes=tuple(nd["output_shapes"]),
             params=layer_params, macs=cost.macs if exact else None,
             flops=cost.flops if exact else None, status=status, note=note, parent=parent,
-            macs_formula=cost.macs if status == SYMBOLIC else None,
-            flops_formula=cost.flops if status == SYMBOLIC else None,
+            macs_formula=cost.macs if symbolic else None,
+            flops_formula=cost.flops if symbolic else None,
             weights=tuple(new), scope="/".join(nd["scope"]),
             input_bytes=_bytes(G, nd["inputs"], nd["input_shapes"], nd["input_dtypes"]),
             activation_bytes=_bytes(G, nd["outputs"], nd["output_shapes"], nd["output_dtypes"]),
-            weight_bytes=sum(w.consts[r].nbytes or 0 for r in first), attr_params=ctx.attr_params,
-            trees=ctx.trees, tree_nodes=ctx.tree_nodes, tree_leaves=ctx.tree_leaves))
+            weight_bytes=sum(w.consts[r].nbytes or 0 for r in first) if first else 0,
+            attr_params=attr_params, trees=ctx.trees if ctx else 0,
+            tree_nodes=ctx.tree_nodes if ctx else 0, tree_leaves=ctx.tree_leaves if ctx else 0))
         params += layer_params
         if exact:
-            total = total + cost
+            macs += cost.macs
+            flops += cost.flops
         elif status != UNSUPPORTED:  # unsupported ops are already flagged model-wide
             known = False
-        if parent is None and w.formula is not None and status != UNSUPPORTED:
+        if top and w.formula is not None and status != UNSUPPORTED:
             # the polynomial total survives exact and symbolic costs, not an unknown one
-            w.formula = None if cost is None else w.formula + cost
-    return total, params, known
+            if cost is None:
+                w.formula = None
+            elif cost is not ZERO_COST:
+                w.formula = w.formula + cost
+    return Cost(macs, flops), params, known
+
+
+ZERO_COST = Cost()
 
 
 def _lost_at(G: Graph, key: str) -> Tuple[Optional[Lost], Tuple[str, ...]]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -98,9 +98,9 @@ def _whole(x):
     return x if isinstance(x, Poly) else int(x)
 
 
-@dataclass(frozen=True)
-class Tensor:
-    """What a rule may know about one input or output tensor."""
+class Tensor(NamedTuple):
+    """What a rule may know about one input or output tensor (a named tuple: the walker
+    makes one per input and output of every node)."""
 
     name: str
     shape: Shape = None

@@ -50,10 +50,20 @@ def storage_bytes(dtype: int, numel: int) -> Optional[int]:
     """Bytes that ``numel`` elements of ``dtype`` occupy, packed for sub-byte types."""
     if dtype in _SUB_BYTE_BITS:
         return (numel * _SUB_BYTE_BITS[dtype] + 7) // 8
+    size = _ITEMSIZE.get(dtype, -1)
+    if size == -1:
+        size = _ITEMSIZE[dtype] = _itemsize(dtype)
+    return None if size is None else numel * size
+
+
+_ITEMSIZE: dict = {}
+
+
+def _itemsize(dtype: int) -> Optional[int]:
     if dtype in (TensorProto.STRING, TensorProto.UNDEFINED):
         return None
     try:
-        return numel * helper.tensor_dtype_to_np_dtype(dtype).itemsize
+        return helper.tensor_dtype_to_np_dtype(dtype).itemsize
     except (KeyError, ValueError, TypeError):
         return None
 
