@@ -73,7 +73,11 @@ def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Di
     consts = G.graph["constants"]
     producers = G.graph["producers"]
     found: Dict[str, str] = {}
-    static = static_tensors(G)
+    present = {nd["op_type"] for _, nd in G.nodes(data=True)}
+    rotary, bias = "Mul" in present, "Softmax" in present  # what each search needs to find
+    if not (rotary or bias):
+        return found
+    static = static_tensors(G) if bias else set()
 
     def table(name: str) -> Optional[str]:
         r = root(G, name) if name else None
@@ -90,14 +94,14 @@ def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Di
         nd = G.nodes[key]
         if nd["domain"] not in ("", "ai.onnx"):
             continue
-        if nd["op_type"] in ("Add", "Sub") and len(nd["inputs"]) == 2:
+        if rotary and nd["op_type"] in ("Add", "Sub") and len(nd["inputs"]) == 2:
             muls = [op(n) for n in nd["inputs"]]
             if all(m is not None and m["op_type"] == "Mul" and len(m["inputs"]) == 2 for m in muls):
                 tables = [_activation_times_table(m, table, root, G) for m in muls]
                 if all(t is not None for t in tables):
                     for t in tables:
                         found[t] = ROTARY
-        if nd["op_type"] == "Add" and len(nd["inputs"]) == 2:
+        if bias and nd["op_type"] == "Add" and len(nd["inputs"]) == 2:
             for i, name in enumerate(nd["inputs"]):
                 shape = G.graph["tensors"].get(name, (None, 0))[0]  # as added, after any reshape
                 other = nd["inputs"][1 - i]

@@ -1,4 +1,4 @@
-"""Results as frozen dataclasses of raw integers; units appear only in onnxscore.render."""
+"""Results as dataclasses of raw integers (frozen, but for the many LayerCost rows); units appear only in onnxscore.render."""
 from __future__ import annotations
 
 import re
@@ -15,9 +15,11 @@ OK, ZERO, UNKNOWN, UNSUPPORTED, ERROR = "ok", "zero", "unknown", "unsupported", 
 SYMBOLIC = "symbolic"  # the cost is a polynomial in named dims (macs_formula, flops_formula)
 
 
-@dataclass(frozen=True)
+@dataclass
 class LayerCost:
     """One ONNX node: its shapes and what it costs. ``macs``/``flops`` are None when unknown.
+    Read-only by convention but not frozen: a frozen dataclass takes four times as long to
+    make, and a 200,000-node model makes 200,000 of these.
 
     ``parent`` names the If/Loop/Scan node whose subgraph holds this node; such nodes are
     listed for detail and their cost is already inside the parent's (per iteration for loops).
@@ -54,9 +56,9 @@ class LayerCost:
     def __post_init__(self) -> None:
         if self.input_bytes is not None and self.activation_bytes is not None:
             moved = self.input_bytes + self.activation_bytes + self.weight_bytes
-            object.__setattr__(self, "memory", moved)
+            self.memory = moved
             if self.flops is not None and moved:
-                object.__setattr__(self, "intensity", self.flops / moved)
+                self.intensity = self.flops / moved
 
 
 @dataclass(frozen=True)
