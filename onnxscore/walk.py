@@ -8,6 +8,7 @@ import math
 import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 import onnx
@@ -22,6 +23,7 @@ from onnxscore.ops.registry import (BUFFER, DATA, QUANT, WEIGHT, Cost, Ctx, Inva
 from onnxscore.report import (ERROR, OK, SYMBOLIC, UNKNOWN, UNSUPPORTED, ZERO, LayerCost, ModelInfo,
                               Report, Totals, UnknownCause)
 from onnxscore.shapes import ConstTensor, Lost, dtype_name, peek, storage_bytes
+from onnxscore.shapes.engine import Values
 
 log = logging.getLogger(__name__)
 
@@ -196,16 +198,13 @@ def _activation_bytes(G: Graph, name: str, shape, dtype: int) -> Optional[int]:
     return storage_bytes(dtype, n)
 
 
-def _tensor(values, name: str, shape, dtype: int) -> Optional[Tensor]:
-    if not name:
-        return None
-    return Tensor(name, shape, dtype, peek(values, name))
-
-
 def _ctx(G: Graph, key: str, nd: dict) -> Ctx:
     values = G.graph["values"]
-    ins = [_tensor(values, n, s, d) for n, s, d in zip(nd["inputs"], nd["input_shapes"], nd["input_dtypes"])]
-    outs = [_tensor(values, n, s, d) for n, s, d in zip(nd["outputs"], nd["output_shapes"], nd["output_dtypes"])]
+    look = values.peek if isinstance(values, Values) else partial(peek, values)  # never makes a value
+    ins = [Tensor(n, s, d, look(n)) if n else None
+           for n, s, d in zip(nd["inputs"], nd["input_shapes"], nd["input_dtypes"])]
+    outs = [Tensor(n, s, d, look(n)) if n else None
+            for n, s, d in zip(nd["outputs"], nd["output_shapes"], nd["output_dtypes"])]
     return Ctx(key, nd["op_type"], nd["domain"], nd["attrs"], ins, outs, G.graph.get("opset", 0),
                subgraphs=tuple(nd["subgraphs"]), branch=nd.get("branch"), values=values)
 

@@ -125,6 +125,12 @@ def concrete(shape: Shape, tensor: str = "", symbolic: bool = False) -> Tuple[in
     ``symbolic``, named dimensions become :class:`~onnxscore.poly.Poly` symbols instead."""
     if shape is None:
         raise UnknownShape([f"shape of {tensor}"], tensor)
+    if not symbolic:
+        for d in shape:
+            if d.__class__ is not int:
+                break
+        else:  # the common case: every dim a plain int
+            return shape if shape.__class__ is tuple else tuple(shape)
     if symbolic:
         missing = [str(d) if isinstance(d, str) else "?" for d in shape
                    if not isinstance(d, (int, Poly)) and not is_named(d)]
