@@ -80,6 +80,7 @@ class Rollup:
     pattern: str = ""
     repeats: int = 1
     macs_formula: Any = None  # the group's MACs as a Poly when some of its layers are symbolic
+    flops_formula: Any = None  # and its FLOPs
 
 
 @dataclass(frozen=True)
@@ -321,20 +322,22 @@ def _rollup(layers, key, ordered: bool = False) -> Tuple[Rollup, ...]:
                    activation_bytes=sum(x.activation_bytes or 0 for x in ls),
                    weight_bytes=sum(x.weight_bytes for x in ls),
                    unknown=sum(1 for x in ls if x.macs is None),
-                   macs_formula=_formula_sum(ls))
+                   macs_formula=_formula_sum(ls), flops_formula=_formula_sum(ls, "flops"))
             for k, ls in groups.items()]
     return tuple(rows) if ordered else tuple(sorted(
         rows, key=lambda r: (growth(r.macs if r.macs_formula is None else r.macs_formula), r.flops, r.params),
         reverse=True))
 
 
-def _formula_sum(layers):
-    """Exact MACs of ``layers`` as a Poly when some are symbolic and none is unknown."""
-    if not any(x.macs_formula is not None for x in layers):
+def _formula_sum(layers, by: str = "macs"):
+    """Exact MACs (or FLOPs) of ``layers`` as a Poly when some are symbolic and none is unknown."""
+    formula = by + "_formula"
+    if not any(getattr(x, formula) is not None for x in layers):
         return None
-    if any(x.macs is None and x.macs_formula is None and x.status != ZERO for x in layers):
+    if any(getattr(x, by) is None and getattr(x, formula) is None and x.status != ZERO for x in layers):
         return None
-    total = sum((x.macs_formula if x.macs is None else x.macs) for x in layers if x.status != ZERO)
+    total = sum((getattr(x, formula) if getattr(x, by) is None else getattr(x, by))
+                for x in layers if x.status != ZERO)
     return total if isinstance(total, Poly) else None
 
 

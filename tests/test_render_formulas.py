@@ -236,3 +236,19 @@ def test_html_and_charts_rank_numbers_only():
     report = onnxscore.analyze(tiny())
     assert top_bars(report) == ()  # both layers cost a polynomial: no bar
     assert "Top layers by MACs (no layer has MACs)" in to_html([report])
+
+
+def test_rollups_carry_flops_formulas(llm):
+    """Op types add their layers' FLOPs as polynomials too (a symbolic block's FLOPs were the
+    sum of its exact layers only, `1`): each row's formula is the sum of its layers' FLOPs,
+    formula or number."""
+    for r in llm.by_op_type():
+        layers = [x for x in llm.top_layers if x.op_type == r.key and x.status != "zero"]
+        want = sum((x.flops_formula if x.flops is None else x.flops) for x in layers)
+        if isinstance(want, Poly):
+            assert r.flops_formula == want
+        else:
+            assert r.flops_formula is None and r.flops == want
+    gqa = next(r for r in llm.by_op_type() if r.key == "GroupQueryAttention")
+    assert isinstance(gqa.flops_formula, Poly)
+    assert str(gqa.flops_formula) in render([llm], "text", width=160)

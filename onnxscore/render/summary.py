@@ -145,6 +145,12 @@ def _rollup_macs(r) -> str:
     return si(r.macs) if r.macs else ""
 
 
+def _rollup_flops(r) -> str:
+    if r.flops_formula is not None:
+        return cost_text(r.flops_formula)
+    return si(r.flops) if r.flops else ""
+
+
 def _block_name(r) -> str:
     return f"{r.key} (x{r.repeats} identical)" if r.repeats > 1 else r.key
 
@@ -169,7 +175,7 @@ def scope_section(report: Report, depth: int = 1) -> Optional[Section]:
     total = report.totals.macs
     body = tuple((_block_name(r), str(r.count), f"{r.params:,}" if r.params else "", _rollup_macs(r),
                   percent(r.macs, total) if r.macs_formula is None else "",
-                  si(r.flops) if r.flops else "", binary_bytes(r.activation_bytes))
+                  _rollup_flops(r), binary_bytes(r.activation_bytes))
                  for r in rows)
     return _shares(report, Section(f"Blocks at depth {depth} ({len(rows)})",
                                    ("block", "layers", "params", "MACs", "share", "FLOPs", "act. bytes"), body,
@@ -180,7 +186,7 @@ def op_type_section(report: Report) -> Section:
     """Count, params, MACs and FLOPs per op type, costliest first."""
     total = report.totals.macs
     body = tuple((r.key, str(r.count), f"{r.params:,}" if r.params else "", _rollup_macs(r),
-                  percent(r.macs, total) if r.macs_formula is None else "", si(r.flops) if r.flops else "")
+                  percent(r.macs, total) if r.macs_formula is None else "", _rollup_flops(r))
                  for r in report.by_op_type())
     return _shares(report, Section("Op types", ("op", "count", "params", "MACs", "share", "FLOPs"), body,
                                    NUMERIC))
