@@ -361,11 +361,15 @@ def _subgraph_coster(G: Graph, key: str, w: _Walk, name: str, sub_params: List[i
 
 
 def _unresolved_warning(unresolved: Mapping[str, List[str]], inputs: Mapping[str, Tuple],
-                        exact: bool = False) -> str:
-    """Say which layers are unknown (or formulas) and which --dim would give numbers."""
+                        exact: bool = False, kv=None) -> str:
+    """Say which layers are unknown (or formulas) and which --dim would give numbers (a KV
+    cache's mask length follows from the past and new tokens: those are asked for instead)."""
     free = {d for shape in inputs.values() if shape for d in shape if isinstance(d, str)}
     n = len({layer for names in unresolved.values() for layer in names})
-    hint = " ".join(f"--dim {d}=N" for d in sorted(free & set(unresolved)))
+    wanted = free & set(unresolved)
+    if kv is not None and kv.total_dim in wanted and kv.past_dim and kv.seq_dim:
+        wanted = (wanted - {kv.total_dim}) | {kv.past_dim, kv.seq_dim}
+    hint = " ".join(f"--dim {d}=N" for d in sorted(wanted))
     other = sorted(set(unresolved) - free)
     if exact:
         names = ", ".join(sorted(set(unresolved)))
@@ -475,9 +479,10 @@ def analyze_graph(G: Graph, accuracy: Optional[float] = None, alpha: float = ALP
     if w.unsupported:
         w.warnings.append("totals are lower bounds: no cost rule for "
                           + ", ".join(f"{op} ({n})" for op, n in sorted(w.unsupported.items())))
+    kv = kvcache.detect(loaded.declared_inputs, loaded.dims)
     if w.unresolved:
         w.warnings.append(_unresolved_warning(w.unresolved, loaded.input_shapes,
-                                              exact=w.formula is not None and not w.unsupported))
+                                              exact=w.formula is not None and not w.unsupported, kv=kv))
     causes = tuple(sorted((UnknownCause(o.node, o.op, o.why, tuple(ls), w.chains.get(o, ()))
                            for o, ls in w.lost.items()), key=lambda c: -len(c.layers)))
     if causes:
@@ -506,7 +511,6 @@ def analyze_graph(G: Graph, accuracy: Optional[float] = None, alpha: float = ALP
                      inputs=dict(loaded.input_shapes),
                      opsets={o.domain or "ai.onnx": o.version for o in proto.opset_import})
     shared = {root: tuple(c.users) for root, c in w.claims.items() if len(c.users) > 1 and c.kind == WEIGHT}
-    kv = kvcache.detect(loaded.declared_inputs, loaded.dims)
     return Report(model=info, totals=totals, kv_cache=kv, unknown_causes=causes,
                   data_dims=dict(G.graph["shapes"].data_dims),
                   netscore=netscore(accuracy, params, total.macs, alpha, beta, gamma),

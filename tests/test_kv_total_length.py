@@ -157,6 +157,8 @@ def test_genai_symbolic_says_total_is_tied(name):
     assert r.kv_cache.phase == "symbolic" and r.kv_cache.total_dim == T
     text = r.kv_cache.describe()
     assert f"attention-mask length '{T}' = past + new" in text and f"({T} follows)" in text
+    hint = next(w for w in r.warnings if "exact polynomials" in w)  # asks for what the user sets
+    assert f"--dim {P}=N --dim {S}=N" in hint and f"--dim {T}=N" not in hint
 
 
 def test_cli():
