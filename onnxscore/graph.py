@@ -116,28 +116,43 @@ def weight_like(c: ConstTensor, dtype: int = 0) -> bool:
 def _scopes_from_weight_names(G: Graph, consts: Mapping[str, ConstTensor]) -> None:
     """Flat node names (``n0``, ``n1``): scope each node that reads a weight (or makes one, as a
     Constant or ConstantOfShape does) by that weight's name."""
+    known: Dict[str, Tuple[str, ...]] = {}  # tensor -> its scope, () when not a weight
+
+    def scope_of(names: Sequence[str]) -> Tuple[str, ...]:
+        for n in names:
+            scope = known.get(n)
+            if scope is None:
+                c = consts.get(n)
+                scope = known[n] = _scope_of_weight(n) if c is not None and weight_like(c) else ()
+            if scope:
+                return scope
+        return ()
+
     for _, nd in G.nodes(data=True):
-        weights = [n for n in nd["inputs"] + nd["outputs"] if n in consts and weight_like(consts[n])]
-        if weights:
-            nd["scope"] = _scope_of_weight(weights[0])
+        scope = scope_of(nd["inputs"]) or scope_of(nd["outputs"])
+        if scope:
+            nd["scope"] = scope
 
 
-def _inherit_scopes(G: Graph) -> None:
+def _inherit_scopes(G: Graph, producers: Mapping[str, str]) -> None:
     """Give an unscoped node (an activation, a Q/DQ pair a quantizer inserted, a Flatten) the
     scope of the node that produced its first input, else of its first consumer."""
     order = G.graph["order"]
+    nodes = G.nodes
     for key in order:
-        nd = G.nodes[key]
-        if not nd["scope"]:
-            sources = [u for u, _, e in G.in_edges(key, data=True) if nd["inputs"] and e["name"] == nd["inputs"][0]]
-            if sources and G.nodes[sources[0]]["scope"]:
-                nd["scope"] = G.nodes[sources[0]]["scope"]
+        nd = nodes[key]
+        if not nd["scope"] and nd["inputs"]:
+            source = producers.get(nd["inputs"][0])
+            if source is not None and source in nodes and nodes[source]["scope"]:
+                nd["scope"] = nodes[source]["scope"]
     for key in reversed(order):
-        nd = G.nodes[key]
+        nd = nodes[key]
         if not nd["scope"]:
-            users = sorted(G.successors(key), key=lambda k: G.nodes[k]["index"])
-            if users and G.nodes[users[0]]["scope"]:
-                nd["scope"] = G.nodes[users[0]]["scope"]
+            users = G._succ[key] if isinstance(G, Graph) else G.succ[key]
+            if users:
+                first = min(users, key=lambda k: nodes[k]["index"])
+                if nodes[first]["scope"]:
+                    nd["scope"] = nodes[first]["scope"]
 
 
 def _attr_value(a: AttributeProto) -> Any:
@@ -225,7 +240,7 @@ def build_graph(graph: GraphProto, shapes: Shapes) -> Graph:
         _scopes_from_weight_names(G, consts)
         scoped = any(d["scope"] for d in node_data.values())
     if scoped:
-        _inherit_scopes(G)
+        _inherit_scopes(G, producers)
     G.graph.update(tensors=tensors, constants=consts, producers=producers, shapes=shapes,
                    values=shapes.values,
                    inputs=[vi.name for vi in graph.input if vi.name not in
