@@ -1,4 +1,4 @@
 """``python -m onnxscore``."""
-from onnxscore.cli import main
+from onnxscore.cli import run
 
-main()
+run()

@@ -212,10 +212,13 @@ class Report:
         rows = _rollup(self.top_layers, lambda layer: scope_key(layer.scope, depth), ordered=True)
         return _mark_repeats(rows, self.top_layers, depth)
 
-    def to_dict(self, depth: int = 1, layer_objects: bool = False) -> dict:
+    def to_dict(self, depth: int = 1, objects: bool = False) -> dict:
         """The JSON form (schema ``onnxscore.report/1``), raw integers throughout. With
-        ``layer_objects`` the layers stay :class:`LayerCost` objects (polynomials unconverted),
-        for an encoder that writes dataclasses itself (see :func:`onnxscore.render.tables.to_json`)."""
+        ``objects`` the layers and roll-up rows stay dataclasses (polynomials unconverted), for
+        an encoder that writes dataclasses itself (see :func:`onnxscore.render.tables.to_json`)."""
+        def rows(items) -> list:
+            return list(items) if objects else [_formulas_as_text(asdict(x)) for x in items]
+
         ns = asdict(self.netscore)
         return {
             "schema": SCHEMA,
@@ -223,10 +226,9 @@ class Report:
             "totals": _formulas_as_text(asdict(self.totals)),
             "netscore": {k: ns[k] for k in ("value", "accuracy", "alpha", "beta", "gamma",
                                             "info_density", "missing", "units")},
-            "layers": list(self.layers) if layer_objects else
-                      [_formulas_as_text(asdict(layer)) for layer in self.layers],
-            "by_op_type": [_formulas_as_text(asdict(r)) for r in self.by_op_type()],
-            "by_scope": {"depth": depth, "rows": [_formulas_as_text(asdict(r)) for r in self.by_scope(depth)]},
+            "layers": rows(self.layers),
+            "by_op_type": rows(self.by_op_type()),
+            "by_scope": {"depth": depth, "rows": rows(self.by_scope(depth))},
             "unresolved_dims": {k: list(v) for k, v in self.unresolved_dims.items()},
             "unknown_causes": [asdict(c) for c in self.unknown_causes],
             "data_dims": dict(self.data_dims),

@@ -19,10 +19,10 @@ CSV_COLUMNS = ["model", "kind", "name", "op_type", "domain", "scope", "input_sha
 def to_json(reports: Sequence[Report], depth: int = 1, sweeps=None, indent: bool = False, **_) -> str:
     """One object per model (a list when there are several), with the roll-ups at ``depth``
     (and ``sweep``: the costs at each swept value). Compact (one line) unless ``indent`` (two
-    spaces). Written by orjson, a C encoder that writes the layers' dataclasses directly: a
+    spaces). Written by orjson, a C encoder that writes the rows' dataclasses directly: a
     report of 200,000 layers takes a fraction of a second, where ``json.dumps`` took half a
     minute."""
-    data = [r.to_dict(depth, layer_objects=True) for r in reports]
+    data = [r.to_dict(depth, objects=True) for r in reports]
     for d, rows in zip(data, sweeps or ()):
         d["sweep"] = [{"values": x.values, "phase": x.phase, "macs": x.macs, "flops": x.flops} for x in rows]
     options = orjson.OPT_NON_STR_KEYS | (orjson.OPT_INDENT_2 if indent else 0)
