@@ -325,7 +325,7 @@ def graph_of(path: Union[str, os.PathLike, onnx.ModelProto], dims: Optional[Mapp
     loaded = load_model(path, dims, input_shapes, values)
     opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in loaded.proto.opset_import}
     shapes = infer_graph(loaded.proto.graph, opsets, loaded.path, dims=loaded.dims,
-                         input_values=loaded.values)
+                         input_values=loaded.values, facts=loaded.facts)
     G = build_graph(loaded.proto.graph, shapes)
     loaded.warnings.extend(f"--dim {n} does not name a dimension of this model"
                            for n in loaded.unused_dims if n not in shapes.data_dims)

@@ -1,9 +1,14 @@
 """Path -> ModelProto without reading weight bytes; dimension overrides; shape inference."""
 from __future__ import annotations
 
+import contextlib
+import functools
+import gc
+import math
 import os
+import signal
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import AbstractSet, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import onnx
@@ -33,25 +38,102 @@ class LoadedModel:
     dims: Dict[str, int] = field(default_factory=dict)  # the dimension values that were bound
     values: Dict[str, np.ndarray] = field(default_factory=dict)  # values given to inputs
     unused_dims: List[str] = field(default_factory=list)  # --dim names no declared shape has
+    # what the shapes stage reads of the graph before any shape (onnxscore.shapes.GraphFacts),
+    # read while ONNX's inference ran: pass it to infer_graph
+    facts: Optional[object] = field(default=None, repr=False)
 
 
 def read_model(path: Union[str, os.PathLike]) -> ModelProto:
     """Parse ``path`` as an ONNX model without loading external data; never writes to it.
     Inline weight bytes are dropped right after parsing (see :func:`drop_weight_bytes`)."""
     path = os.fspath(path)
+    model = parse_model(_read_file(path), path)
+    drop_weight_bytes(model.graph, path)
+    return model
+
+
+def _read_file(path: str) -> bytes:
     if not os.path.exists(path):
         raise ModelLoadError(f"{path}: no such file")
     if os.path.isdir(path):
         raise ModelLoadError(f"{path}: is a directory, not an ONNX file")
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            return f.read()
     except OSError as e:
         raise ModelLoadError(f"{path}: cannot read ({e.strerror or e})") from None
-    model = parse_model(data, path)
-    del data
-    drop_weight_bytes(model.graph, path)
-    return model
+
+
+class _Scan(NamedTuple):
+    """What one pass over a graph's tensors and nodes (subgraphs' included) found."""
+
+    absurd: Optional[str]  # check_dims's message for the first tensor with an absurd dim or size
+    external: List[TensorProto]  # tensors stored as external data
+    subgraphs: List[onnx.GraphProto]  # graphs held in node attributes, nested ones included
+    initializers: AbstractSet[str]  # names of the graph's own initializers
+    # the graph's nodes and all the tensors: held, protobuf hands back the same Python objects
+    # to the next pass (the shapes stage's) instead of making them again
+    nodes: List[onnx.NodeProto]
+    tensors: List[TensorProto]
+
+
+def _scan(graph: onnx.GraphProto, path: str, drop: bool) -> _Scan:
+    """:func:`drop_weight_bytes` (when ``drop``) and the tensor half of :func:`check_dims` in one
+    pass, which also lists the external tensors and the subgraphs for the later steps. A
+    corrupted tensor is an error at once; an absurd dim is only reported, check_dims raises it
+    in its turn."""
+    tensors: List[TensorProto] = []
+    subgraphs: List[onnx.GraphProto] = []
+    nodes = list(graph.node)
+    _collect(graph, tensors, subgraphs, nodes)
+    initializers = {t.name for t in tensors[:len(graph.initializer)]}
+    absurd, external = None, []
+    for t in tensors:
+        dims = tuple(t.dims[:])  # a slice first: faster than iterating the container
+        n = math.prod(dims)
+        if t.data_location == TensorProto.EXTERNAL:
+            external.append(t)
+        elif drop and n > KEEP_VALUES_UP_TO:
+            _drop_values(t, n, path)
+        if absurd is None:
+            bad = next((d for d in dims if d < 0 or d > MAX_DIM), None) if dims and \
+                (min(dims) < 0 or max(dims) > MAX_DIM) else None
+            if bad is not None:
+                absurd = f"{path}: tensor {t.name!r} has an absurd dimension {bad}"
+            elif n > MAX_ELEMENTS:
+                absurd = f"{path}: tensor {t.name!r} has an absurd size ({'x'.join(map(str, dims))} elements)"
+    return _Scan(absurd, external, subgraphs, initializers, nodes, tensors)
+
+
+def _initializer_names(graph: onnx.GraphProto, known: Optional[AbstractSet[str]] = None) -> AbstractSet[str]:
+    return known if known is not None else {t.name for t in graph.initializer}
+
+
+def _collect(graph: onnx.GraphProto, tensors: List[TensorProto], subgraphs: List[onnx.GraphProto],
+             nodes: Optional[Sequence[onnx.NodeProto]] = None) -> None:
+    """Initializers and Constant-node tensors of ``graph`` and its subgraphs, in file order
+    (:func:`_all_tensors`), and the subgraphs; most nodes have no attribute at all. ``nodes``:
+    the graph's, if already listed."""
+    tensors.extend(graph.initializer)
+    for node in graph.node if nodes is None else nodes:
+        attributes = node.attribute
+        if not attributes:
+            continue
+        held = []
+        for a in attributes:
+            kind = a.type
+            if kind == _TENSOR:
+                tensors.append(a.t)
+            elif kind == _GRAPH:
+                held.append(a.g)
+            elif kind == _GRAPHS:
+                held.extend(a.graphs)
+        for g in held:
+            subgraphs.append(g)
+            _collect(g, tensors, subgraphs)
+
+
+_TENSOR, _GRAPH, _GRAPHS = onnx.AttributeProto.TENSOR, onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS
 
 
 # A tensor larger than this is a weight: its bytes are never needed (shape tensors, axes and
@@ -73,18 +155,20 @@ def drop_weight_bytes(graph: onnx.GraphProto, path: str = "<model>") -> None:
     for t in _all_tensors(graph):
         if t.data_location == TensorProto.EXTERNAL:
             continue
-        n = 1
-        for d in t.dims:
-            n *= d
-        if n > KEEP_VALUES_UP_TO and t.data_type != TensorProto.STRING and \
-                t.ByteSize() * 8 < n * _PACKED_BITS.get(t.data_type, 8):
-            label = f"tensor {t.name!r}" if t.name else "a Constant's tensor"
-            raise GraphError(f"{path}: {label} declares {n:,} elements "
-                             f"({'x'.join(map(str, t.dims))}) but stores {t.ByteSize():,} bytes: corrupted")
+        n = math.prod(t.dims)
         if n > KEEP_VALUES_UP_TO:
-            for field_name in ("raw_data", "float_data", "int32_data", "int64_data", "double_data",
-                               "uint64_data", "string_data"):
-                t.ClearField(field_name)
+            _drop_values(t, n, path)
+
+
+def _drop_values(t: TensorProto, n: int, path: str) -> None:
+    """Clear the values of inline tensor ``t`` of ``n`` (> KEEP_VALUES_UP_TO) elements."""
+    if t.data_type != TensorProto.STRING and t.ByteSize() * 8 < n * _PACKED_BITS.get(t.data_type, 8):
+        label = f"tensor {t.name!r}" if t.name else "a Constant's tensor"
+        raise GraphError(f"{path}: {label} declares {n:,} elements "
+                         f"({'x'.join(map(str, t.dims))}) but stores {t.ByteSize():,} bytes: corrupted")
+    for field_name in ("raw_data", "float_data", "int32_data", "int64_data", "double_data",
+                       "uint64_data", "string_data"):
+        t.ClearField(field_name)
 
 
 def parse_model(data: bytes, path: str) -> ModelProto:
@@ -100,10 +184,49 @@ def parse_model(data: bytes, path: str) -> ModelProto:
         raise ModelLoadError(f"{path}: not an ONNX model (no graph or IR version in the file)")
     if not model.graph.node and not model.graph.output:
         raise ModelLoadError(f"{path}: the ONNX graph is empty (no nodes, no outputs)")
-    bad = next((n for n in _names(model.graph) if not isinstance(n, str)), None)
-    if bad is not None:
-        raise ModelLoadError(f"{path}: corrupted: a name is not valid UTF-8 ({bad[:40]!r})")
+    if not _strings_are_utf8(data):  # rare: look for the name (another string may be at fault)
+        bad = next((n for n in _names(model.graph) if not isinstance(n, str)), None)
+        if bad is not None:
+            raise ModelLoadError(f"{path}: corrupted: a name is not valid UTF-8 ({bad[:40]!r})")
     return model
+
+
+def _strings_are_utf8(data: bytes) -> bool:
+    """Whether every string field of the serialized model is valid UTF-8, checked in C by
+    parsing it once more as proto3 (whose parser validates strings), instead of visiting
+    every name in Python. False says only that *some* string is not: a name, or a doc_string."""
+    try:
+        _utf8_model_class()().ParseFromString(data)
+    except Exception:  # noqa: BLE001 - DecodeError; or a protobuf without this: look at the names
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=None)
+def _utf8_model_class():
+    """ONNX's ModelProto as a proto3 message of its own package and pool: same fields and wire
+    format, but its parser rejects a string that is not UTF-8 (proto2's hands back bytes)."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    file = descriptor_pb2.FileDescriptorProto()
+    ModelProto.DESCRIPTOR.file.CopyToProto(file)
+    package = "onnxscore_utf8_check"
+    file.name, file.syntax = f"{package}.proto", "proto3"
+    prefix = f".{file.package}."
+    file.package = package
+
+    def retarget(messages) -> None:
+        for m in messages:
+            for f in m.field:
+                f.ClearField("default_value")  # proto3 has no declared defaults
+                if f.type_name.startswith(prefix):
+                    f.type_name = f".{package}.{f.type_name[len(prefix):]}"
+            retarget(m.nested_type)
+
+    retarget(file.message_type)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{package}.ModelProto"))
 
 
 def _names(graph: onnx.GraphProto):
@@ -143,13 +266,18 @@ def _short(e: Exception) -> str:
 
 def check_external_data(model: ModelProto, path: str) -> List[str]:
     """Warnings about external-data references; the files are never opened."""
+    return _external_data_warnings([t for t in _all_tensors(model.graph)
+                                    if t.data_location == TensorProto.EXTERNAL], path)
+
+
+def _external_data_warnings(external: Sequence[TensorProto], path: str) -> List[str]:
     base = os.path.dirname(os.path.abspath(path))
     warnings: List[str] = []
     missing, escaping, invalid = set(), set(), set()
-    for t in _all_tensors(model.graph):
-        if t.data_location != TensorProto.EXTERNAL:
-            continue
-        location = next((e.value for e in t.external_data if e.key == "location"), "")
+    locations = set()
+    for t in external:
+        locations.add(next((e.value for e in t.external_data[:] if e.key == "location"), ""))
+    for location in locations:  # each file once: a large model has thousands of tensors in one
         if not isinstance(location, str) or "\0" in location:  # protobuf hands back bytes
             invalid.add(repr(location)[:60])  # for a location that is not UTF-8: never followed
             continue
@@ -168,21 +296,20 @@ def check_external_data(model: ModelProto, path: str) -> List[str]:
     return warnings
 
 
-def _all_tensors(graph: onnx.GraphProto):
+def _all_tensors(graph: onnx.GraphProto) -> List[TensorProto]:
     """Initializers and Constant-node tensors of a graph and all its subgraphs."""
-    yield from graph.initializer
-    for node in graph.node:
-        yield from (a.t for a in node.attribute if a.type == onnx.AttributeProto.TENSOR)
-        for g in _subgraphs(node):
-            yield from _all_tensors(g)
+    tensors: List[TensorProto] = []
+    _collect(graph, tensors, [])
+    return tensors
 
 
-def name_input_dims(model: ModelProto) -> None:
+def name_input_dims(model: ModelProto, initializers: Optional[AbstractSet[str]] = None) -> None:
     """Give every graph-input dim that has neither a value nor a usable name one a user can
     read and set: ``<input>:<axis>``. paddle2onnx writes ``-1`` or ``?`` for a dynamic dim,
     other exporters leave it empty or write ONNX's own ``unk__N``. A leading one is a batch dim,
-    which :func:`apply_dims` then sets to 1 (``--dim x:0=N`` changes it)."""
-    init_names = {t.name for t in model.graph.initializer}
+    which :func:`apply_dims` then sets to 1 (``--dim x:0=N`` changes it). ``initializers``:
+    the names of the graph's initializers when known (so in the functions below)."""
+    init_names = _initializer_names(model.graph, initializers)
     for vi in model.graph.input:
         if vi.name in init_names or not vi.type.HasField("tensor_type"):
             continue
@@ -203,12 +330,14 @@ def name_input_dims(model: ModelProto) -> None:
                     d.Clear()
 
 
-def forget_internal_dims(model: ModelProto) -> None:
+def forget_internal_dims(model: ModelProto, subgraphs: Optional[Sequence[onnx.GraphProto]] = None,
+                         initializers: Optional[AbstractSet[str]] = None) -> None:
     """Clear dim names that only intermediate tensors or outputs declare (``batch`` in an If
     branch, ``seqlen`` on an output): no user can set them, and the shapes the inputs give
     decide them, so ONNX and onnxscore infer them again. The names of graph inputs' dims, and
-    subgraph inputs (bound by the caller), are kept."""
-    init_names = {t.name for t in model.graph.initializer}
+    subgraph inputs (bound by the caller), are kept. ``subgraphs``: every graph the model's nodes
+    hold, if already known (:func:`_scan`)."""
+    init_names = _initializer_names(model.graph, initializers)
     free = {d.dim_param for vi in model.graph.input if vi.name not in init_names
             and vi.type.HasField("tensor_type") for d in vi.type.tensor_type.shape.dim if d.dim_param}
 
@@ -218,25 +347,21 @@ def forget_internal_dims(model: ModelProto) -> None:
                 for d in vi.type.tensor_type.shape.dim:
                     if d.dim_param and d.dim_param not in free:
                         d.Clear()
-        for node in graph.node:
-            for g in _subgraphs(node):
-                clear(g)
 
-    clear(model.graph)
+    if subgraphs is None:
+        subgraphs = []
+        _collect(model.graph, [], subgraphs)
+    for graph in [model.graph, *subgraphs]:
+        clear(graph)
 
 
-def check_dims(model: ModelProto, path: str) -> None:
-    """Reject negative or absurd dimensions in declared shapes and tensor dims."""
+def check_dims(model: ModelProto, path: str, scan: Optional[_Scan] = None) -> None:
+    """Reject negative or absurd dimensions in declared shapes and tensor dims (those of
+    ``scan``, when the tensors were already looked at)."""
     g = model.graph
-    for t in _all_tensors(g):
-        size = 1
-        for d in t.dims:
-            if d < 0 or d > MAX_DIM:
-                raise GraphError(f"{path}: tensor {t.name!r} has an absurd dimension {d}")
-            size *= d
-        if size > MAX_ELEMENTS:
-            raise GraphError(f"{path}: tensor {t.name!r} has an absurd size "
-                             f"({'x'.join(map(str, t.dims))} elements)")
+    absurd = (scan or _scan(g, path, drop=False)).absurd
+    if absurd is not None:
+        raise GraphError(absurd)
     for vi in list(g.input) + list(g.output) + list(g.value_info):
         if not vi.type.HasField("tensor_type"):
             continue
@@ -246,13 +371,13 @@ def check_dims(model: ModelProto, path: str) -> None:
 
 
 def apply_dims(model: ModelProto, dims: Mapping[str, int], input_shapes: Mapping[str, Sequence[int]],
-               path: str) -> Tuple[List[str], List[str]]:
+               path: str, initializers: Optional[AbstractSet[str]] = None) -> Tuple[List[str], List[str]]:
     """Fix dimensions in place: ``input_shapes`` whole, ``dims`` by name wherever the name
     appears, and a symbolic leading batch dimension of an input to 1. Returns the notes and
     the names in ``dims`` that the declared shapes do not use (they may name a dim the shapes
     stage makes, such as ``nms@<node>``)."""
     g = model.graph
-    init_names = {t.name for t in g.initializer}
+    init_names = _initializer_names(g, initializers)
     real_inputs = [vi for vi in g.input if vi.name not in init_names and vi.type.HasField("tensor_type")]
     names = {vi.name for vi in g.input if vi.name not in init_names}
     for name, value in list(dims.items()) + [(k, d) for k, s in input_shapes.items() for d in s]:
@@ -336,10 +461,17 @@ def _address_space() -> int:
         return 0
 
 
-def _contained_inference(model: ModelProto, data_prop: bool) -> ModelProto:
+def _contained_inference(model: ModelProto, data_prop: bool, graph_only: bool = False,
+                         meanwhile: Optional[Callable[[], None]] = None) -> ModelProto:
     """ONNX's C++ shape inference in a forked child, so that a crash of the native library (a
     segfault on a malformed ai.onnx.ml graph) or a runaway allocation ends that child, not the
-    analysis; inline where fork is not available."""
+    analysis; inline where fork is not available.
+
+    ``graph_only``, for a model without subgraphs, functions or training graphs (where ONNX's
+    inference changes nothing but the main graph's inputs, outputs and value_info): the child
+    sends only those, and they replace ``model``'s own, in place; not the whole model, weights
+    included, both ways through the pipe. ``meanwhile`` runs in this process while the child
+    infers (without fork, not at all)."""
     def infer() -> ModelProto:
         return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False,
                                                  data_prop=data_prop)
@@ -361,43 +493,76 @@ def _contained_inference(model: ModelProto, data_prop: bool) -> ModelProto:
             if hard != resource.RLIM_INFINITY:
                 limit = min(limit, hard)  # a cap set from outside (ulimit -v) stays the cap
             resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-            payload = b"ok" + infer().SerializeToString()
+            inferred = infer()
+            if graph_only:
+                inferred = inferred.graph
+                for f, _ in inferred.ListFields():
+                    if f.name not in _INFERRED_FIELDS:
+                        inferred.ClearField(f.name)
+            payload = b"ok" + inferred.SerializeToString()
         except BaseException as e:  # noqa: BLE001 - reported to the parent as text
             payload = b"no" + _short(e).encode("utf-8", "replace")
         with os.fdopen(write_end, "wb") as out:
             out.write(payload)
         os._exit(0)
     os.close(write_end)
-    with os.fdopen(read_end, "rb") as inp:
+    inp = os.fdopen(read_end, "rb")
+    try:
+        if meanwhile is not None:
+            meanwhile()
         payload = inp.read()
+    except BaseException:  # noqa: BLE001 - (an interrupt) the child is not left behind
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+    finally:
+        inp.close()
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):
         raise RuntimeError(f"it crashed (signal {os.WTERMSIG(status)})")
     if payload[:2] != b"ok":
         raise RuntimeError(payload[2:].decode("utf-8", "replace") or "no result")
+    if graph_only:  # parsed in place (the bytes are our child's own serialization)
+        for name in _INFERRED_FIELDS:
+            model.graph.ClearField(name)
+        model.graph.MergeFromString(payload[2:])
+        return model
     inferred = ModelProto()
     inferred.ParseFromString(payload[2:])
     return inferred
 
 
-def infer_shapes(model: ModelProto) -> Tuple[ModelProto, List[str]]:
+# What ONNX's inference may change in a graph: its inputs' types (a subgraph's), its outputs'
+# and value_info.
+_INFERRED_FIELDS = ("input", "output", "value_info")
+
+
+def infer_shapes(model: ModelProto, subgraphs: Optional[bool] = None,
+                 meanwhile: Optional[Callable[[bool], None]] = None) -> Tuple[ModelProto, List[str]]:
     """ONNX shape inference with data propagation (without it when an integer tensor is
     declared too large for a shape computation), contained in a child process; on failure or
-    a crash, keep the declared shapes (onnxscore's own shapes stage still runs)."""
+    a crash, keep the declared shapes (onnxscore's own shapes stage still runs). ``subgraphs``:
+    whether any node holds a graph, if known; when none does (and there are no functions),
+    the child returns only what inference adds, and ``model`` itself is returned with it in
+    place. ``meanwhile(in_place)`` runs while the child infers, told whether ``model`` is the
+    one returned if inference succeeds."""
     huge = _huge_integer_tensor(model)
     warnings = [f"integer tensor {huge!r} is declared with over {MAX_PROPAGATED:,} elements: ONNX's "
                 "data propagation skipped"] if huge else []
+    graph_only = subgraphs is False and not model.functions and not model.training_info
     try:
-        return _contained_inference(model, huge is None), warnings
+        return _contained_inference(model, huge is None, graph_only,
+                                    meanwhile and functools.partial(meanwhile, graph_only)), warnings
     except Exception as e:  # onnx raises several types, incl. plain RuntimeError
         return model, warnings + [f"ONNX shape inference failed ({_short(e)}); using declared shapes only"]
 
 
-def input_values(model: ModelProto, values: Mapping[str, object], path: str) -> Dict[str, np.ndarray]:
+def input_values(model: ModelProto, values: Mapping[str, object], path: str,
+                 initializers: Optional[AbstractSet[str]] = None) -> Dict[str, np.ndarray]:
     """Values given to graph inputs (``--value sr=16000``), as arrays of the input's dtype; the
     declared shape of each such input becomes the value's shape."""
     g = model.graph
-    init_names = {t.name for t in g.initializer}
+    init_names = _initializer_names(g, initializers)
     inputs = {vi.name: vi for vi in g.input if vi.name not in init_names}
     out: Dict[str, np.ndarray] = {}
     for name, value in values.items():
@@ -424,6 +589,21 @@ def input_values(model: ModelProto, values: Mapping[str, object], path: str) -> 
     return out
 
 
+@contextlib.contextmanager
+def collector_paused():
+    """Python's cyclic garbage collector paused, restored as it was after: loading and the
+    shapes stage make millions of small objects and no cycles, and at 200,000 nodes the
+    collector's passes over them cost a third of the time. Also a decorator."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@collector_paused()
 def load_model(path: Union[str, os.PathLike, ModelProto], dims: Optional[Mapping[str, int]] = None,
                input_shapes: Optional[Mapping[str, Sequence[int]]] = None,
                values: Optional[Mapping[str, object]] = None) -> LoadedModel:
@@ -432,25 +612,42 @@ def load_model(path: Union[str, os.PathLike, ModelProto], dims: Optional[Mapping
         proto = ModelProto()
         proto.CopyFrom(path)
         path = "<model>"
+        scan = _scan(proto.graph, path, drop=False)
     else:
         path = os.fspath(path)
-        proto = read_model(path)
-    name_input_dims(proto)
-    check_dims(proto, path)
-    warnings = check_external_data(proto, path) if path != "<model>" else []
+        proto = parse_model(_read_file(path), path)  # read_model, with one pass over the tensors
+        scan = _scan(proto.graph, path, drop=True)
+    name_input_dims(proto, scan.initializers)
+    check_dims(proto, path, scan)
+    warnings = _external_data_warnings(scan.external, path) if path != "<model>" else []
+    declared_model = proto
     proto, inline_notes = inline_functions(proto)
-    init_names = {t.name for t in proto.graph.initializer}
+    if proto is not declared_model:  # calls expanded: bodies may hold subgraphs
+        scan = _scan(proto.graph, path, drop=False)
+    init_names = scan.initializers
     declared = {vi.name: shape_of(vi.type) for vi in proto.graph.input if vi.name not in init_names}
-    given = input_values(proto, dict(values or {}), path)
+    given = input_values(proto, dict(values or {}), path, init_names)
     dims, tie_notes, tie_warnings = kvcache.tie_total_length(declared, dict(dims or {}),
                                                              dict(input_shapes or {}), path)
-    notes, unused_dims = apply_dims(proto, dims, dict(input_shapes or {}), path)
+    notes, unused_dims = apply_dims(proto, dims, dict(input_shapes or {}), path, init_names)
     notes = inline_notes + notes + tie_notes
     warnings = warnings + tie_warnings
-    forget_internal_dims(proto)
-    proto, inference_warnings = infer_shapes(proto)
+    forget_internal_dims(proto, scan.subgraphs, init_names)
+    facts = []
+
+    def meanwhile(in_place: bool) -> None:  # the nodes do not change: read them now
+        if in_place:
+            from onnxscore.shapes.engine import graph_facts
+
+            try:
+                facts.append(graph_facts(proto.graph, path))
+            except Exception:  # noqa: BLE001 - infer_graph reads them again, and raises then
+                pass
+
+    proto, inference_warnings = infer_shapes(proto, bool(scan.subgraphs), meanwhile)
     loaded = LoadedModel(path, proto, warnings + inference_warnings, notes, unused_dims=unused_dims,
-                         declared_inputs=declared, dims=dict(dims or {}), values=given)
+                         declared_inputs=declared, dims=dict(dims or {}), values=given,
+                         facts=next((f for f in facts if f.graph is proto.graph), None))
     for vi in proto.graph.input:
         if vi.name not in init_names:
             loaded.input_shapes[vi.name] = shape_of(vi.type)

@@ -3,6 +3,7 @@ import hashlib
 import os
 
 import numpy as np
+import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
@@ -217,3 +218,54 @@ def test_huge_integer_input_skips_onnx_data_propagation():
                           [numpy_helper.from_array(np.array([0], np.int64), n) for n in ("s", "e", "a")])
     loaded = load_model(helper.make_model(g))
     assert any("data propagation skipped" in w for w in loaded.warnings)
+
+
+def _relu_model(name="y", doc=""):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    g = helper.make_graph([helper.make_node("Relu", ["x"], [name], doc_string=doc)], "g", [x],
+                          [helper.make_tensor_value_info(name, TensorProto.FLOAT, None)])
+    return helper.make_model(g)
+
+
+def test_a_name_that_is_not_utf8_is_corrupt_a_doc_string_is_not(tmp_path):
+    # one parse checks every string; a failure sends it to the names, which alone are refused
+    path = tmp_path / "m.onnx"
+    path.write_bytes(_relu_model("QQ").SerializeToString().replace(b"QQ", b"Q\xff"))
+    with pytest.raises(ModelLoadError, match=r"not valid UTF-8 \(b'Q\\xff'\)"):
+        load_model(str(path))
+    path.write_bytes(_relu_model(doc="DD").SerializeToString().replace(b"DD", b"D\xff"))
+    assert load_model(str(path)).input_shapes == {"x": (1, 4)}
+
+
+def test_inference_of_a_graph_without_subgraphs_is_sent_back_alone():
+    # the child sends only the graph's inputs, outputs and value_info: the model they make
+    # is the one ONNX's inference returns whole
+    from onnxscore.model import _contained_inference
+
+    m = node_model("Conv", [("x", TensorProto.FLOAT, [1, 3, 8, 8]), ("w", TensorProto.FLOAT, [4, 3, 3, 3])],
+                   [("y", TensorProto.FLOAT, None)], initializers=[weight("w", [4, 3, 3, 3])])
+    m.graph.node.append(helper.make_node("Relu", ["y"], ["z"]))
+    m.graph.output.append(helper.make_tensor_value_info("z", TensorProto.FLOAT, None))
+    whole = _contained_inference(onnx.ModelProto.FromString(m.SerializeToString()), True)
+    alone = onnx.ModelProto.FromString(m.SerializeToString())
+    assert _contained_inference(alone, True, graph_only=True) is alone
+    assert alone.SerializeToString(deterministic=True) == whole.SerializeToString(deterministic=True)
+    assert [d.dim_value for d in alone.graph.output[1].type.tensor_type.shape.dim] == [1, 4, 6, 6]
+
+
+def test_the_facts_read_while_onnx_infers_are_those_the_shapes_stage_reads():
+    from onnxscore.shapes import infer_graph
+
+    loaded = load_model(_conv_model())
+    assert loaded.facts is not None and loaded.facts.graph is loaded.proto.graph
+    with_facts = infer_graph(loaded.proto.graph, {"": 17}, facts=loaded.facts)
+    without = infer_graph(loaded.proto.graph, {"": 17})
+    assert with_facts.tensors == without.tensors and with_facts.keys == without.keys == ["Conv_0"]
+    # a model with subgraphs comes back whole from the child: the facts would be another graph's
+    then = helper.make_graph([helper.make_node("Relu", ["x"], ["t"])], "then", [],
+                             [helper.make_tensor_value_info("t", TensorProto.FLOAT, None)])
+    g = helper.make_graph([helper.make_node("If", ["c"], ["y"], then_branch=then, else_branch=then)], "g",
+                          [helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+                           helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    assert load_model(helper.make_model(g)).facts is None

@@ -2,6 +2,7 @@
 outputs), sized from their dims; only small ones are decoded, weights never are."""
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Mapping, Optional, Tuple
@@ -27,6 +28,36 @@ class ConstTensor:
     @property
     def numel(self) -> Optional[int]:
         return None if self.shape is None else int(math.prod(self.shape))
+
+
+class _InlineConst(ConstTensor):
+    """A small inline constant whose ``value`` is decoded from its TensorProto when first read:
+    most are weights (a residual network's 3x3 kernels) whose value nothing ever asks for."""
+
+    def __init__(self, name: str, shape: Tuple[int, ...], dtype: int, nbytes: Optional[int],
+                 tensor: TensorProto, source: str) -> None:
+        # the fields but ``value``, which the property below reads when first asked
+        _set_fields(self, name=name, shape=shape, dtype=dtype, nbytes=nbytes, external=False,
+                    source=source, _tensor=tensor)
+
+    @functools.cached_property
+    def value(self) -> Optional[np.ndarray]:
+        try:
+            return numpy_helper.to_array(self._tensor)
+        except Exception:  # a malformed small tensor only loses its value
+            return None
+
+
+def _set_fields(c: ConstTensor, **fields) -> ConstTensor:
+    """Set a new constant's fields at once: faster than the frozen dataclass's __init__, one
+    attribute at a time (a large model has 100,000 initializers)."""
+    c.__dict__.update(fields)
+    return c
+
+
+def undecoded(c: ConstTensor) -> bool:
+    """Whether reading ``c.value`` may decode it now (a small inline constant not read yet)."""
+    return "value" not in c.__dict__
 
 
 FLOAT_TYPES = frozenset(getattr(TensorProto, n) for n in (
@@ -69,22 +100,23 @@ def _itemsize(dtype: int) -> Optional[int]:
 
 
 def tensor_const(t: TensorProto, name: str, source: str = "initializer") -> ConstTensor:
-    shape = tuple(int(d) for d in t.dims)
-    n = int(math.prod(shape))
+    shape = tuple(t.dims[:])  # a slice first: faster than iterating the container
+    n = math.prod(shape)
+    dtype = t.data_type
+    nbytes = storage_bytes(dtype, n)
     external = t.data_location == TensorProto.EXTERNAL
-    nbytes = storage_bytes(t.data_type, n)
     if external:
-        length = next((e.value for e in t.external_data if e.key == "length"), None)
-        if length is not None and length.isdigit():
-            nbytes = int(length)
-    value = None
-    # small inline constants are decoded for rules (shapes, trip counts); weights only sized
-    if not external and n <= KEEP_VALUES_UP_TO and t.data_type != TensorProto.STRING:
-        try:
-            value = numpy_helper.to_array(t)
-        except Exception:  # a malformed small tensor only loses its value
-            value = None
-    return ConstTensor(name, shape, t.data_type, nbytes, external, value, source)
+        for e in t.external_data[:]:
+            if e.key == "length":
+                if e.value.isdigit():
+                    nbytes = int(e.value)
+                break
+    # small inline constants are decoded for rules (shapes, trip counts), when one asks;
+    # weights only sized
+    elif n <= KEEP_VALUES_UP_TO and dtype != TensorProto.STRING:
+        return _InlineConst(name, shape, dtype, nbytes, t, source)
+    return _set_fields(object.__new__(ConstTensor), name=name, shape=shape, dtype=dtype, nbytes=nbytes,
+                       external=external, value=None, source=source)
 
 
 def constant_node_tensor(node: onnx.NodeProto) -> Optional[ConstTensor]:

@@ -27,10 +27,10 @@ import numpy as np
 from onnx import AttributeProto, GraphProto, NodeProto, TensorProto, helper
 
 from onnxscore.errors import GraphError
-from onnxscore.model import shape_of
+from onnxscore.model import collector_paused, shape_of
 from onnxscore.shapes import contrib, rules  # noqa: F401  (they register their rules)
 from onnxscore.shapes.constants import (ConstTensor, constant_node_tensor, constant_of_shape,
-                                        tensor_const)
+                                        tensor_const, undecoded)
 from onnxscore.shapes.dims import CONTRIB_RULES, DEFAULT_RULES, ML_RULES, Shape, is_unknown, merge
 from onnxscore.shapes.evaluate import (BOUNDED, FILL_LIMIT, VALUE_LIMIT, evaluate, infer_node,
                                        numel, tensor_dtype)
@@ -111,37 +111,113 @@ class Shapes:
 
 def node_keys(graph: GraphProto) -> List[str]:
     """A unique key per node: its name, or ``<op_type>_<index>`` when unnamed or repeated."""
-    keys, seen = [], set()
-    for i, node in enumerate(graph.node):
-        key = node.name if node.name and node.name not in seen else f"{node.op_type}_{i}"
-        while key in seen:
-            key = f"{key}_{i}"
-        seen.add(key)
-        keys.append(key)
-    return keys
+    seen: set = set()
+    return [_unique_key(node.name, node.op_type, i, seen) for i, node in enumerate(graph.node)]
+
+
+def _unique_key(name: str, op_type: str, i: int, seen: set) -> str:
+    key = name if name and name not in seen else f"{op_type}_{i}"
+    while key in seen:
+        key = f"{key}_{i}"
+    seen.add(key)
+    return key
 
 
 def _value_infos(graph: GraphProto) -> Dict[str, Tuple[Optional[Tuple], int]]:
     table: Dict[str, Tuple[Optional[Tuple], int]] = {}
-    for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
-        dtype = vi.type.tensor_type.elem_type if vi.type.HasField("tensor_type") else 0
-        shape = shape_of(vi.type)
-        if vi.name not in table or (table[vi.name][0] is None and shape is not None):
-            table[vi.name] = (shape, dtype)
+    read: Dict[bytes, Tuple[Optional[Tuple], int]] = {}  # a type's bytes -> (shape, dtype)
+    for vi in [*graph.input, *graph.value_info, *graph.output]:
+        t = vi.type
+        key = t.SerializeToString()  # most tensors share their type with many others
+        entry = read.get(key)
+        if entry is None:
+            dtype = t.tensor_type.elem_type if t.HasField("tensor_type") else 0
+            entry = read[key] = (shape_of(t), dtype)
+        name = vi.name
+        old = table.get(name)
+        if old is None or (old[0] is None and entry[0] is not None):
+            table[name] = entry
     return table
 
 
+@dataclass
+class GraphFacts:
+    """What the shapes stage reads of a graph before any shape is known: its initializers as
+    constants, and per node its key, op type, inputs, outputs and whether it holds a graph;
+    the producer of each tensor, the Constant nodes' constants, the ConstantOfShape nodes.
+    At 200,000 nodes reading these costs as much as the rest of the stage, so
+    :func:`onnxscore.model.load_model` reads them while ONNX's inference runs."""
+
+    graph: GraphProto
+    initializers: List[ConstTensor]
+    init_names: set
+    nodes: List[NodeProto]
+    keys: List[str]
+    # per node: op_type, inputs, outputs, holds a graph (None once infer_graph has read them)
+    ops: Optional[List[Tuple[str, Tuple[str, ...], Tuple[str, ...], bool]]]
+    producers: Dict[str, str]
+    constants: List[ConstTensor]  # of Constant nodes, in node order
+    fills: List[NodeProto]  # ConstantOfShape nodes
+
+
+def graph_facts(graph: GraphProto, path: str = "<model>") -> GraphFacts:
+    """Read :class:`GraphFacts` (a tensor produced twice is an error)."""
+    initializers, init_names = [], set()
+    for t in graph.initializer:
+        name = t.name
+        initializers.append(tensor_const(t, name))
+        init_names.add(name)
+    nodes, keys, seen, producers = list(graph.node), [], set(), {}
+    ops: List[Tuple[str, Tuple[str, ...], Tuple[str, ...], bool]] = []
+    constants, fills = [], []
+    for i, node in enumerate(nodes):
+        op, outputs = node.op_type, node.output
+        outputs = (outputs[0],) if len(outputs) == 1 else tuple(outputs[:])  # faster than tuple()
+        key = _unique_key(node.name, op, i, seen)
+        keys.append(key)
+        for out in outputs:
+            if not out:
+                continue
+            if out in producers:
+                raise GraphError(f"{path}: tensor {out!r} is produced by both {producers[out]!r} "
+                                 f"and {key!r}")
+            producers[out] = key
+        inputs, attributes = node.input, node.attribute
+        n_in = len(inputs)
+        inputs = (inputs[0], inputs[1]) if n_in == 2 else (inputs[0],) if n_in == 1 else tuple(inputs[:])
+        has_graph = False
+        if attributes:
+            for a in attributes:
+                if a.type in _GRAPH_ATTRS:
+                    has_graph = True
+                    break
+        ops.append((op, inputs, outputs, has_graph))
+        if op == "Constant" and node.domain in ("", "ai.onnx"):
+            c = constant_node_tensor(node)
+            if c is not None:
+                constants.append(c)
+        elif op == "ConstantOfShape" and outputs and node.domain in ("", "ai.onnx"):
+            fills.append(node)
+    return GraphFacts(graph, initializers, init_names, nodes, keys, ops, producers, constants, fills)
+
+
+@collector_paused()
 def infer_graph(graph: GraphProto, opsets: Mapping[str, int], path: str = "<model>",
                 outer: Optional[Shapes] = None, dims: Optional[Mapping[str, int]] = None,
                 input_values: Optional[Mapping[str, np.ndarray]] = None,
-                input_shapes: Sequence[Shape] = ()) -> Shapes:
+                input_shapes: Sequence[Shape] = (), facts: Optional[GraphFacts] = None) -> Shapes:
     """The shapes, dtypes and small values of every tensor of ``graph`` (and its subgraphs).
 
     ``outer`` is the enclosing graph's result (for a subgraph); ``dims`` sets named dims,
     data-dependent ones included; ``input_values`` gives graph inputs a value (``--value``);
     ``input_shapes`` are a subgraph's formal inputs' shapes at its call site (a Loop body's
-    carried state), which fill what the body declares unknown or symbolic.
+    carried state), which fill what the body declares unknown or symbolic; ``facts`` are the
+    graph's :class:`GraphFacts` if already read (``LoadedModel.facts``: the graph unchanged
+    since), for one call: their per-node part is let go once read.
     """
+    if facts is None or facts.graph is not graph or facts.ops is None:
+        facts = graph_facts(graph, path)
+    ops, facts.ops = facts.ops, None  # 300 bytes a node: not held through the later stages
     if outer is None:
         s = Shapes({}, {}, Values(), {}, {}, {}, dict(dims or {}), dict(opsets), path)
     else:
@@ -149,52 +225,50 @@ def infer_graph(graph: GraphProto, opsets: Mapping[str, int], path: str = "<mode
                    ChainMap(Values(), outer.values), ChainMap({}, outer.symbols), ChainMap({}, outer.lost),
                    outer.data_dims, outer.dims, outer.opsets, outer.path)
         s.corrected = outer.corrected
-    for t in graph.initializer:
-        c = tensor_const(t, t.name)
-        s.constants[t.name] = c
-        s.tensors[t.name] = (c.shape, c.dtype)
+    for c in facts.initializers:
+        s.constants[c.name] = c
+        s.tensors[c.name] = (c.shape, c.dtype)
     for k, v in _value_infos(graph).items():
         if k not in s.tensors or v[0] is not None:
             s.tensors[k] = v
     for vi, actual in zip(graph.input, input_shapes):
         declared, dtype = s.tensors.get(vi.name, (None, 0))
         s.tensors[vi.name] = (merge(declared, actual), dtype)
-    s.keys = node_keys(graph)
-    s.nodes = dict(zip(s.keys, graph.node))
-    for key, node in zip(s.keys, graph.node):
-        for out in node.output:
-            if not out:
-                continue
-            if out in s.producers:
-                raise GraphError(f"{path}: tensor {out!r} is produced by both {s.producers[out]!r} "
-                                 f"and {key!r}")
-            s.producers[out] = key
-        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
-            c = constant_node_tensor(node)
-            if c is not None:
-                s.constants[c.name] = c
-                if s.tensors.get(c.name, (None,))[0] is None:
-                    s.tensors[c.name] = (c.shape, c.dtype)
+    s.keys, s.producers, s.nodes = facts.keys, facts.producers, dict(zip(facts.keys, facts.nodes))
+    for c in facts.constants:
+        s.constants[c.name] = c
+        if s.tensors.get(c.name, (None,))[0] is None:
+            s.tensors[c.name] = (c.shape, c.dtype)
+    local_values = _local(s.values)
     for name, c in s.constants.maps[0].items() if outer is not None else s.constants.items():
-        if c.value is not None:
+        if undecoded(c):  # made when first looked at: most are weights, never looked at
+            local_values.lazy(name, c)
+        elif c.value is not None:
             s.values[name] = c.value
-    init_names = {t.name for t in graph.initializer}
     for name, value in (input_values or {}).items():  # typed and shaped by model.input_values
         s.values[name] = value
         s.tensors[name] = (tuple(value.shape), s.tensors.get(name, (None, 0))[1])
-    for name in (vi.name for vi in graph.input if vi.name not in init_names):
+    for name in (vi.name for vi in graph.input if vi.name not in facts.init_names):
         _mark_unknown(s, name, None, "", f"graph input {name!r}")
-    for i, node in enumerate(graph.node):
-        _visit(s, i, node)
-    for node in graph.node:
-        if node.op_type == "ConstantOfShape" and node.domain in ("", "ai.onnx") and node.output:
-            c = constant_of_shape(node, s.constants, s.tensors)
-            if c is not None:
-                s.constants[c.name] = c
+    for i, (node, (op, ins, outs, has_graph)) in enumerate(zip(facts.nodes, ops)):
+        if not _settled(s, op, ins, outs, has_graph):
+            _visit(s, i, node)
+    for node in facts.fills:
+        c = constant_of_shape(node, s.constants, s.tensors)
+        if c is not None:
+            s.constants[c.name] = c
+    # ONNX's unk__N names never reach the user. Most tensors share their shape tuple (one per
+    # type, see _value_infos): one seen clean is not looked at again (by id: the table holds
+    # it, so no other tuple takes its id meanwhile)
     local = s.tensors.maps[0] if outer is not None else s.tensors
-    for name, (shape, dtype) in local.items():  # ONNX's unk__N names never reach the user
-        if shape is not None and any(isinstance(d, str) and d.startswith("unk__") for d in shape):
+    clean = set()
+    for name, (shape, dtype) in local.items():
+        if shape is None or id(shape) in clean:
+            continue
+        if any(isinstance(d, str) and d.startswith("unk__") for d in shape):
             local[name] = (tuple(None if is_unknown(d) else d for d in shape), dtype)
+        else:
+            clean.add(id(shape))
     return s
 
 
@@ -225,34 +299,38 @@ def _known_shape(shape) -> bool:
 _FROM_SHAPES = frozenset({"Shape", "Size"})
 
 
-def _settled(s: Shapes, node: NodeProto) -> bool:
-    """Nothing to add: ONNX knows every output's shape and dtype, and some input carries no
-    value and no symbols, so no output can have a value either (most nodes of a large model:
-    activations in, activations out; a Reshape of an activation by a constant shape)."""
-    if node.op_type in _FROM_SHAPES or node.op_type in rules.CEIL_POOLS or s.corrected:
+def _settled(s: Shapes, op_type: str, inputs: Sequence[str], outputs: Sequence[str], has_graph: bool) -> bool:
+    """Nothing to add to a node (as :attr:`GraphFacts.ops` describes it): ONNX knows every
+    output's shape and dtype, and some input carries no value and no symbols, so no output can
+    have a value either (most nodes of a large model: activations in, activations out; a
+    Reshape of an activation by a constant shape)."""
+    if op_type in _FROM_SHAPES or op_type in rules.CEIL_POOLS or s.corrected or has_graph:
         return False
-    for n in node.output:
+    tensors = s.tensors
+    for n in outputs:
         if n:
-            shape, dtype = s.tensors.get(n, (None, 0))
+            shape, dtype = tensors.get(n, _UNKNOWN)
             if not dtype or not _known_shape(shape):
                 return False
-    for a in node.attribute:
-        if a.type in _GRAPH_ATTRS:
-            return False
-    return any(n and n not in s.symbols and not _available(s.values, n) for n in node.input)
+    symbols, values = s.symbols, s.values
+    for n in inputs:
+        if n and n not in symbols and not _available(values, n):
+            return True
+    return False
+
+
+_UNKNOWN = (None, 0)
 
 
 def _visit(s: Shapes, i: int, node: NodeProto) -> None:
-    """Shapes, dtypes and values of one node's outputs."""
-    if _settled(s, node):
-        return
+    """Shapes, dtypes and values of one node's outputs (a node :func:`_settled` does not skip)."""
     default = node.domain in ("", "ai.onnx")
     ins = list(node.input)
     info = [s.tensors.get(n, (None, 0)) if n else (None, 0) for n in ins]
     shapes, dtypes = [x[0] for x in info], [x[1] for x in info]
     # values made so far, and those that decide this op's output shape (made now if deferred)
     deciding = VALUE_INPUTS.get(node.op_type, ()) if default else ()
-    cvals = [s.values.get(n) if n and k in deciding else peek(s.values, n) for k, n in enumerate(ins)]
+    cvals = [s.values.get(n) if n and k in deciding else _look(s.values, n) for k, n in enumerate(ins)]
     n_out = len(node.output)
     if s.corrected and any(n in s.corrected for n in ins):  # ONNX inferred these from a wrong shape
         for name in node.output:
@@ -295,7 +373,7 @@ def _visit(s: Shapes, i: int, node: NodeProto) -> None:
             _local(s.values).defer([n for n in node.output if n], lambda: _evaluate_now(s, node))
         else:  # the shape itself needs the value (NonZero of known data, a computed size)
             _evaluate_now(s, node)
-            out_vals = [peek(s.values, n) for n in node.output]
+            out_vals = [_look(s.values, n) for n in node.output]
 
     for j, name in enumerate(node.output):
         if not name:
@@ -312,22 +390,47 @@ def _visit(s: Shapes, i: int, node: NodeProto) -> None:
 class Values(MutableMapping):
     """Small tensors' values: made ones, and deferred ones that are made (by running their
     node) the first time something asks for them. Most computed values are never needed: a
-    Range of positions only has to have a shape. ``peek`` looks without making."""
+    Range of positions only has to have a shape. ``peek`` looks without making.
+
+    Small inline constants are held undecoded (``lazy``) and count as made: anything that
+    looks at one, ``available`` and ``look`` included, decodes it first (a malformed one then
+    has no value); only ``peek`` passes them by (the walker's look at every input)."""
 
     def __init__(self) -> None:
         self._made: Dict[str, np.ndarray] = {}
         self._deferred: Dict[str, Tuple[Callable[[], None], List[str]]] = {}  # name -> (make, all its names)
+        self._lazy: Dict[str, ConstTensor] = {}  # name -> its constant, value not read yet
 
     def defer(self, names: Sequence[str], make: Callable[[], None]) -> None:
         group = list(names)
         for name in group:
             self._deferred[name] = (make, group)
 
+    def lazy(self, name: str, constant: ConstTensor) -> None:
+        self._lazy[name] = constant
+
     def peek(self, name: str) -> Optional[np.ndarray]:
         return self._made.get(name)
 
+    def look(self, name: str) -> Optional[np.ndarray]:
+        """``peek``, a constant's value decoded if need be."""
+        if name in self._lazy:
+            self._read(name)
+        return self._made.get(name)
+
     def available(self, name: str) -> bool:
+        if name in self._lazy:
+            self._read(name)
         return name in self._made or name in self._deferred
+
+    def _read(self, name: str) -> None:
+        value = self._lazy.pop(name).value
+        if value is not None:
+            self._made[name] = value
+
+    def _read_all(self) -> None:
+        for name in list(self._lazy):
+            self._read(name)
 
     def _make(self, name: str) -> None:
         entry = self._deferred.get(name)
@@ -339,26 +442,36 @@ class Values(MutableMapping):
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._made:
-            self._make(name)
+            if name in self._lazy:
+                self._read(name)
+            if name not in self._made:
+                self._make(name)
         return self._made[name]
 
     def __contains__(self, name) -> bool:
         if name not in self._made:
-            self._make(name)
+            if name in self._lazy:
+                self._read(name)
+            if name not in self._made:
+                self._make(name)
         return name in self._made
 
     def __setitem__(self, name: str, value: np.ndarray) -> None:
         self._deferred.pop(name, None)
+        self._lazy.pop(name, None)
         self._made[name] = value
 
     def __delitem__(self, name: str) -> None:
         self._made.pop(name, None)
         self._deferred.pop(name, None)
+        self._lazy.pop(name, None)
 
     def __iter__(self):
+        self._read_all()
         return iter(self._made)
 
     def __len__(self) -> int:
+        self._read_all()
         return len(self._made)
 
 
@@ -373,7 +486,8 @@ def _available(values, name: str) -> bool:
 
 
 def peek(values, name: str) -> Optional[np.ndarray]:
-    """A value already made, without making one that is deferred."""
+    """A value already made, without making one that is deferred, nor decoding a small
+    constant (``values.get`` does both)."""
     if not name:
         return None
     if isinstance(values, Values):
@@ -381,6 +495,20 @@ def peek(values, name: str) -> Optional[np.ndarray]:
     maps = values.maps if isinstance(values, ChainMap) else [values]
     for m in maps:
         v = m.peek(name) if isinstance(m, Values) else m.get(name)
+        if v is not None:
+            return v
+    return None
+
+
+def _look(values, name: str) -> Optional[np.ndarray]:
+    """:func:`peek` for the engine, to which a small constant's value counts as made."""
+    if not name:
+        return None
+    if isinstance(values, Values):
+        return values.look(name)
+    maps = values.maps if isinstance(values, ChainMap) else [values]
+    for m in maps:
+        v = m.look(name) if isinstance(m, Values) else m.get(name)
         if v is not None:
             return v
     return None

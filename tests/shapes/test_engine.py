@@ -511,3 +511,21 @@ def test_floor_dims_render_in_every_format():
         assert "(H + 1)//2" in render([r], fmt), fmt
     dim = r.layers[0].output_shapes[0][2]
     assert copy.deepcopy(dim) == dim and pickle.loads(pickle.dumps(dim)) == dim
+
+
+def test_small_initializers_are_decoded_only_when_asked_for():
+    # a residual network's 80,000 3x3 kernels are small enough to hold, and never looked at
+    from onnxscore.model import load_model
+    from onnxscore.shapes import infer_graph, peek
+
+    shape, bad = ints("shape", [2, 8]), ints("bad", [1, 2, 3])
+    bad.raw_data = bad.raw_data[:5]  # 3 int64 promised, 5 bytes stored: no value
+    nodes = [helper.make_node("Reshape", ["x", "shape"], ["r"]), helper.make_node("Conv", ["r4", "w"], ["c"]),
+             helper.make_node("Unsqueeze", ["r", "bad"], ["y"])]
+    m = model(nodes, [("x", F, [4, 4]), ("r4", F, [1, 3, 5, 5])], inits=[shape, bad, weight("w", [2, 3, 3, 3])])
+    loaded = load_model(m)  # ONNX's inference first, as always: the Conv is then settled
+    s = infer_graph(loaded.proto.graph, {"": 17}, facts=loaded.facts)
+    assert s.tensors["r"][0] == (2, 8)
+    assert peek(s.values, "w") is None  # the Conv needed only its shape
+    assert s.values["w"].shape == (2, 3, 3, 3) and s.constants["w"].value is s.values["w"]
+    assert "bad" not in s.values and s.constants["bad"].value is None
