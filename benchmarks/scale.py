@@ -171,7 +171,8 @@ def measure(built: Built, runs: int, folder: str) -> Dict[str, float]:
     return best
 
 
-def main(argv=None) -> int:
+def main(argv=()) -> int:
+    """Run the table; ``argv`` are this script's options (none when ``make bench`` calls it)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--families", default=",".join(FAMILIES))
@@ -194,4 +195,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
