@@ -283,7 +283,7 @@ def _substitute(G: Graph, mapping: Mapping[str, int]) -> Graph:
                                                 for d in shape)
 
     H = G.copy()
-    H.graph = dict(G.graph)
+    H.graph = {k: v for k, v in G.graph.items() if k not in ("sizes", "tables")}  # shape-dependent caches
     H.graph["tensors"] = {k: (sub(s), d) for k, (s, d) in G.graph["tensors"].items()}
     for key, nd in H.nodes(data=True):
         H.nodes[key].update(
