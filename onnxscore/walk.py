@@ -196,9 +196,13 @@ def _activation_bytes(G: Graph, name: str, shape, dtype: int) -> Optional[int]:
     return storage_bytes(dtype, n)
 
 
-def _ctx(G: Graph, key: str, nd: dict) -> Ctx:
+def _looker(values):
+    """How the walker looks up inputs' values: never making one that is deferred."""
+    return values.peek if isinstance(values, Values) else partial(peek, values)
+
+
+def _ctx(G: Graph, key: str, nd: dict, look) -> Ctx:
     values = G.graph["values"]
-    look = values.peek if isinstance(values, Values) else partial(peek, values)  # never makes a value
     ins = [Tensor(n, s, d, look(n)) if n else None
            for n, s, d in zip(nd["inputs"], nd["input_shapes"], nd["input_dtypes"])]
     outs = [Tensor(n, s, d, look(n)) if n else None
@@ -221,6 +225,7 @@ def _walk(G: Graph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, int, 
     if roots is None:
         roots = G.graph["roots"] = _roots(G)
     lookup = ops.lookup
+    look = _looker(G.graph["values"])
     top = parent is None
     scopes: Dict[Tuple[str, ...], str] = {}  # a scope's path, joined once
     for key in G.graph["order"]:
@@ -231,7 +236,7 @@ def _walk(G: Graph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, int, 
         if rule is not None and rule.zero_cost and not nd["subgraphs"]:
             ctx, status, note, cost = None, ZERO, "", ZERO_COST  # moves data: no rule to run
         else:
-            ctx = _ctx(G, key, nd)
+            ctx = _ctx(G, key, nd, look)
             if nd["subgraphs"] or (rule is not None and rule.kind == "control_flow"):
                 ctx.subgraph_cost = _subgraph_coster(G, key, w, name, sub_params)
             status, note, cost = _apply(rule, ctx, nd, name, w, G, key)
@@ -262,12 +267,13 @@ def _walk(G: Graph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, int, 
             flops += cost.flops
         elif status != UNSUPPORTED:  # unsupported ops are already flagged model-wide
             known = False
-        if top and w.formula is not None and status != UNSUPPORTED:
-            # the polynomial total survives exact and symbolic costs, not an unknown one
-            if cost is None:
-                w.formula = None
-            elif cost is not ZERO_COST:
+        if top and w.formula is not None:
+            # the polynomial total survives exact and symbolic costs, not an unknown one (the
+            # exact ones are added once, at the end: see analyze_graph)
+            if symbolic:
                 w.formula = w.formula + cost
+            elif cost is None and status != UNSUPPORTED:
+                w.formula = None
     return Cost(macs, flops), params, known
 
 
@@ -439,6 +445,8 @@ def analyze_graph(G: Graph, accuracy: Optional[float] = None, alpha: float = ALP
     proto = loaded.proto
     w = _Walk(warnings=list(loaded.warnings))
     total, _, known = _walk(G, w)
+    if w.formula is not None:
+        w.formula = w.formula + total  # the symbolic costs, and now the exact ones
     params = buffers = quant = 0
     by_dtype: Counter = Counter()
     params_complete = True
