@@ -198,23 +198,26 @@ def build_graph(graph: GraphProto, shapes: Shapes) -> Graph:
     index = {}
     in_order = True
     scoped = False
-    for i, (key, node) in enumerate(zip(keys, graph.node)):
+    ops, shapes.ops = shapes.ops, None  # read by the shapes stage; let go once used
+    if ops is None or len(ops) != len(keys):
+        ops = [(node.op_type, tuple(node.input), tuple(node.output), True) for node in graph.node]
+    for i, (key, node, (op_type, ins, outs, has_graph)) in enumerate(zip(keys, graph.node, ops)):
         attributes = node.attribute
         subgraphs = {}
-        if attributes:
+        if has_graph and attributes:
             for a in attributes:
                 if a.type == _GRAPH:
                     subgraphs[a.name] = build_graph(a.g, shapes.subgraphs[(i, a.name)])
                 elif a.type == _GRAPHS:
                     for j, g in enumerate(a.graphs):
                         subgraphs[f"{a.name}[{j}]"] = build_graph(g, shapes.subgraphs[(i, f"{a.name}[{j}]")])
-        inputs, outputs = list(node.input), list(node.output)
+        inputs, outputs = list(ins), list(outs)
         info_in = [tensors.get(n, unknown) if n else unknown for n in inputs]
         info_out = [tensors.get(n, unknown) if n else unknown for n in outputs]
         scope = node_scope(node, consts)
         scoped = scoped or bool(scope)
         node_data[key] = {
-            "op_type": node.op_type, "domain": node.domain, "index": i, "scope": scope,
+            "op_type": op_type, "domain": node.domain, "index": i, "scope": scope,
             "attrs": _attrs(attributes) if attributes else {}, "inputs": inputs, "outputs": outputs,
             "input_shapes": [x[0] for x in info_in], "input_dtypes": [x[1] for x in info_in],
             "output_shapes": [x[0] for x in info_out], "output_dtypes": [x[1] for x in info_out],

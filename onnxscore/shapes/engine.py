@@ -95,6 +95,9 @@ class Shapes:
     subgraphs: Dict[Tuple[int, str], "Shapes"] = field(default_factory=dict)
     nodes: Dict[str, NodeProto] = field(default_factory=dict)  # key -> node
     corrected: set = field(default_factory=set)  # tensors whose ONNX shape was wrong, and after
+    # per node (op type, inputs, outputs, holds a graph) as GraphFacts read them, for the graph
+    # builder, which lets them go
+    ops: Optional[List[Tuple[str, Tuple[str, ...], Tuple[str, ...], bool]]] = None
 
     def origin(self, name: str) -> Optional[Lost]:
         entry = self.lost.get(name)
@@ -217,7 +220,7 @@ def infer_graph(graph: GraphProto, opsets: Mapping[str, int], path: str = "<mode
     """
     if facts is None or facts.graph is not graph or facts.ops is None:
         facts = graph_facts(graph, path)
-    ops, facts.ops = facts.ops, None  # 300 bytes a node: not held through the later stages
+    ops, facts.ops = facts.ops, None  # 300 bytes a node: held until the graph is built
     if outer is None:
         s = Shapes({}, {}, Values(), {}, {}, {}, dict(dims or {}), dict(opsets), path)
     else:
@@ -253,6 +256,7 @@ def infer_graph(graph: GraphProto, opsets: Mapping[str, int], path: str = "<mode
     for i, (node, (op, ins, outs, has_graph)) in enumerate(zip(facts.nodes, ops)):
         if not _settled(s, op, ins, outs, has_graph):
             _visit(s, i, node)
+    s.ops = ops
     for node in facts.fills:
         c = constant_of_shape(node, s.constants, s.tensors)
         if c is not None:
