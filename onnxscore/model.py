@@ -184,11 +184,26 @@ def parse_model(data: bytes, path: str) -> ModelProto:
         raise ModelLoadError(f"{path}: not an ONNX model (no graph or IR version in the file)")
     if not model.graph.node and not model.graph.output:
         raise ModelLoadError(f"{path}: the ONNX graph is empty (no nodes, no outputs)")
-    if not _strings_are_utf8(data):  # rare: look for the name (another string may be at fault)
-        bad = next((n for n in _names(model.graph) if not isinstance(n, str)), None)
+    if not _strings_are_utf8(data):  # rare: look for the name (a doc_string may be at fault)
+        bad = next((n for n in _model_names(model) if not isinstance(n, str)), None)
         if bad is not None:
             raise ModelLoadError(f"{path}: corrupted: a name is not valid UTF-8 ({bad[:40]!r})")
     return model
+
+
+def _model_names(model: ModelProto):
+    """The model's own names (opset domains, producer, metadata) and its graph's; a report
+    shows them or an op lookup uses them (a doc_string may be anything)."""
+    yield from (o.domain for o in model.opset_import)
+    yield from (model.producer_name, model.producer_version, model.domain)
+    for prop in model.metadata_props:
+        yield prop.key
+        yield prop.value
+    for f in model.functions:  # inlined into the graph
+        yield from (f.name, f.domain, *f.input, *f.output)
+        for node in f.node:
+            yield from (node.op_type, node.domain, *node.input, *node.output)
+    yield from _names(model.graph)
 
 
 def _strings_are_utf8(data: bytes) -> bool:
