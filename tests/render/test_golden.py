@@ -46,3 +46,14 @@ def test_hotspots(report, golden, fmt, ext):
 @pytest.mark.parametrize("fmt, ext", [("text", "txt"), ("json", "json"), ("csv", "csv"), ("md", "md")])
 def test_compare(report, golden, fmt, ext):
     golden(f"compare.{ext}", render_comparison(compare(report, onnxscore.analyze(net(c1=8)), 2), fmt, 5))
+
+
+def test_json_with_an_integer_beyond_64_bits(report):
+    """orjson cannot write an int over 64 bits (a count made from absurd dims, found by the
+    fuzzer): the standard encoder writes that report instead, same document."""
+    import dataclasses
+    import json
+
+    big = dataclasses.replace(report, totals=dataclasses.replace(report.totals, flops=2**70))
+    assert json.loads(render([big], "json"))["totals"]["flops"] == 2**70
+    assert json.loads(render([big], "json", indent=True)) == json.loads(render([big], "json"))
