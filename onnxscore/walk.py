@@ -16,6 +16,7 @@ from onnxscore.digraph import Graph
 from onnxscore.graph import bind_dims, default_opset, graph_of, weight_like
 from onnxscore.model import collector_paused
 from onnxscore.netscore import ACCURACY_METADATA_KEY, ALPHA, BETA, GAMMA, netscore
+from onnxscore.ops.registry import ZERO as ZERO_COST
 from onnxscore.ops.registry import (BUFFER, DATA, QUANT, WEIGHT, Cost, Ctx, InvalidNode, Rule, Tensor,
                                     UnknownShape, is_named)
 from onnxscore.report import (ERROR, OK, SYMBOLIC, UNKNOWN, UNSUPPORTED, ZERO, LayerCost, ModelInfo,
@@ -275,9 +276,6 @@ def _walk(G: Graph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, int, 
             elif cost is None and status != UNSUPPORTED:
                 w.formula = None
     return Cost(macs, flops), params, known
-
-
-ZERO_COST = Cost()
 
 
 def _lost_at(G: Graph, key: str) -> Tuple[Optional[Lost], Tuple[str, ...]]:

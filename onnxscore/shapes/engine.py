@@ -492,27 +492,24 @@ def _available(values, name: str) -> bool:
 def peek(values, name: str) -> Optional[np.ndarray]:
     """A value already made, without making one that is deferred, nor decoding a small
     constant (``values.get`` does both)."""
-    if not name:
-        return None
-    if isinstance(values, Values):
-        return values._made.get(name)
-    maps = values.maps if isinstance(values, ChainMap) else [values]
-    for m in maps:
-        v = m.peek(name) if isinstance(m, Values) else m.get(name)
-        if v is not None:
-            return v
-    return None
+    return _find(values, name, Values.peek)
 
 
 def _look(values, name: str) -> Optional[np.ndarray]:
     """:func:`peek` for the engine, to which a small constant's value counts as made."""
+    return _find(values, name, Values.look)
+
+
+def _find(values, name: str, how: Callable[[Values, str], Optional[np.ndarray]]) -> Optional[np.ndarray]:
+    """``how`` (:meth:`Values.peek` or :meth:`Values.look`) over ``values`` and, for a
+    subgraph, the values of the graphs around it."""
     if not name:
         return None
     if isinstance(values, Values):
-        return values.look(name)
+        return how(values, name)
     maps = values.maps if isinstance(values, ChainMap) else [values]
     for m in maps:
-        v = m.look(name) if isinstance(m, Values) else m.get(name)
+        v = how(m, name) if isinstance(m, Values) else m.get(name)
         if v is not None:
             return v
     return None
