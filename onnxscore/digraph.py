@@ -12,24 +12,12 @@ import heapq
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 
-class _Nodes:
-    def __init__(self, graph: "Graph"):
-        self._g = graph
-
-    def __getitem__(self, n) -> Dict[str, Any]:
-        return self._g._node[n]
-
-    def __iter__(self) -> Iterator:
-        return iter(self._g._node)
-
-    def __len__(self) -> int:
-        return len(self._g._node)
-
-    def __contains__(self, n) -> bool:
-        return n in self._g._node
+class _Nodes(dict):
+    """The node table itself (node -> attribute dict), so that ``G.nodes[n]`` is a dict lookup
+    in C; callable as networkx's NodeView is: ``G.nodes(data=True)``."""
 
     def __call__(self, data: bool = False):
-        return iter(self._g._node.items()) if data else iter(self._g._node)
+        return iter(self.items()) if data else iter(self)
 
 
 class _Edges:
@@ -52,18 +40,11 @@ class Graph:
 
     def __init__(self, **attr):
         self.graph: Dict[str, Any] = dict(attr)
-        self._node: Dict[Any, Dict[str, Any]] = {}
+        self._node: Dict[Any, Dict[str, Any]] = _Nodes()
         self._succ: Dict[Any, Dict[Any, Dict[str, Any]]] = {}
         self._pred: Dict[Any, Dict[Any, Dict[str, Any]]] = {}
-        self._views = (_Nodes(self), _Edges(self))
-
-    @property
-    def nodes(self) -> _Nodes:
-        return self._views[0]
-
-    @property
-    def edges(self) -> _Edges:
-        return self._views[1]
+        self.nodes = self._node
+        self.edges = _Edges(self)
 
     def add_node(self, n, **attr) -> None:
         if n not in self._node:

@@ -51,7 +51,8 @@ def node_scope(node: onnx.NodeProto, consts: Mapping[str, "ConstTensor"]) -> Tup
       ``/layer1/layer1.0/conv1/Conv``, whose last part names the op itself;
     * otherwise no scope here (see :func:`_scopes_from_weight_names`).
     """
-    for prop in node.metadata_props:
+    props = node.metadata_props
+    for prop in props if props else ():  # (an empty repeated field is slow to iterate)
         if prop.key == NAME_SCOPES_KEY:
             try:
                 parts = ast.literal_eval(prop.value)
@@ -187,20 +188,53 @@ def _attrs(attributes) -> Dict[str, Any]:
     return out
 
 
-def build_graph(graph: GraphProto, shapes: Shapes) -> Graph:
+def build_graph(graph: GraphProto, shapes: Shapes, early: Optional[Graph] = None) -> Graph:
     """One ONNX graph (or subgraph) as a graph of the networkx layout (a light
     :class:`~onnxscore.digraph.Graph`), from what the shapes stage found (:func:`infer_graph`).
-    Built in one pass over the nodes: at 200,000 nodes every step per node counts."""
-    G = Graph(path=shapes.path, opset=shapes.opsets.get("", 0))
-    tensors, consts, keys, producers = shapes.tensors, shapes.constants, shapes.keys, shapes.producers
+    ``early`` is this graph's :func:`structure`, made while ONNX's inference ran (used when it
+    was made from the same node pass as ``shapes``); else it is made here. At 200,000 nodes
+    every step per node counts."""
+    ops, shapes.ops = shapes.ops, None  # read by the shapes stage; let go once used
+    if early is not None and early.graph.pop("keys", None) is shapes.keys:
+        G = early
+    else:
+        if ops is None or len(ops) != len(shapes.keys):
+            ops = [(node.op_type, tuple(node.input), tuple(node.output), True) for node in graph.node]
+        G = _structure(graph, shapes.keys, ops, shapes.constants, shapes.producers, shapes.path,
+                       shapes.opsets.get("", 0), shapes)
+        del G.graph["keys"]
+    _put_shapes(G, shapes)
+    initializers = [t.name for t in graph.initializer]
+    init_names = set(initializers)
+    G.graph.update(tensors=shapes.tensors, constants=shapes.constants, producers=shapes.producers,
+                   shapes=shapes, values=shapes.values,
+                   inputs=[vi.name for vi in graph.input if vi.name not in init_names],
+                   outputs=[vi.name for vi in graph.output], initializers=initializers)
+    return G
+
+
+def structure(facts, path: str, opset: int) -> Optional[Graph]:
+    """What :func:`build_graph` makes before any shape is known (nodes, attributes, edges,
+    order, scopes), from the :class:`~onnxscore.shapes.engine.GraphFacts` of a graph with no
+    subgraph: made while ONNX's inference runs in its child. None when it cannot be made
+    early: a ConstantOfShape makes a weight whose name may scope a node, known only later."""
+    if facts.fills or facts.ops is None or any(op[3] for op in facts.ops):
+        return None
+    consts = {c.name: c for c in facts.initializers}
+    consts.update((c.name, c) for c in facts.constants)
+    return _structure(facts.graph, facts.keys, facts.ops, consts, facts.producers, path, opset)
+
+
+def _structure(graph: GraphProto, keys: List[str], ops, consts: Mapping[str, ConstTensor],
+               producers: Mapping[str, str], path: str, opset: int,
+               shapes: Optional[Shapes] = None) -> Graph:
+    """Nodes (without shapes), edges, the order and scopes, in one pass over the nodes;
+    subgraphs are built from ``shapes``."""
+    G = Graph(path=path, opset=opset)
     node_data, succ, pred = G._node, G._succ, G._pred
-    unknown = (None, 0)
     index = {}
     in_order = True
     scoped = False
-    ops, shapes.ops = shapes.ops, None  # read by the shapes stage; let go once used
-    if ops is None or len(ops) != len(keys):
-        ops = [(node.op_type, tuple(node.input), tuple(node.output), True) for node in graph.node]
     for i, (key, node, (op_type, ins, outs, has_graph)) in enumerate(zip(keys, graph.node, ops)):
         attributes = node.attribute
         subgraphs = {}
@@ -211,20 +245,16 @@ def build_graph(graph: GraphProto, shapes: Shapes) -> Graph:
                 elif a.type == _GRAPHS:
                     for j, g in enumerate(a.graphs):
                         subgraphs[f"{a.name}[{j}]"] = build_graph(g, shapes.subgraphs[(i, f"{a.name}[{j}]")])
-        inputs, outputs = list(ins), list(outs)
-        info_in = [tensors.get(n, unknown) if n else unknown for n in inputs]
-        info_out = [tensors.get(n, unknown) if n else unknown for n in outputs]
+        inputs = list(ins)
         scope = node_scope(node, consts)
         scoped = scoped or bool(scope)
         node_data[key] = {
             "op_type": op_type, "domain": node.domain, "index": i, "scope": scope,
-            "attrs": _attrs(attributes) if attributes else {}, "inputs": inputs, "outputs": outputs,
-            "input_shapes": [x[0] for x in info_in], "input_dtypes": [x[1] for x in info_in],
-            "output_shapes": [x[0] for x in info_out], "output_dtypes": [x[1] for x in info_out],
-            "subgraphs": subgraphs, "branch": shapes.branches.get(i)}
+            "attrs": _attrs(attributes) if attributes else {}, "inputs": inputs, "outputs": list(outs),
+            "subgraphs": subgraphs}
         succ.setdefault(key, {})
         here = pred.setdefault(key, {})
-        for name, (shape, dtype) in zip(inputs, info_in):
+        for name in inputs:
             src = producers.get(name) if name else None
             if src is None:
                 continue
@@ -236,21 +266,34 @@ def build_graph(graph: GraphProto, shapes: Shapes) -> Graph:
                 in_order = False
                 if src not in succ:
                     node_data[src], succ[src], pred[src] = {}, {}, {}
-            edge = succ[src][key] = here[src] = {"name": name, "shape": shape, "dtype": dtype, "tensors": [name]}
+            succ[src][key] = here[src] = {"name": name, "tensors": [name]}
         index[key] = i
-    G.graph["order"] = list(keys) if in_order else execution_order(G, keys, shapes.path)
+    G.graph["order"] = list(keys) if in_order else execution_order(G, keys, path)
+    G.graph["keys"] = keys  # which node pass this is (see build_graph)
     if not scoped:
         _scopes_from_weight_names(G, consts)
         scoped = any(d["scope"] for d in node_data.values())
     if scoped:
         _inherit_scopes(G, producers)
-    G.graph.update(tensors=tensors, constants=consts, producers=producers, shapes=shapes,
-                   values=shapes.values,
-                   inputs=[vi.name for vi in graph.input if vi.name not in
-                           {t.name for t in graph.initializer}],
-                   outputs=[vi.name for vi in graph.output],
-                   initializers=[t.name for t in graph.initializer])
     return G
+
+
+def _put_shapes(G: Graph, shapes: Shapes) -> None:
+    """The shapes and dtypes of every node's inputs and outputs and of every edge's tensor,
+    and the If branches the shapes stage decided."""
+    tensors, branches = shapes.tensors, shapes.branches
+    unknown = (None, 0)
+    for nd in G._node.values():
+        info_in = [tensors.get(n, unknown) if n else unknown for n in nd["inputs"]]
+        info_out = [tensors.get(n, unknown) if n else unknown for n in nd["outputs"]]
+        nd["input_shapes"] = [x[0] for x in info_in]
+        nd["input_dtypes"] = [x[1] for x in info_in]
+        nd["output_shapes"] = [x[0] for x in info_out]
+        nd["output_dtypes"] = [x[1] for x in info_out]
+        nd["branch"] = branches.get(nd["index"]) if branches else None
+    for edges in G._pred.values():
+        for edge in edges.values():
+            edge["shape"], edge["dtype"] = tensors.get(edge["name"], unknown)
 
 
 def execution_order(G: Graph, keys: Sequence[str], path: str) -> List[str]:
@@ -325,11 +368,12 @@ def graph_of(path: Union[str, os.PathLike, onnx.ModelProto], dims: Optional[Mapp
              input_shapes: Optional[Mapping[str, Any]] = None,
              values: Optional[Mapping[str, Any]] = None) -> Graph:
     """:func:`load_graph` without the conversion to networkx (what the analysis itself uses)."""
-    loaded = load_model(path, dims, input_shapes, values)
+    loaded = load_model(path, dims, input_shapes, values, early=structure)
     opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in loaded.proto.opset_import}
     shapes = infer_graph(loaded.proto.graph, opsets, loaded.path, dims=loaded.dims,
                          input_values=loaded.values, facts=loaded.facts)
-    G = build_graph(loaded.proto.graph, shapes)
+    G = build_graph(loaded.proto.graph, shapes, loaded.early)
+    loaded.early = None
     loaded.warnings.extend(f"--dim {n} does not name a dimension of this model"
                            for n in loaded.unused_dims if n not in shapes.data_dims)
     G.graph["loaded"] = loaded

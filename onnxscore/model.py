@@ -41,6 +41,8 @@ class LoadedModel:
     # what the shapes stage reads of the graph before any shape (onnxscore.shapes.GraphFacts),
     # read while ONNX's inference ran: pass it to infer_graph
     facts: Optional[object] = field(default=None, repr=False)
+    # what load_model's ``early`` made of those facts meanwhile (the graph's structure)
+    early: Optional[object] = field(default=None, repr=False)
 
 
 def read_model(path: Union[str, os.PathLike]) -> ModelProto:
@@ -621,8 +623,11 @@ def collector_paused():
 @collector_paused()
 def load_model(path: Union[str, os.PathLike, ModelProto], dims: Optional[Mapping[str, int]] = None,
                input_shapes: Optional[Mapping[str, Sequence[int]]] = None,
-               values: Optional[Mapping[str, object]] = None) -> LoadedModel:
-    """Read, check, bind dimensions and infer shapes; the file is only ever read."""
+               values: Optional[Mapping[str, object]] = None,
+               early: Optional[Callable[[object, str, int], object]] = None) -> LoadedModel:
+    """Read, check, bind dimensions and infer shapes; the file is only ever read. While ONNX's
+    inference runs in its child, the graph's nodes are read (``LoadedModel.facts``) and
+    ``early(facts, path, opset)`` makes what it can of them (``LoadedModel.early``)."""
     if isinstance(path, ModelProto):
         proto = ModelProto()
         proto.CopyFrom(path)
@@ -648,7 +653,8 @@ def load_model(path: Union[str, os.PathLike, ModelProto], dims: Optional[Mapping
     notes = inline_notes + notes + tie_notes
     warnings = warnings + tie_warnings
     forget_internal_dims(proto, scan.subgraphs, init_names)
-    facts = []
+    facts, made = [], []
+    opset = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in proto.opset_import}.get("", 0)
 
     def meanwhile(in_place: bool) -> None:  # the nodes do not change: read them now
         if in_place:
@@ -656,13 +662,17 @@ def load_model(path: Union[str, os.PathLike, ModelProto], dims: Optional[Mapping
 
             try:
                 facts.append(graph_facts(proto.graph, path))
-            except Exception:  # noqa: BLE001 - infer_graph reads them again, and raises then
+                if early is not None:
+                    made.append(early(facts[0], path, opset))
+            except Exception:  # noqa: BLE001 - read again later, and raised then
                 pass
 
     proto, inference_warnings = infer_shapes(proto, bool(scan.subgraphs), meanwhile)
     loaded = LoadedModel(path, proto, warnings + inference_warnings, notes, unused_dims=unused_dims,
                          declared_inputs=declared, dims=dict(dims or {}), values=given,
                          facts=next((f for f in facts if f.graph is proto.graph), None))
+    if loaded.facts is not None and made:
+        loaded.early = made[0]
     for vi in proto.graph.input:
         if vi.name not in init_names:
             loaded.input_shapes[vi.name] = shape_of(vi.type)

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
+from functools import cached_property
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from onnxscore.netscore import NetScore
@@ -25,6 +26,7 @@ class LayerCost:
     listed for detail and their cost is already inside the parent's (per iteration for loops).
     """
 
+    # (the walker makes these with positional arguments: a new field goes at the end)
     name: str
     op_type: str
     domain: str
@@ -165,9 +167,11 @@ class Report:
     unknown_causes: Tuple[UnknownCause, ...] = ()  # where shapes were lost, most layers first
     data_dims: Dict[str, str] = field(default_factory=dict)  # data-dependent dim -> what it counts
 
-    @property
+    @cached_property
     def top_layers(self) -> Tuple[LayerCost, ...]:
         """Top-level layers (not inside a subgraph): these add up to the totals."""
+        if all(layer.parent is None for layer in self.layers):
+            return self.layers
         return tuple(layer for layer in self.layers if layer.parent is None)
 
     def top_k(self, k: int = 10, by: str = "macs") -> Tuple[LayerCost, ...]:
@@ -315,17 +319,35 @@ def scope_key(scope: str, depth: int) -> str:
 def _rollup(layers, key, ordered: bool = False) -> Tuple[Rollup, ...]:
     """Sum ``layers`` by ``key``: costliest first (polynomial MACs by :func:`growth`), or
     (``ordered``) in the order of each group's first layer that does any work (weight-making
-    nodes come early in some graphs)."""
-    groups: Dict[str, list] = {}
-    for layer in sorted(layers, key=lambda x: x.status == ZERO) if ordered else layers:
-        groups.setdefault(key(layer), []).append(layer)
-    rows = [Rollup(key=k, count=len(ls), params=sum(x.params for x in ls),
-                   macs=sum(x.macs or 0 for x in ls), flops=sum(x.flops or 0 for x in ls),
-                   activation_bytes=sum(x.activation_bytes or 0 for x in ls),
-                   weight_bytes=sum(x.weight_bytes for x in ls),
-                   unknown=sum(1 for x in ls if x.macs is None),
-                   macs_formula=_formula_sum(ls), flops_formula=_formula_sum(ls, "flops"))
-            for k, ls in groups.items()]
+    nodes come early in some graphs). One pass over the layers."""
+    groups: Dict[str, list] = {}  # key -> [layers, params, macs, flops, act. bytes, weight bytes,
+    #                                        unknown, holds a formula, first working layer]
+    for i, layer in enumerate(layers):
+        k = key(layer)
+        g = groups.get(k)
+        if g is None:
+            g = groups[k] = [[], 0, 0, 0, 0, 0, 0, False, None]
+        g[0].append(layer)
+        g[1] += layer.params
+        if layer.macs is None:
+            g[6] += 1
+        else:
+            g[2] += layer.macs
+        g[3] += layer.flops or 0
+        g[4] += layer.activation_bytes or 0
+        g[5] += layer.weight_bytes
+        if layer.macs_formula is not None or layer.flops_formula is not None:
+            g[7] = True
+        if g[8] is None and layer.status != ZERO:
+            g[8] = i
+    items = groups.items()
+    if ordered:  # groups doing work by their first working layer, then the rest as met
+        items = sorted(items, key=lambda kg: (kg[1][8] is None, kg[1][8] or 0))
+    rows = [Rollup(key=k, count=len(g[0]), params=g[1], macs=g[2], flops=g[3], activation_bytes=g[4],
+                   weight_bytes=g[5], unknown=g[6],
+                   macs_formula=_formula_sum(g[0]) if g[7] else None,
+                   flops_formula=_formula_sum(g[0], "flops") if g[7] else None)
+            for k, g in items]
     return tuple(rows) if ordered else tuple(sorted(
         rows, key=lambda r: (growth(r.macs if r.macs_formula is None else r.macs_formula), r.flops, r.params),
         reverse=True))
@@ -364,5 +386,9 @@ def _mark_repeats(rows: Tuple[Rollup, ...], layers, depth: int) -> Tuple[Rollup,
         groups.setdefault((pattern, signature[r.key]), []).append(r.key)
     marks = {k: (pattern, len(keys)) for (pattern, _), keys in groups.items() if len(keys) > 1
              for k in keys}
-    return tuple(replace(r, pattern=marks[r.key][0], repeats=marks[r.key][1]) if r.key in marks else r
-                 for r in rows)
+    for r in rows:  # rows made just now by _rollup, seen by no one yet: set in place
+        mark = marks.get(r.key)
+        if mark is not None:
+            object.__setattr__(r, "pattern", mark[0])
+            object.__setattr__(r, "repeats", mark[1])
+    return rows

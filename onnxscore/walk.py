@@ -5,6 +5,7 @@ import logging
 import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+import functools
 from functools import partial
 from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
@@ -212,6 +213,23 @@ def _ctx(G: Graph, key: str, nd: dict, look) -> Ctx:
                subgraphs=tuple(nd["subgraphs"]), branch=nd.get("branch"), values=values)
 
 
+_NO_EXTRAS = ({}, 0, 0, 0, 0)  # what a rule may set besides the cost: see Ctx
+
+
+def _alike(nd: dict) -> Optional[tuple]:
+    """What a rule's result depends on when it reads no input's value: the op, the shapes and
+    dtypes, the attributes. Nodes with the same key cost the same (the 100,000 Add nodes of a
+    chain, the Conv nodes of a stage), so their rule runs once. None when a node cannot be
+    keyed: an absent optional input or output, a subgraph (an attribute that is an array makes
+    an unhashable key: the caller's lookup fails and it does not reuse)."""
+    if nd["subgraphs"] or "" in nd["inputs"] or "" in nd["outputs"]:
+        return None
+    attrs = nd["attrs"]
+    return (nd["op_type"], nd["domain"], tuple(nd["input_shapes"]), tuple(nd["input_dtypes"]),
+            tuple(nd["output_shapes"]), tuple(nd["output_dtypes"]),
+            tuple((k, tuple(v) if v.__class__ is list else v) for k, v in attrs.items()) if attrs else ())
+
+
 def _params_of(roots: Sequence[str], w: _Walk) -> int:
     return sum(w.count(r) or 0 for r in roots)
 
@@ -225,43 +243,55 @@ def _walk(G: Graph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, int, 
     roots = G.graph.get("roots")
     if roots is None:
         roots = G.graph["roots"] = _roots(G)
-    lookup = ops.lookup
+    lookup = functools.lru_cache(maxsize=None)(ops.lookup)  # per op type, once a walk
     look = _looker(G.graph["values"])
     top = parent is None
     scopes: Dict[Tuple[str, ...], str] = {}  # a scope's path, joined once
+    memo: Dict[tuple, tuple] = {}  # the cost of nodes alike (see _alike)
     for key in G.graph["order"]:
         nd = nodes[key]
         name = key if top else f"{parent}/{key}"
         rule = lookup(nd["domain"], nd["op_type"])
         sub_params: List[int] = []
         if rule is not None and rule.zero_cost and not nd["subgraphs"]:
-            ctx, status, note, cost = None, ZERO, "", ZERO_COST  # moves data: no rule to run
+            status, note, cost, extras = ZERO, "", ZERO_COST, _NO_EXTRAS  # moves data: no rule to run
         else:
-            ctx = _ctx(G, key, nd, look)
-            if nd["subgraphs"] or (rule is not None and rule.kind == "control_flow"):
-                ctx.subgraph_cost = _subgraph_coster(G, key, w, name, sub_params)
-            status, note, cost = _apply(rule, ctx, nd, name, w, G, key)
-        if any(n in consts or n in roots for n in nd["inputs"]):
-            new, first = _claim_inputs(G, key, rule, w, name, ctx.logical_params if ctx else {})
+            alike = _alike(nd) if rule is not None and rule.kind != "control_flow" else None
+            try:
+                hit = memo.get(alike) if alike is not None else None
+            except TypeError:  # an array-valued attribute
+                alike = hit = None
+            if hit is not None:
+                status, note, cost, extras = hit
+            else:
+                ctx = _ctx(G, key, nd, look)
+                if nd["subgraphs"] or (rule is not None and rule.kind == "control_flow"):
+                    ctx.subgraph_cost = _subgraph_coster(G, key, w, name, sub_params)
+                status, note, cost = _apply(rule, ctx, nd, name, w, G, key)
+                extras = (ctx.logical_params, ctx.attr_params, ctx.trees, ctx.tree_nodes, ctx.tree_leaves)
+                if alike is not None and (status == OK or status == ZERO) and not ctx.read_values:
+                    memo[alike] = (status, note, cost, extras)
+        logical, attr_params, trees, tree_nodes, tree_leaves = extras
+        ins = nd["inputs"]
+        for n in ins:
+            if n in consts or n in roots:
+                new, first = _claim_inputs(G, key, rule, w, name, logical)
+                break
         else:
             new = first = ()
-        attr_params = ctx.attr_params if ctx else 0
         layer_params = (_params_of(new, w) if new else 0) + (sum(sub_params) if sub_params else 0) + attr_params
         exact = cost is not None and status != SYMBOLIC
         symbolic = status == SYMBOLIC
-        w.layers.append(LayerCost(
-            name=name, op_type=nd["op_type"], domain=nd["domain"],
-            input_shapes=tuple(nd["input_shapes"]), output_shapes=tuple(nd["output_shapes"]),
-            params=layer_params, macs=cost.macs if exact else None,
-            flops=cost.flops if exact else None, status=status, note=note, parent=parent,
-            macs_formula=cost.macs if symbolic else None,
-            flops_formula=cost.flops if symbolic else None,
-            weights=tuple(new), scope=scopes.get(nd["scope"]) or scopes.setdefault(nd["scope"], "/".join(nd["scope"])),
-            input_bytes=_bytes(G, nd["inputs"], nd["input_shapes"], nd["input_dtypes"]),
-            activation_bytes=_bytes(G, nd["outputs"], nd["output_shapes"], nd["output_dtypes"]),
-            weight_bytes=sum(w.consts[r].nbytes or 0 for r in first) if first else 0,
-            attr_params=attr_params, trees=ctx.trees if ctx else 0,
-            tree_nodes=ctx.tree_nodes if ctx else 0, tree_leaves=ctx.tree_leaves if ctx else 0))
+        scope = nd["scope"]
+        w.layers.append(LayerCost(  # positionally, in the order of its fields: faster
+            name, nd["op_type"], nd["domain"], tuple(nd["input_shapes"]), tuple(nd["output_shapes"]),
+            layer_params, cost.macs if exact else None, cost.flops if exact else None, status, note,
+            parent, tuple(new), scopes.get(scope) or scopes.setdefault(scope, "/".join(scope)),
+            cost.macs if symbolic else None, cost.flops if symbolic else None,
+            _bytes(G, ins, nd["input_shapes"], nd["input_dtypes"]),
+            _bytes(G, nd["outputs"], nd["output_shapes"], nd["output_dtypes"]),
+            sum(w.consts[r].nbytes or 0 for r in first) if first else 0,
+            attr_params, trees, tree_nodes, tree_leaves))
         params += layer_params
         if exact:
             macs += cost.macs

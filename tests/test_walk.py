@@ -215,3 +215,36 @@ def test_a_formula_is_not_reported_as_unknown():
     lines = footer_lines(onnxscore.analyze(m))
     assert any(ln.startswith("formula: 1 layer(s) cost a polynomial in seq") for ln in lines)
     assert not any(ln.startswith("unknown:") for ln in lines)
+
+
+def test_nodes_alike_cost_alike_and_a_rule_reading_a_value_is_run_for_each_node(monkeypatch):
+    """The walker runs a rule once for nodes with the same op, shapes, dtypes and attributes,
+    unless the rule read an input's value: two CumSum nodes on the same [2, 8] tensor differ
+    only by the value of their axis input."""
+    from onnxscore import ops
+
+    x = ("x", F, [2, 8])
+    axis0 = numpy_helper.from_array(np.array(0, np.int64), "axis0")
+    axis1 = numpy_helper.from_array(np.array(1, np.int64), "axis1")
+    nodes = [helper.make_node("Relu", ["x"], ["r0"], name="relu0"),
+             helper.make_node("Relu", ["r0"], ["r1"], name="relu1"),
+             helper.make_node("Relu", ["r1"], ["r2"], name="relu2"),
+             helper.make_node("CumSum", ["r2", "axis0"], ["c0"], name="cum0"),
+             helper.make_node("CumSum", ["r2", "axis1"], ["y"], name="cum1")]
+    calls = []
+    real = ops.lookup
+
+    def counting(domain, op_type):
+        rule = real(domain, op_type)
+        if rule is None or op_type != "Relu":
+            return rule
+        fn = rule.fn
+        return type(rule)(**{**rule.__dict__, "fn": lambda ctx: calls.append(ctx.name) or fn(ctx)})
+
+    monkeypatch.setattr(ops, "lookup", counting)
+    r = onnxscore.analyze(model(nodes, [axis0, axis1], inputs=(x,)))
+    by_name = {layer.name: layer for layer in r.layers}
+    assert [by_name[f"relu{i}"].flops for i in range(3)] == [2 * 8] * 3  # one max per element
+    assert calls == ["relu0"]  # relu1 and relu2 are alike: the first one's cost is reused
+    # axis 0: 8 columns of length 2 -> 8 * (2 - 1) adds; axis 1: 2 rows of 8 -> 2 * (8 - 1)
+    assert (by_name["cum0"].flops, by_name["cum1"].flops) == (8 * 1, 2 * 7)

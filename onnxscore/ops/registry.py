@@ -180,6 +180,9 @@ class Ctx:
     trees: int = 0
     tree_nodes: int = 0
     tree_leaves: int = 0
+    # Set by value(): the cost may depend on an input's value, not only on shapes and
+    # attributes (the walker reuses a cost for nodes alike only when it does not).
+    read_values: bool = False
 
     def attr(self, name: str, default: Any = None) -> Any:
         return self.attrs.get(name, default)
@@ -215,6 +218,7 @@ class Ctx:
     def value(self, i: int) -> Optional[np.ndarray]:
         """The value of input ``i`` when it is small and known (an inline constant, or computed
         by the shapes stage from shapes, constants and given values), else None."""
+        self.read_values = True
         if not self.has_input(i):
             return None
         t = self.inputs[i]
