@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 import functools
 from functools import partial
+from itertools import accumulate
 from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 import onnx
@@ -62,6 +63,7 @@ class _Walk:
     errors_logged: Set[str] = field(default_factory=set)
     logical: Dict[str, int] = field(default_factory=dict)  # packed weight -> parameter count
     formula: Optional[Cost] = Cost()  # total as polynomials; None once a cost is truly unknown
+    kinds: Dict[tuple, Optional[str]] = field(default_factory=dict)  # see _claim_inputs
 
     def count(self, root: str) -> Optional[int]:
         """Parameters a constant holds: its logical count when packed, else its elements."""
@@ -144,9 +146,12 @@ def _claim_inputs(G: Graph, key: str, rule: Optional[Rule], w: _Walk, layer: str
         if root is None:
             continue
         const = G.graph["constants"][root]
-        role = rule.role(i) if rule is not None else DATA
-        table = root in _tables(G) or (_is_default(nd["domain"]) and activation_only(nd["op_type"], i))
-        kind = _claim_kind(role, nd["input_dtypes"][i], const, table)
+        seen = (id(G), nd["op_type"], nd["domain"], i, nd["input_dtypes"][i], root)
+        kind = w.kinds.get(seen, w)
+        if kind is w:  # how this op reads this constant at this input: worked out once
+            role = rule.role(i) if rule is not None else DATA
+            table = root in _tables(G) or (_is_default(nd["domain"]) and activation_only(nd["op_type"], i))
+            kind = w.kinds[seen] = _claim_kind(role, nd["input_dtypes"][i], const, table)
         if kind is None:
             continue
         w.consts.setdefault(root, const)
@@ -507,13 +512,20 @@ def analyze_graph(G: Graph, accuracy: Optional[float] = None, alpha: float = ALP
                            for o, ls in w.lost.items()), key=lambda c: -len(c.layers)))
     if causes:
         w.warnings.append(_lost_warning(causes))
-    errors = [layer for layer in w.layers if layer.status == ERROR]
-    for layer in errors[:5]:
-        w.warnings.append(f"{layer.name}: {layer.note}")
+    errors = attr_params = trees = tree_nodes = tree_leaves = 0
+    for layer in w.layers:
+        if layer.status == ERROR:
+            errors += 1
+            if errors <= 5:
+                w.warnings.append(f"{layer.name}: {layer.note}")
+        if layer.attr_params or layer.trees or layer.tree_nodes or layer.tree_leaves:
+            # fitted numbers held in attributes, each node's once (subgraph nodes included, as
+            # weights), and tree ensembles' own measure
+            attr_params += layer.attr_params
+            trees, tree_nodes, tree_leaves = (trees + layer.trees, tree_nodes + layer.tree_nodes,
+                                              tree_leaves + layer.tree_leaves)
     complete = known and not w.unsupported
     symbolic = not known and w.formula is not None and not w.unsupported
-    # fitted numbers held in attributes, each node's once (subgraph nodes included, as weights)
-    attr_params = sum(layer.attr_params for layer in w.layers)
     params += attr_params
     totals = Totals(params=params, buffers=buffers, macs=total.macs, flops=total.flops,
                     weight_bytes=sum(by_dtype.values()), weight_bytes_by_dtype=dict(by_dtype),
@@ -521,9 +533,7 @@ def analyze_graph(G: Graph, accuracy: Optional[float] = None, alpha: float = ALP
                     peak_activation_bytes=peak_activation_bytes(G),
                     macs_formula=w.formula.macs if symbolic else None,
                     flops_formula=w.formula.flops if symbolic else None, attr_params=attr_params,
-                    trees=sum(layer.trees for layer in w.layers),
-                    tree_nodes=sum(layer.tree_nodes for layer in w.layers),
-                    tree_leaves=sum(layer.tree_leaves for layer in w.layers))
+                    trees=trees, tree_nodes=tree_nodes, tree_leaves=tree_leaves)
     if accuracy is None:
         accuracy = _accuracy(proto, w.warnings)
     info = ModelInfo(path=loaded.path, opset=default_opset(proto), producer=proto.producer_name,
@@ -581,17 +591,13 @@ def peak_activation_bytes(G: Graph) -> Optional[int]:
             size = sizes[name] = _activation_bytes(G, name, shape, dtype)
         if size is None:
             return None
-        if size:  # live during steps [start, stop)
-            start = max(start, 0)
-            stop = max(last_use.get(name, start), start) + 1
+        if size:  # live during steps [start, stop), stop <= end + 1
+            if start < 0:
+                start = 0
+            stop = last_use.get(name, start)
             delta[start] += size
-            delta[min(stop, end + 1)] -= size
-    peak = live = 0
-    for d in delta:
-        live += d
-        if live > peak:
-            peak = live
-    return peak
+            delta[(stop if stop > start else start) + 1] -= size
+    return max(0, max(accumulate(delta), default=0))
 
 
 def annotate(G: Graph, report: Report) -> Graph:
