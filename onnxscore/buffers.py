@@ -133,11 +133,16 @@ def static_tensors(G: Graph) -> set:
     """Tensors computed from constants only (no graph input on any path to them)."""
     consts = G.graph["constants"]
     static = set(consts)
+    nodes = G.nodes
     for key in G.graph["order"]:
-        nd = G.nodes[key]
-        ins = [n for n in nd["inputs"] if n]
-        if ins and not nd["subgraphs"] and nd["op_type"] not in _RANDOM and all(n in static for n in ins):
-            static.update(n for n in nd["outputs"] if n)
+        nd = nodes[key]
+        ins = nd["inputs"]
+        for n in ins:  # most nodes fail at their first input: an activation
+            if n and n not in static:
+                break
+        else:
+            if any(ins) and not nd["subgraphs"] and nd["op_type"] not in _RANDOM:
+                static.update(n for n in nd["outputs"] if n)
     return static
 
 

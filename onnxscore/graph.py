@@ -284,12 +284,14 @@ def _put_shapes(G: Graph, shapes: Shapes) -> None:
     tensors, branches = shapes.tensors, shapes.branches
     unknown = (None, 0)
     for nd in G._node.values():
-        info_in = [tensors.get(n, unknown) if n else unknown for n in nd["inputs"]]
-        info_out = [tensors.get(n, unknown) if n else unknown for n in nd["outputs"]]
-        nd["input_shapes"] = [x[0] for x in info_in]
-        nd["input_dtypes"] = [x[1] for x in info_in]
-        nd["output_shapes"] = [x[0] for x in info_out]
-        nd["output_dtypes"] = [x[1] for x in info_out]
+        for names, shapes_key, dtypes_key in ((nd["inputs"], "input_shapes", "input_dtypes"),
+                                              (nd["outputs"], "output_shapes", "output_dtypes")):
+            if len(names) == 1:  # most tensors lists: one name
+                shape, dtype = tensors.get(names[0], unknown) if names[0] else unknown
+                nd[shapes_key], nd[dtypes_key] = [shape], [dtype]
+            else:
+                info = [tensors.get(n, unknown) if n else unknown for n in names]
+                nd[shapes_key], nd[dtypes_key] = [x[0] for x in info], [x[1] for x in info]
         nd["branch"] = branches.get(nd["index"]) if branches else None
     for edges in G._pred.values():
         for edge in edges.values():
