@@ -76,7 +76,7 @@ class Rollup:
     params: int
     macs: int
     flops: int
-    activation_bytes: int
+    activation_bytes: Optional[int]  # None when a layer's output size is unknown
     weight_bytes: int
     unknown: int = 0
     pattern: str = ""
@@ -334,7 +334,10 @@ def _rollup(layers, key, ordered: bool = False) -> Tuple[Rollup, ...]:
         else:
             g[2] += layer.macs
         g[3] += layer.flops or 0
-        g[4] += layer.activation_bytes or 0
+        if layer.activation_bytes is None or g[4] is None:  # unknown, not zero
+            g[4] = None
+        else:
+            g[4] += layer.activation_bytes
         g[5] += layer.weight_bytes
         if layer.macs_formula is not None or layer.flops_formula is not None:
             g[7] = True

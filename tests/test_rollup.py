@@ -97,3 +97,23 @@ def test_scope_key():
     assert scope_key("layer1/layer1.0/conv1", 2) == "layer1/layer1.0"
     assert scope_key("layer1", 3) == "layer1"
     assert scope_key("", 1) == "(top)"
+
+
+def test_a_block_with_an_output_of_unknown_size_has_unknown_activation_bytes():
+    """Unknown is never zero: a block whose layer writes a tensor of unknown size has no
+    activation-byte sum; a block whose sizes are all known sums them."""
+    from onnx import TensorProto, helper
+
+    F = TensorProto.FLOAT
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="/known/Relu"),  # [1, 8] float: 32 bytes
+             helper.make_node("NonZero", ["a"], ["nz"], name="/lost/NonZero"),  # [1, ?]: data-dependent
+             helper.make_node("Relu", ["a"], ["y"], name="/known/Relu_1")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", F, [1, 8])],
+                          [helper.make_tensor_value_info("y", F, None),
+                           helper.make_tensor_value_info("nz", TensorProto.INT64, None)])
+    r = onnxscore.analyze(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    blocks = {b.key: b for b in r.by_scope(1)}
+    assert blocks["known"].activation_bytes == 2 * 1 * 8 * 4  # two Relu outputs of 8 floats
+    assert blocks["lost"].activation_bytes is None
+    ops = {o.key: o for o in r.by_op_type()}
+    assert ops["NonZero"].activation_bytes is None and ops["Relu"].activation_bytes == 64
