@@ -519,9 +519,11 @@ def _contained_inference(model: ModelProto, data_prop: bool, graph_only: bool = 
             payload = b"ok" + inferred.SerializeToString()
         except BaseException as e:  # noqa: BLE001 - reported to the parent as text
             payload = b"no" + _short(e).encode("utf-8", "replace")
-        with os.fdopen(write_end, "wb") as out:
-            out.write(payload)
-        os._exit(0)
+        try:
+            with os.fdopen(write_end, "wb") as out:
+                out.write(payload)
+        finally:  # the parent gone (BrokenPipeError): the child still never runs its code
+            os._exit(0)
     os.close(write_end)
     inp = os.fdopen(read_end, "rb")
     try:
