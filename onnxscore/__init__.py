@@ -17,6 +17,7 @@ _EXPORTS = {
     "Report": "onnxscore.report", "LayerCost": "onnxscore.report", "Totals": "onnxscore.report",
     "ModelInfo": "onnxscore.report", "UnknownCause": "onnxscore.report", "OnnxScoreError": "onnxscore.errors",
     "ModelLoadError": "onnxscore.errors", "GraphError": "onnxscore.errors", "UsageError": "onnxscore.errors",
+    "rank": "onnxscore.study", "load_accuracies": "onnxscore.study", "Study": "onnxscore.study",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

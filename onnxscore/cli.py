@@ -402,6 +402,127 @@ def ops_command(domain: Optional[str], fmt: str) -> None:
     click.echo(f"{len(rules)} ops")
 
 
+RANK_BY = ("netscore", "top1", "info_density", "params", "macs", "flops", "weight_bytes")
+
+
+def exponent_options(fn):
+    """--alpha, --beta and --gamma, as netscore_options has them (without --accuracy)."""
+    fn = click.option("--gamma", type=float, default=GAMMA, show_default=True,
+                      help="NetScore exponent of MACs.")(fn)
+    fn = click.option("--beta", type=float, default=BETA, show_default=True,
+                      help="NetScore exponent of parameters.")(fn)
+    fn = click.option("--alpha", type=float, default=ALPHA, show_default=True,
+                      help="NetScore exponent of accuracy.")(fn)
+    return fn
+
+
+def accuracy_table_options(fn):
+    """--accuracy FILE (a table of top-1 per model) and its column names."""
+    fn = click.option("--accuracy-column", default="top1", show_default=True,
+                      help="The accuracy table's column (or key) of top-1 in %.")(fn)
+    fn = click.option("--name-column", default="model", show_default=True,
+                      help="The accuracy table's column (or key) of the model name or path.")(fn)
+    fn = click.option("--accuracy", "accuracy_file", type=click.Path(dir_okay=False), default=None,
+                      metavar="FILE",
+                      help="CSV or JSON table of top-1 accuracy in % per model (timm's "
+                           "results-imagenet.csv as it is), matched by path, then by file stem "
+                           "(default: each model's 'onnxscore.accuracy' metadata).")(fn)
+    return fn
+
+
+def _progress_bar():
+    """A rich progress bar on stderr when it is a terminal, else None (piped, in tests)."""
+    if not sys.stderr.isatty():
+        return None, None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("analyzing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=Console(stderr=True), transient=True)
+    task = bar.add_task("analyzing", total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return bar, update
+
+
+@main.command("rank")
+@click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@accuracy_table_options
+@click.option("--by", type=click.Choice(RANK_BY), default="netscore", show_default=True,
+              help="Order of the leaderboard: a metric (highest first) or a cost (smallest first).")
+@click.option("-j", "--jobs", type=click.IntRange(1), default=None,
+              help="Local processes analyzing at once (default: the machine's cores).")
+@click.option("--scheduler", default=None, metavar="ADDR",
+              help="Analyze on a Dask cluster: tcp://HOST:8786, or local:N to start N local "
+                   "workers (pip install onnxscore[dask]).")
+@shape_options
+@exponent_options
+@format_option
+@click.option("--html", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also write a self-contained HTML page (sortable leaderboard and figures).")
+@click.option("--plot", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also write the figures as a PNG image (needs matplotlib).")
+@output_option
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder of the result cache shared with `check` (default: ~/.cache/onnxscore, "
+                   "or $ONNXSCORE_CACHE_DIR).")
+@click.option("--no-cache", is_flag=True, help="Analyze every model, ignoring the result cache.")
+@_guard
+def rank_command(models, accuracy_file, name_column, accuracy_column, by, jobs, scheduler, dims, input_shapes,
+                 values, alpha, beta, gamma, fmt, html, plot, output, cache_dir, no_cache) -> None:
+    """Rank MODELS (ONNX files, or folders searched for *.onnx) by NetScore, top-1 and
+    information density: the leaderboard, Pareto fronts and rank correlations of the NetScore
+    paper's study. Exit 2 when a model could not be analyzed (after the whole study).
+
+    \b
+    Example:
+      onnxscore rank zoo/ --accuracy results-imagenet.csv
+      onnxscore rank zoo/ --accuracy top1.json --by info_density --format md -o leaderboard.md
+      onnxscore rank zoo/ --jobs 8 --html study.html --plot study.png
+      onnxscore rank zoo/ --scheduler tcp://scheduler:8786 --format json -o study.json
+    """
+    from onnxscore.render.study import render_study, summary_line
+    from onnxscore.study import load_accuracies, rank
+
+    if cache_dir and no_cache:
+        raise UsageError("--cache-dir and --no-cache: choose one")
+    accuracies = load_accuracies(accuracy_file, name_column, accuracy_column) if accuracy_file else None
+    cache = None
+    if not no_cache:
+        from onnxscore.cache import Cache
+        cache = Cache(cache_dir)
+    bar, update = _progress_bar()
+    try:
+        if bar is not None:
+            bar.start()
+        study = rank(models, accuracies, by=by, dims=parse_dims(dims), input_shapes=parse_input_shapes(input_shapes),
+                     values=parse_values(values), alpha=alpha, beta=beta, gamma=gamma, jobs=jobs,
+                     scheduler=scheduler, cache=cache, progress=update)
+    finally:
+        if bar is not None:
+            bar.stop()
+        if cache is not None:
+            cache.close()
+    _emit(render_study(study, fmt, width=terminal_width(output)), output)
+    data = study.to_dict()
+    if fmt != "text" or output:  # the text report has these lines; elsewhere stderr does
+        for row in study.failed:
+            _fail(row.error)
+        click.echo(f"onnxscore rank: {summary_line(data)}", err=True)
+    if html:
+        from onnxscore.render.study_figures import to_html
+        _emit(to_html(data), html)
+    if plot:
+        from onnxscore.render.study_figures import plot_png
+        plot_png(data, plot)
+    if any(row.internal for row in study.failed):
+        sys.exit(EXIT_INTERNAL)
+    if study.failed:
+        sys.exit(EXIT_BAD_INPUT)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
 

@@ -1,0 +1,764 @@
+"""The NetScore paper's study over a model zoo: every model analyzed, then ranked.
+
+A. Wong, "NetScore: Towards Universal Metrics for Large-scale Performance Analysis of Deep
+Neural Networks for Practical On-Device Edge Usage", arXiv:1806.05512 (2018), compares networks
+by NetScore, top-1 accuracy and information density side by side. :func:`rank` does that for
+any set of ONNX files and returns a :class:`Study`:
+
+* **Ranks** under each of the three metrics (higher is better), over the models with an
+  accuracy. Ties share a rank and the next rank skips ("competition" ranking: 1, 2, 2, 4).
+  Values are compared exactly as computed (two identical models tie; no rounding).
+* **Pareto fronts** of top-1 against MACs and against parameters: a model is on a front when
+  no other model has a top-1 at least as high and a cost at most as high, one of them strictly.
+  Two models equal in both are both on it.
+* **Rank correlations** between the three metrics over the models that have all three:
+  Spearman's rho (Pearson's correlation of the ranks, ties given their average rank; with no
+  ties it equals ``1 - 6*sum(d**2) / (n*(n**2 - 1))``) and Kendall's tau-b
+  (``(C - D) / sqrt((C + D + Tx) * (C + D + Ty))``: C concordant pairs, D discordant, Tx pairs
+  tied in x only, Ty in y only). None when fewer than two models or a metric is constant.
+
+Accuracy (top-1 in %) comes from a table (:func:`load_accuracies`), matched to a model by its
+path (as given, relative to the working directory, to the folder it was found in, to the
+table's folder, or its file name), then by its file stem; otherwise from the model's
+``onnxscore.accuracy`` metadata. A model without one keeps its costs in the study and is left
+out of the accuracy-based ranks, fronts and correlations.
+
+Each model's figures come from the result cache of ``onnxscore check`` when the file and the
+options are unchanged (same key: file SHA-256, onnxscore version, dims, input shapes, values);
+every model analyzed is written to the cache as soon as it finishes, so an interrupted study
+loses only the analyses in flight. Analyses run in this process (``jobs=1``), in ``jobs``
+local processes, or on a Dask distributed cluster (``scheduler``); the study is the same.
+"""
+from __future__ import annotations
+
+import csv
+import gc
+import io
+import json
+import math
+import os
+from dataclasses import dataclass
+from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple,
+                    Union)
+
+from onnxscore.errors import OnnxScoreError, UsageError
+from onnxscore.netscore import ALPHA, BETA, GAMMA, netscore
+
+SCHEMA = "onnxscore.study/1"
+METRICS = ("netscore", "top1", "info_density")  # the paper's three; higher is better
+COSTS = ("params", "macs", "flops", "weight_bytes")  # smaller is better
+BY = METRICS + COSTS
+PARETO_COSTS = ("macs", "params")
+PAIRS = (("netscore", "top1"), ("netscore", "info_density"), ("top1", "info_density"))
+UNITS = {"params": "count", "macs": "count",
+         "netscore": "dB; a in %, p in millions of parameters, m in billions of MACs",
+         "info_density": "% top-1 per million parameters"}
+DASK_RETRIES = 3  # a task whose worker is lost is also rescheduled by Dask (allowed-failures)
+SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".onnxscore_cache", ".tox"}
+
+Progress = Callable[[int, int], None]
+
+
+class AccuracyError(OnnxScoreError):
+    """An accuracy table that cannot be read: missing column, non-numeric top-1, ..."""
+
+
+# --------------------------------------------------------------------------- accuracy tables
+
+class AccuracyTable(dict):
+    """Model name or path -> top-1 in %, remembering the file it came from (``path``), so that
+    paths in it can be read relative to its folder."""
+
+    path: Optional[str] = None
+
+
+def _norm(name: str) -> str:
+    """A name or path as the tables and the models are compared: ``/`` separators, no ``./``."""
+    text = str(name).strip().replace("\\", "/")
+    while text.startswith("./"):
+        text = text[2:]
+    return text
+
+
+def _top1(path: str, where: str, raw: Any) -> float:
+    """One top-1 cell as a percentage in (0, 100], or a one-line error naming file and row."""
+    value = None
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        value = float(raw)
+    elif isinstance(raw, str):
+        text = raw.strip()
+        try:
+            value = float(text[:-1] if text.endswith("%") else text)
+        except ValueError:
+            value = None
+    if value is None or not math.isfinite(value):
+        raise AccuracyError(f"{path}: {where}: top-1 {raw!r} is not a number")
+    if not 0 < value <= 100:
+        raise AccuracyError(f"{path}: {where}: top-1 {value:g} is not a percentage in (0, 100]")
+    return value
+
+
+def _csv_entries(path: str, text: str, name_column: str, accuracy_column: str):
+    reader = csv.reader(io.StringIO(text), delimiter="\t" if path.lower().endswith(".tsv") else ",")
+    header = next(reader, None)
+    if not header:
+        raise AccuracyError(f"{path}: empty accuracy table (expected a header row with "
+                            f"{name_column!r} and {accuracy_column!r})")
+    header = [h.strip() for h in header]
+    for column, option in ((name_column, "--name-column"), (accuracy_column, "--accuracy-column")):
+        if column not in header:
+            raise AccuracyError(f"{path}: no column {column!r} (columns: {', '.join(header)}); "
+                                f"choose one with {option}")
+    i_name, i_acc = header.index(name_column), header.index(accuracy_column)
+    for row in reader:
+        if not any(cell.strip() for cell in row):
+            continue
+        where = f"row {reader.line_num}"
+        if len(row) <= max(i_name, i_acc):
+            raise AccuracyError(f"{path}: {where}: {len(row)} cell(s), fewer than the header's {len(header)}")
+        yield where, row[i_name], row[i_acc]
+
+
+def _json_entries(path: str, text: str, name_column: str, accuracy_column: str):
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise AccuracyError(f"{path}: not valid JSON ({e})") from None
+    if isinstance(data, dict):
+        for name, value in data.items():
+            yield f"key {name!r}", name, value
+    elif isinstance(data, list):
+        for i, item in enumerate(data, 1):
+            if not isinstance(item, dict) or name_column not in item or accuracy_column not in item:
+                raise AccuracyError(f"{path}: item {i}: expected an object with {name_column!r} and "
+                                    f"{accuracy_column!r} (--name-column, --accuracy-column)")
+            if not isinstance(item[name_column], str):
+                raise AccuracyError(f"{path}: item {i}: {name_column!r} is not a string")
+            yield f"item {i}", item[name_column], item[accuracy_column]
+    else:
+        raise AccuracyError(f"{path}: expected a JSON object (model -> top-1 in %) or a list of objects")
+
+
+def load_accuracies(path: Union[str, os.PathLike], name_column: str = "model",
+                    accuracy_column: str = "top1") -> AccuracyTable:
+    """Read a table of top-1 accuracies (in %) from CSV or JSON.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A CSV file with a header row (``.tsv``: tab-separated), or JSON: an object
+        ``{"resnet50": 76.13, ...}`` or a list of objects ``[{"model": ..., "top1": ...}]``.
+        JSON is recognised by the ``.json`` suffix or a leading ``{`` or ``[``. timm's
+        ``results/results-imagenet.csv`` (``model,top1,top1_err,top5,...``) works as it is.
+    name_column, accuracy_column : str
+        The columns (or keys, for a list of objects) of the model name and of the top-1.
+
+    Returns
+    -------
+    AccuracyTable
+        A dict of name -> top-1 in %, with ``path`` set to the file.
+
+    Raises
+    ------
+    AccuracyError
+        One line naming the file and the row: a missing column, a top-1 that is not a number or
+        not in (0, 100], an empty name, a name given two different values, or a table whose every
+        value is at most 1 (fractions, not percentages).
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            text = f.read()
+    except OSError as e:
+        raise AccuracyError(f"{path}: cannot read the accuracy table ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise AccuracyError(f"{path}: not a text file (expected CSV or JSON)") from None
+    is_json = path.lower().endswith(".json") or text.lstrip()[:1] in ("{", "[")
+    entries = (_json_entries if is_json else _csv_entries)(path, text, name_column, accuracy_column)
+    table, first = AccuracyTable(), {}
+    for where, name, raw in entries:
+        name = _norm(name)
+        if not name:
+            raise AccuracyError(f"{path}: {where}: empty model name")
+        value = _top1(path, where, raw)
+        if name in table and table[name] != value:
+            raise AccuracyError(f"{path}: {where}: {name!r} has top-1 {value:g}, but {first[name]} "
+                                f"gave {table[name]:g}")
+        table[name] = value
+        first.setdefault(name, where)
+    if table and all(v <= 1 for v in table.values()):
+        raise AccuracyError(f"{path}: every top-1 is at most 1: fractions? give percentages "
+                            "(76.13, not 0.7613)")
+    table.path = path
+    return table
+
+
+# --------------------------------------------------------------------------- finding models
+
+@dataclass(frozen=True)
+class _Model:
+    path: str  # as given, or the folder as given joined with the path found below it
+    root: Optional[str]  # the folder argument it was found in
+
+
+def find_models(paths: Iterable[Union[str, os.PathLike]]) -> List[_Model]:
+    """Files as given; folders searched recursively for ``*.onnx`` (sorted by their path below
+    the folder; VCS, virtualenv, cache and hidden folders skipped). A path given twice counts
+    once."""
+    out, seen = [], set()
+    for p in paths:
+        p = os.fspath(p)
+        if os.path.isdir(p):
+            found = []
+            for folder, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
+                found += [os.path.join(folder, f) for f in files if f.endswith(".onnx")]
+            items = [_Model(f, p) for f in sorted(found, key=lambda f: _norm(os.path.relpath(f, p)))]
+        else:
+            items = [_Model(p, None)]
+        for m in items:
+            key = os.path.normcase(os.path.abspath(m.path))
+            if key not in seen:
+                seen.add(key)
+                out.append(m)
+    return out
+
+
+def _stem(path: str) -> str:
+    base = os.path.basename(path)
+    return base[:-5] if base.lower().endswith(".onnx") else base
+
+
+def model_names(models: Sequence[_Model]) -> List[str]:
+    """Each model's name: its file stem, or its path without ``.onnx`` when stems collide."""
+    stems = [_stem(m.path) for m in models]
+    counts: Dict[str, int] = {}
+    for s in stems:
+        counts[s] = counts.get(s, 0) + 1
+    return [s if counts[s] == 1 else _norm(m.path)[:-5] if _norm(m.path).lower().endswith(".onnx")
+            else _norm(m.path) for s, m in zip(stems, models)]
+
+
+def _candidates(m: _Model, table_dir: Optional[str]) -> List[str]:
+    """The names a table may give the model, by path first."""
+    names = [_norm(m.path)]
+    for base in (".", m.root, table_dir):
+        if base is not None:
+            try:
+                names.append(_norm(os.path.relpath(m.path, base)))
+            except ValueError:  # another drive (Windows)
+                pass
+    names.append(os.path.basename(m.path))
+    return list(dict.fromkeys(names))
+
+
+def match_accuracies(models: Sequence[_Model], table: Mapping[str, float]
+                     ) -> Tuple[List[Optional[float]], Tuple[str, ...]]:
+    """Each model's top-1 from ``table`` (by path, then by file stem; None when absent), and the
+    table's names that matched no model, sorted."""
+    by_norm = {}
+    for name, value in table.items():
+        by_norm.setdefault(_norm(name), (name, value))
+    table_dir = os.path.dirname(table.path) if getattr(table, "path", None) else None
+    used, found = set(), []
+    for m in models:
+        hit = next((by_norm[c] for c in _candidates(m, table_dir) if c in by_norm), None) \
+            or by_norm.get(_stem(m.path))
+        if hit is not None:
+            used.add(hit[0])
+        found.append(None if hit is None else float(hit[1]))
+    return found, tuple(sorted(name for name in table if name not in used))
+
+
+# --------------------------------------------------------------------------- the analyses
+
+def analyze_figures(path: str, dims: Mapping[str, int], input_shapes: Mapping[str, Sequence[int]],
+                    values: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """The work of one model: ``{"figures": Figures.to_dict(), "error": None, "internal": False}``
+    or its error in one line. Pure: the same file and options give the same result, nothing is
+    written, so a process pool or a Dask cluster may run it again after a lost worker."""
+    try:
+        from onnxscore.budget import Figures
+        from onnxscore.walk import analyze
+
+        report = analyze(path, dims, input_shapes, values=values)
+        return {"figures": Figures.of(report).to_dict(), "error": None, "internal": False}
+    except OnnxScoreError as e:
+        return {"figures": None, "error": _first_line(str(e)) or type(e).__name__, "internal": False}
+    except Exception as e:  # noqa: BLE001 - a bug of onnxscore: the row says so, the study goes on
+        return {"figures": None, "internal": True,
+                "error": f"{path}: internal error (a bug in onnxscore, not in the model): "
+                         f"{type(e).__name__}: {_first_line(str(e))}"}
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+def cache_key_for(path: str, dims: Mapping[str, int], input_shapes: Mapping[str, Sequence[int]],
+                  values: Optional[Mapping[str, Any]] = None) -> Optional[str]:
+    """The key under which ``onnxscore check`` (:func:`onnxscore.budget.figures_for`) caches the
+    model's figures: the same key, so either command's results serve the other. None when the
+    file cannot be read (its analysis will say why)."""
+    from onnxscore.cache import cache_key, file_digest
+
+    try:
+        return cache_key(file_digest(path), {"dims": dict(sorted(dims.items())),
+                                             "inputs": {k: list(v) for k, v in sorted(input_shapes.items())},
+                                             "values": dict(sorted((values or {}).items()))})
+    except OSError:
+        return None
+
+
+def _pool_context():
+    """forkserver where there is one (workers fork from a server that imported the analyzer
+    once), else spawn; never fork (a forked copy of a threaded parent can deadlock)."""
+    import multiprocessing
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["onnxscore.walk", "onnxscore.budget"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+DIED = ("the analysis process died (killed, out of memory or crashed) twice; "
+        "analyze it alone: onnxscore analyze {path}")
+
+
+def _run_local(todo: Sequence[int], models: Sequence[_Model], args: tuple, jobs: int,
+               finished: Callable[[int, Dict[str, Any]], None]) -> None:
+    """Analyze ``todo`` in this process (``jobs == 1`` or one model) or in a pool of ``jobs``
+    processes. If a worker process dies, the pool breaks: the models not finished are analyzed
+    again, each in a process of its own, so that a model that kills its process is a failed row
+    and the others are unharmed."""
+    if jobs <= 1 or len(todo) <= 1:
+        for i in todo:
+            finished(i, analyze_figures(models[i].path, *args))
+            if len(todo) > 1:
+                gc.collect()  # what this analysis left in cycles, before the next
+        return
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = _pool_context()
+    rounds = [list(todo)]
+    isolated = False
+    while rounds:
+        batch = rounds.pop(0)
+        pool = ProcessPoolExecutor(max_workers=min(jobs, len(batch)), mp_context=ctx)
+        broken: List[int] = []
+        futures = {}
+        try:
+            for n, i in enumerate(batch):
+                try:
+                    futures[pool.submit(analyze_figures, models[i].path, *args)] = i
+                except BrokenProcessPool:  # a worker died while the rest were being submitted
+                    broken += batch[n:]
+                    break
+            for future in as_completed(futures):
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    broken.append(futures[future])
+                    continue
+                finished(futures[future], result)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if broken and isolated:
+            for i in broken:
+                finished(i, {"figures": None, "internal": False,
+                             "error": f"{models[i].path}: " + DIED.format(path=models[i].path)})
+        elif broken:
+            rounds += [[i] for i in sorted(broken)]
+            isolated = True
+
+
+def _dask_client(scheduler):
+    """(client, cluster) for ``local``, ``local:N``, an address, or a ``distributed.Client``."""
+    try:
+        import distributed
+    except ImportError:
+        raise UsageError("a Dask scheduler needs dask.distributed: pip install onnxscore[dask]") from None
+    if not isinstance(scheduler, str):
+        return scheduler, None
+    if scheduler == "local" or scheduler.startswith("local:"):
+        n = scheduler.partition(":")[2] or str(os.cpu_count() or 1)
+        if not n.isdigit() or int(n) < 1:
+            raise UsageError(f"scheduler {scheduler!r}: expected local:N with N workers, e.g. local:4")
+        cluster = distributed.LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True,
+                                           dashboard_address=None)
+        return distributed.Client(cluster, set_as_default=False), cluster
+    try:
+        return distributed.Client(scheduler, timeout="20s", set_as_default=False), None
+    except (OSError, TimeoutError, ValueError) as e:
+        raise UsageError(f"cannot reach the Dask scheduler at {scheduler} ({type(e).__name__}: "
+                         f"{_first_line(str(e))}); start one with `dask scheduler`, or use "
+                         "local:N") from None
+
+
+def _run_dask(todo: Sequence[int], models: Sequence[_Model], args: tuple, scheduler,
+              finished: Callable[[int, Dict[str, Any]], None]) -> None:
+    """Analyze ``todo`` on a Dask cluster. Workers get absolute paths (they must see the same
+    files: one machine, or a shared file system); messages are given back the paths as given.
+    Each submission has its own key (``pure=False``): a file changed between two studies is
+    never served an old result by a long-lived scheduler. A task whose worker is lost is
+    rescheduled by Dask; ``retries`` covers a task that raised."""
+    client, cluster = _dask_client(scheduler)
+    from distributed import as_completed
+
+    futures = {}
+    try:
+        for i in todo:
+            futures[client.submit(analyze_figures, os.path.abspath(models[i].path), *args,
+                                  pure=False, retries=DASK_RETRIES)] = i
+        for future, result in as_completed(list(futures), loop=client.loop, with_results=True,
+                                               raise_errors=False):
+            i = futures[future]
+            path, full = models[i].path, os.path.abspath(models[i].path)
+            if isinstance(result, BaseException) or not isinstance(result, dict):
+                result = {"figures": None, "internal": False,
+                          "error": f"{path}: the Dask task failed ({type(result).__name__}: "
+                                   f"{_first_line(str(result))})"}
+            elif result.get("error") and full != path:
+                result = dict(result, error=result["error"].replace(full, path))
+            finished(i, result)
+    finally:
+        if futures:
+            try:
+                client.cancel(list(futures))
+            except Exception:  # noqa: BLE001 - a closed or lost client: nothing left to cancel
+                pass
+        if cluster is not None or isinstance(scheduler, str):
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+# --------------------------------------------------------------------------- ranks and statistics
+
+def competition_ranks(values: Mapping[Any, float], descending: bool = True) -> Dict[Any, int]:
+    """key -> rank, 1 the best; equal values share a rank and the next skips (1, 2, 2, 4)."""
+    order = sorted(values.items(), key=lambda kv: -kv[1] if descending else kv[1])
+    ranks, previous, rank = {}, None, 0
+    for position, (key, value) in enumerate(order, 1):
+        if value != previous:
+            rank, previous = position, value
+        ranks[key] = rank
+    return ranks
+
+
+def average_ranks(xs: Sequence[float]) -> List[float]:
+    """Ranks 1..n of ``xs`` (ascending), ties given the mean of the ranks they span."""
+    order = sorted(range(len(xs)), key=lambda i: xs[i])
+    ranks = [0.0] * len(xs)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def spearman(xs: Sequence[float], ys: Sequence[float]) -> Optional[float]:
+    """Spearman's rho: Pearson's correlation of the average ranks. None when n < 2 or either
+    side is constant."""
+    n = len(xs)
+    if n < 2:
+        return None
+    rx, ry = average_ranks(xs), average_ranks(ys)
+    mean = (n + 1) / 2
+    sxy = sum((a - mean) * (b - mean) for a, b in zip(rx, ry))
+    sxx = sum((a - mean) ** 2 for a in rx)
+    syy = sum((b - mean) ** 2 for b in ry)
+    if sxx == 0 or syy == 0:
+        return None
+    return sxy / math.sqrt(sxx * syy)
+
+
+def kendall_tau_b(xs: Sequence[float], ys: Sequence[float]) -> Optional[float]:
+    """Kendall's tau-b = (C - D) / sqrt((C + D + Tx) * (C + D + Ty)); a pair tied in both counts
+    in none. None when n < 2 or either side is constant."""
+    c = d = tx = ty = 0
+    n = len(xs)
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx, dy = xs[i] - xs[j], ys[i] - ys[j]
+            if dx == 0 and dy == 0:
+                continue
+            if dx == 0:
+                tx += 1
+            elif dy == 0:
+                ty += 1
+            elif (dx > 0) == (dy > 0):
+                c += 1
+            else:
+                d += 1
+    denominator = math.sqrt((c + d + tx) * (c + d + ty))
+    if n < 2 or denominator == 0:
+        return None
+    return (c - d) / denominator
+
+
+def pareto_front(points: Mapping[Any, Tuple[float, float]]) -> List[Any]:
+    """The keys of ``points`` (key -> (top-1, cost)) that no other point dominates (a top-1 at
+    least as high and a cost at most as high, one strictly), by cost then key."""
+    by_cost: Dict[float, List[Any]] = {}
+    for key, (_, cost) in points.items():
+        by_cost.setdefault(cost, []).append(key)
+    front, best = [], -math.inf  # the highest top-1 among strictly cheaper points
+    for cost in sorted(by_cost):
+        keys = by_cost[cost]
+        top = max(points[k][0] for k in keys)
+        if top > best:
+            front += sorted(k for k in keys if points[k][0] == top)
+            best = top
+    return front
+
+
+# --------------------------------------------------------------------------- the study
+
+@dataclass(frozen=True)
+class Row:
+    """One model of a study: its figures (raw integers), its metrics, ranks and fronts. A model
+    that could not be analyzed has ``error`` (one line) and no figures; ``internal`` says the
+    error is a bug of onnxscore."""
+
+    model: str
+    path: str
+    top1: Optional[float]
+    accuracy_source: str  # table | metadata | none
+    params: Optional[int]
+    macs: Optional[int]
+    flops: Optional[int]
+    weight_bytes: Optional[int]
+    complete: Optional[bool]
+    info_density: Optional[float]
+    netscore: Optional[float]
+    ranks: Mapping[str, Optional[int]]
+    pareto: Mapping[str, bool]
+    cached: bool
+    error: Optional[str]
+    rank: Optional[int] = None  # under the study's ``by``
+    internal: bool = False
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"rank": self.rank, "model": self.model, "path": self.path, "top1": self.top1,
+                "accuracy_source": self.accuracy_source, "params": self.params, "macs": self.macs,
+                "flops": self.flops, "weight_bytes": self.weight_bytes, "complete": self.complete,
+                "info_density": self.info_density, "netscore": self.netscore,
+                "ranks": {m: self.ranks.get(m) for m in METRICS},
+                "pareto": {c: bool(self.pareto.get(c)) for c in PARETO_COSTS},
+                "cached": self.cached, "error": self.error}
+
+
+@dataclass(frozen=True)
+class Study:
+    """The study of a set of models: rows sorted by ``by`` (best first; rows without that
+    measure, then failed rows, at the end), Pareto fronts, rank correlations and counts."""
+
+    rows: Tuple[Row, ...]
+    by: str
+    alpha: float
+    beta: float
+    gamma: float
+    pareto: Mapping[str, Tuple[str, ...]]
+    spearman: Mapping[str, Optional[float]]
+    kendall: Mapping[str, Optional[float]]
+    n_correlated: int
+    missing_accuracy: Tuple[str, ...]
+    unmatched_accuracy: Tuple[str, ...]
+    counts: Mapping[str, int]
+
+    @property
+    def failed(self) -> Tuple[Row, ...]:
+        return tuple(r for r in self.rows if r.error is not None)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The JSON form, schema ``onnxscore.study/1`` (raw integers; floats as computed)."""
+        return {"schema": SCHEMA, "by": self.by, "alpha": float(self.alpha), "beta": float(self.beta),
+                "gamma": float(self.gamma), "units": dict(UNITS),
+                "rows": [r.to_dict() for r in self.rows],
+                "pareto": {c: list(self.pareto.get(c, ())) for c in PARETO_COSTS},
+                "correlations": {"spearman": dict(self.spearman), "kendall": dict(self.kendall),
+                                 "n": self.n_correlated},
+                "missing_accuracy": list(self.missing_accuracy),
+                "unmatched_accuracy": list(self.unmatched_accuracy),
+                "counts": dict(self.counts)}
+
+
+def _pair_key(a: str, b: str) -> str:
+    return f"{a}~{b}"
+
+
+def build_study(names: Sequence[str], paths: Sequence[str], figures: Sequence[Optional[Mapping[str, Any]]],
+                table_top1: Sequence[Optional[float]], cached: Sequence[bool],
+                errors: Sequence[Optional[str]], internal: Sequence[bool], unmatched: Sequence[str] = (),
+                by: str = "netscore", alpha: float = ALPHA, beta: float = BETA,
+                gamma: float = GAMMA) -> Study:
+    """The study from each model's figures (``Figures.to_dict()`` or None when it failed): a pure
+    function of its inputs, so every way of running the analyses gives the same study."""
+    if by not in BY:
+        raise UsageError(f"cannot rank by {by!r}: choose one of {', '.join(BY)}")
+    n = len(names)
+    base = []
+    for i in range(n):
+        f = figures[i]
+        top1, source = table_top1[i], "table" if table_top1[i] is not None else "none"
+        if top1 is None and f is not None:
+            meta = f.get("accuracy")
+            if isinstance(meta, (int, float)) and 0 < meta <= 100:
+                top1, source = float(meta), "metadata"
+        value = density = None
+        if f is not None:
+            ns = netscore(top1, f["params"], f["macs"], alpha, beta, gamma)
+            value, density = ns.value, ns.info_density
+        base.append({"model": names[i], "path": _norm(paths[i]), "top1": top1, "accuracy_source": source,
+                     "params": f["params"] if f else None, "macs": f["macs"] if f else None,
+                     "flops": f["flops"] if f else None, "weight_bytes": f["weight_bytes"] if f else None,
+                     "complete": bool(f["complete"]) if f else None, "info_density": density,
+                     "netscore": value, "cached": bool(cached[i]) and f is not None, "error": errors[i],
+                     "internal": bool(internal[i])})
+    ok = [i for i in range(n) if figures[i] is not None]
+    ranks = {m: competition_ranks({i: base[i][m] for i in ok if base[i][m] is not None}) for m in METRICS}
+    fronts = {}
+    for cost in PARETO_COSTS:
+        points = {i: (base[i]["top1"], base[i][cost]) for i in ok if base[i]["top1"] is not None}
+        fronts[cost] = set(pareto_front(points))
+    measured = {i: base[i][by] for i in ok if base[i][by] is not None}
+    by_rank = competition_ranks(measured, descending=by in METRICS)
+
+    def order(i):
+        if i in measured:
+            return (0, by_rank[i], names[i], paths[i])
+        return (1 if figures[i] is not None else 2, 0, names[i], paths[i])
+
+    rows = tuple(Row(**base[i], ranks={m: ranks[m].get(i) for m in METRICS},
+                     pareto={c: i in fronts[c] for c in PARETO_COSTS}, rank=by_rank.get(i))
+                 for i in sorted(range(n), key=order))
+    pareto = {}
+    for cost in PARETO_COSTS:
+        on = [r for r in rows if r.pareto[cost]]
+        pareto[cost] = tuple(r.model for r in sorted(on, key=lambda r: (getattr(r, cost), -r.top1, r.model)))
+    full = [r for r in rows if all(getattr(r, m) is not None for m in METRICS)]
+    full.sort(key=lambda r: (r.model, r.path))
+    rho, tau = {}, {}
+    for a, b in PAIRS:
+        xs, ys = [getattr(r, a) for r in full], [getattr(r, b) for r in full]
+        rho[_pair_key(a, b)], tau[_pair_key(a, b)] = spearman(xs, ys), kendall_tau_b(xs, ys)
+    missing = tuple(sorted(r.model for r in rows if r.error is None and r.top1 is None))
+    failed = sum(1 for r in rows if r.error is not None)
+    from_cache = sum(1 for r in rows if r.cached)
+    counts = {"models": n, "analyzed": n - failed - from_cache, "cached": from_cache, "failed": failed,
+              "without_accuracy": len(missing)}
+    return Study(rows, by, alpha, beta, gamma, pareto, rho, tau, len(full), missing, tuple(unmatched), counts)
+
+
+def rank(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
+         accuracies: Union[None, str, os.PathLike, Mapping[str, float]] = None, *,
+         by: str = "netscore", dims: Optional[Mapping[str, int]] = None,
+         input_shapes: Optional[Mapping[str, Sequence[int]]] = None,
+         values: Optional[Mapping[str, Any]] = None,
+         alpha: float = ALPHA, beta: float = BETA, gamma: float = GAMMA,
+         jobs: Optional[int] = None, scheduler=None, cache=None,
+         progress: Optional[Progress] = None) -> Study:
+    """Analyze every model and rank them: the NetScore paper's study of a model zoo.
+
+    Parameters
+    ----------
+    paths : path or sequence of paths
+        ONNX files, and folders searched recursively for ``*.onnx``.
+    accuracies : mapping, path or None
+        Model name or path -> top-1 in %, or the path of a table for :func:`load_accuracies`.
+        Matched by path, then by file stem; else the model's ``onnxscore.accuracy`` metadata.
+    by : str
+        The order of the rows: ``netscore``, ``top1``, ``info_density`` (highest first) or
+        ``params``, ``macs``, ``flops``, ``weight_bytes`` (smallest first).
+    dims, input_shapes, values
+        As for :func:`onnxscore.analyze`, the same for every model.
+    alpha, beta, gamma : float
+        NetScore exponents.
+    jobs : int, optional
+        Local processes (default: ``os.cpu_count()``; 1 analyzes in this process).
+    scheduler : str or distributed.Client, optional
+        Run the analyses on Dask instead: ``"tcp://HOST:8786"`` (an existing scheduler; workers
+        must see the same files), ``"local:N"`` (a LocalCluster of N single-threaded worker
+        processes) or a ``distributed.Client``. Needs ``pip install onnxscore[dask]``.
+    cache : onnxscore.cache.Cache, optional
+        The result cache of ``onnxscore check``: unchanged models are not analyzed again, and
+        each analyzed model is written to it as soon as it finishes.
+    progress : callable, optional
+        ``progress(done, total)``, called as models finish (cache hits included).
+
+    Returns
+    -------
+    Study
+        A model that could not be analyzed is a row with its error, never the end of the study.
+
+    Examples
+    --------
+    >>> study = rank(["zoo/"], "results-imagenet.csv")          # doctest: +SKIP
+    >>> [(r.model, r.netscore, r.ranks["top1"]) for r in study.rows[:3]]  # doctest: +SKIP
+    """
+    if by not in BY:
+        raise UsageError(f"cannot rank by {by!r}: choose one of {', '.join(BY)}")
+    if jobs is not None and jobs < 1:
+        raise UsageError(f"jobs={jobs}: expected at least 1")
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    models = find_models(paths)
+    if not models:
+        raise UsageError("no ONNX model found in " + ", ".join(os.fspath(p) for p in paths))
+    if isinstance(accuracies, (str, os.PathLike)):
+        accuracies = load_accuracies(accuracies)
+    table = accuracies if accuracies is not None else {}
+    for name, value in table.items():
+        _top1("accuracies", f"key {name!r}", value)
+    table_top1, unmatched = match_accuracies(models, table)
+    dims, input_shapes, values = dict(dims or {}), dict(input_shapes or {}), dict(values or {}) or None
+    args = (dims, input_shapes, values)
+
+    owned = isinstance(cache, (str, os.PathLike))
+    if owned:
+        from onnxscore.cache import Cache
+        cache = Cache(os.fspath(cache))
+    total = len(models)
+    results: Dict[int, Dict[str, Any]] = {}
+    cached = [False] * total
+    keys: List[Optional[str]] = [None] * total
+    todo = []
+    try:
+        for i, m in enumerate(models):
+            hit = None
+            if cache is not None:
+                keys[i] = cache_key_for(m.path, *args)
+                hit = cache.get(keys[i]) if keys[i] is not None else None
+            if isinstance(hit, dict) and {"params", "macs", "flops", "weight_bytes", "complete"} <= set(hit):
+                results[i], cached[i] = {"figures": hit, "error": None, "internal": False}, True
+            else:
+                todo.append(i)
+        if progress is not None:
+            progress(len(results), total)  # the total, and the cache hits, before any analysis
+
+        def finished(i: int, result: Dict[str, Any]) -> None:
+            if result.get("figures") is not None and cache is not None and keys[i] is not None:
+                cache.put(keys[i], result["figures"])
+            results[i] = result
+            if progress is not None:
+                progress(len(results), total)
+
+        if todo and scheduler is not None:
+            _run_dask(todo, models, args, scheduler, finished)
+        elif todo:
+            _run_local(todo, models, args, jobs or os.cpu_count() or 1, finished)
+    finally:
+        if owned:
+            cache.close()
+    return build_study(model_names(models), [m.path for m in models],
+                       [results[i]["figures"] for i in range(total)], table_top1, cached,
+                       [results[i]["error"] for i in range(total)],
+                       [bool(results[i].get("internal")) for i in range(total)], unmatched,
+                       by, alpha, beta, gamma)

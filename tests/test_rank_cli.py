@@ -1,0 +1,241 @@
+"""``onnxscore rank``: every format, exit codes, accuracy tables, the cache, --jobs, --scheduler.
+
+The zoo and its hand-derived figures are those of tests/test_study.py (its docstring): NetScore
+order a, c, d, b, e; f has no accuracy; broken.onnx is not ONNX.
+"""
+import csv
+import io
+import json
+import sys
+import types
+
+import pytest
+from click.testing import CliRunner
+
+from onnxscore.cli import main
+from tests.test_study import make_zoo, ns, strip_cache, timm_csv, write_model
+
+
+@pytest.fixture(autouse=True)
+def own_cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("ONNXSCORE_CACHE_DIR", str(tmp_path / "default-cache"))
+
+
+@pytest.fixture
+def zoo(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder, table = make_zoo(tmp_path)
+    return "zoo", "results-imagenet.csv"
+
+
+def rank(*args):
+    return CliRunner().invoke(main, ["rank", *args])
+
+
+def test_text_leaderboard(zoo):
+    folder, table = zoo
+    res = rank(folder, "--accuracy", table, "--jobs", "1", "--no-cache")
+    assert res.exit_code == 2, res.output  # broken.onnx failed: exit 2 after the whole study
+    out = res.stdout
+    lines = out.splitlines()
+    assert lines[0] == "onnxscore rank: 7 model(s) by NetScore, highest first"
+    board = [line.split() for line in lines if line[:3].strip() in {"1", "2", "3", "4", "5", "-"}
+             and len(line.split()) > 3]
+    # rank, model, top-1, params, MACs, density, NetScore, ranks Ω/a/d, front
+    assert board[0] == ["1", "a", "80.00", "100", "K", "100", "K", "800", f"{ns(80, 0.1, 1):.2f}", "1/3/2", "M", "P"]
+    assert board[1] == ["2", "c", "70.00", "50", "K", "500", "K", "1,400", f"{ns(70, 0.05, 10):.2f}", "2/4/1", "P"]
+    assert [b[1] for b in board] == ["a", "c", "d", "b", "e", "f"]
+    assert board[5][:3] == ["-", "f", "-"]
+    broken = next(line for line in lines if line.split()[:1] == ["broken"])
+    assert broken.split()[-1] == "failed"
+    # units wherever a score is shown
+    assert "NetScore Ω = 20·log10(a^α / (p^β·m^γ)) in dB" in out.replace("\n", " ")
+    assert "% top-1 per million parameters" in out
+    # correlations (test_study.py: Spearman 0.1, 0.8, -0.4; Kendall 0.0, 0.6, -0.4)
+    assert "Rank correlations (5 models)" in out
+    assert [line.split()[-2:] for line in lines if "~" in line] == [["+0.100", "+0.000"], ["+0.800", "+0.600"],
+                                                                    ["-0.400", "-0.400"]]
+    notes = out[out.index("Spearman ρ and Kendall τ-b between"):]
+    assert "1 model(s) without an accuracy" in notes and ": f\n" in notes
+    assert "1 name(s) of the accuracy table matched no model: zz_not_here" in notes
+    assert "7 model(s): 6 analyzed, 0 from the cache, 1 failed" in notes
+    assert "zoo/broken.onnx: not an ONNX model" in notes
+
+
+def test_markdown(zoo):
+    folder, table = zoo
+    res = rank(folder, "--accuracy", table, "--jobs", "1", "--no-cache", "--format", "md")
+    assert res.exit_code == 2
+    md = res.stdout
+    assert md.startswith("### onnxscore rank: 7 model(s) by NetScore, highest first\n")
+    assert "| # | model | top-1 | params | MACs | density | NetScore | Ω/a/d | front |" in md
+    assert f"| 1 | a | 80.00 | 100 K | 100 K | 800 | {ns(80, 0.1, 1):.2f} | 1/3/2 | M P |" in md
+    board = [line for line in md.split("\n\n")[1].splitlines()]
+    assert len(board) == 2 + 7 and all(line.count(" | ") == 8 for line in board if line[1] != "-")
+    assert board[-1] == "|  | broken | - | - | - | - | - | -/-/- | failed |"
+    assert "| NetScore ~ density | " not in md and "| NetScore ~ info density | +0.800 | +0.600 |" in md
+    assert "> 1 name(s) of the accuracy table matched no model: zz_not_here" in md
+    assert "> zoo/broken.onnx: not an ONNX model" in md
+
+
+def test_csv_one_row_per_model(zoo):
+    folder, table = zoo
+    res = rank(folder, "--accuracy", table, "--jobs", "1", "--no-cache", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert [r["model"] for r in rows] == ["a", "c", "d", "b", "e", "f", "broken"]
+    a = rows[0]
+    # raw numbers: 900*100 + 100*100 parameters, B=1 so MACs the same, FLOPs 2 per MAC
+    assert (a["rank"], a["params"], a["macs"], a["flops"], a["weight_bytes"]) == ("1", "100000", "100000", "200000",
+                                                                                  "400000")
+    assert float(a["netscore"]) == pytest.approx(ns(80, 0.1, 1), rel=1e-12)
+    assert (a["rank_netscore"], a["rank_top1"], a["rank_info_density"], a["pareto_macs"], a["pareto_params"]) == \
+        ("1", "3", "2", "True", "True")
+    assert rows[2]["accuracy_source"] == "metadata" and rows[5]["top1"] == "" and rows[5]["rank"] == ""
+    assert rows[6]["error"].startswith("zoo/broken.onnx: not an ONNX model") and rows[6]["params"] == ""
+
+
+def test_json_and_stderr_summary(zoo):
+    folder, table = zoo
+    res = rank(folder, "--accuracy", table, "--jobs", "1", "--no-cache", "--format", "json")
+    assert res.exit_code == 2
+    data = json.loads(res.stdout)
+    assert data["schema"] == "onnxscore.study/1" and data["by"] == "netscore"
+    assert [r["model"] for r in data["rows"]] == ["a", "c", "d", "b", "e", "f", "broken"]
+    assert data["pareto"] == {"macs": ["a", "d", "b"], "params": ["c", "a", "d", "b"]}
+    assert data["missing_accuracy"] == ["f"] and data["unmatched_accuracy"] == ["zz_not_here"]
+    # machine formats keep stdout clean: the failure and the counts go to stderr, one line each
+    err = res.stderr.splitlines()
+    assert err[0].startswith("onnxscore: error: zoo/broken.onnx: not an ONNX model")
+    assert err[1] == "onnxscore rank: 7 model(s): 6 analyzed, 0 from the cache, 1 failed"
+
+
+def test_output_file_and_by(zoo, tmp_path):
+    folder, table = zoo
+    res = rank(folder, "--accuracy", table, "--jobs", "1", "--no-cache", "--by", "params", "-o", "out.txt")
+    assert res.exit_code == 2 and res.stdout == ""
+    text = (tmp_path / "out.txt").read_text()
+    assert text.startswith("onnxscore rank: 7 model(s) by parameters, fewest first")
+    # params: c 50K = f 50K (both rank 1), a 100K, d 200K, e 500K, b 1M
+    order = [line.split()[:2] for line in text.splitlines() if line.split()[1:2] and line.split()[1] in set("abcdef")]
+    assert order == [["1", "c"], ["1", "f"], ["3", "a"], ["4", "d"], ["5", "e"], ["6", "b"]]
+
+
+def test_all_analyzed_exit_0_and_json_accuracy_table(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_model(tmp_path / "m" / "a.onnx", 900, 1)
+    write_model(tmp_path / "m" / "b.onnx", 9900, 1)
+    (tmp_path / "acc.json").write_text(json.dumps([{"name": "m/a.onnx", "acc": 80}, {"name": "b", "acc": 90}]))
+    res = rank("m", "--accuracy", "acc.json", "--name-column", "name", "--accuracy-column", "acc", "--jobs", "1",
+               "--no-cache", "--format", "json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert [(r["model"], r["top1"], r["accuracy_source"]) for r in data["rows"]] == \
+        [("a", 80.0, "table"), ("b", 90.0, "table")]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("model,top1\na,80\nb,n/a\n", "onnxscore: error: results.csv: row 3: top-1 'n/a' is not a number"),
+    ("name,acc\na,80\n", "onnxscore: error: results.csv: no column 'model' (columns: name, acc); "
+                         "choose one with --name-column"),
+])
+def test_bad_accuracy_table_exit_2_one_line(zoo, tmp_path, text, message):
+    folder, _ = zoo
+    (tmp_path / "results.csv").write_text(text)
+    res = rank(folder, "--accuracy", "results.csv", "--no-cache")
+    assert res.exit_code == 2 and res.stderr == message + "\n" and res.stdout == ""
+
+
+def test_usage_errors(zoo):
+    folder, table = zoo
+    res = rank(folder, "--cache-dir", "c", "--no-cache")
+    assert res.exit_code == 2 and res.stderr == "onnxscore: error: --cache-dir and --no-cache: choose one\n"
+    assert rank(folder, "--by", "speed").exit_code == 2
+    assert rank(folder, "--jobs", "0").exit_code == 2
+    res = rank(folder, "--accuracy", "missing.csv")
+    assert res.exit_code == 2 and res.stderr.startswith("onnxscore: error: missing.csv: cannot read the accuracy table")
+    res = rank(folder, "--scheduler", "local:two", "--no-cache")
+    assert res.exit_code == 2 and "expected local:N with N workers" in res.stderr
+
+
+def test_scheduler_without_dask(zoo, monkeypatch):
+    folder, table = zoo
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    res = rank(folder, "--scheduler", "local:2", "--no-cache")
+    assert res.exit_code == 2
+    assert res.stderr == ("onnxscore: error: a Dask scheduler needs dask.distributed: "
+                          "pip install onnxscore[dask]\n")
+
+
+def test_internal_error_is_a_row_and_exit_3(zoo, monkeypatch):
+    folder, table = zoo
+
+    def bug(*args, **kwargs):
+        raise KeyError("oops")
+
+    monkeypatch.setattr("onnxscore.walk.analyze", bug)
+    res = rank("zoo/a.onnx", "--jobs", "1", "--no-cache", "--format", "json")
+    assert res.exit_code == 3
+    row = json.loads(res.stdout)["rows"][0]
+    assert row["error"] == "zoo/a.onnx: internal error (a bug in onnxscore, not in the model): KeyError: 'oops'"
+
+
+def test_cache_second_run_all_from_cache(zoo, tmp_path):
+    folder, table = zoo
+    args = [folder, "--accuracy", table, "--jobs", "1", "--cache-dir", str(tmp_path / "c"), "--format", "json"]
+    first, second = rank(*args), rank(*args)
+    assert first.stderr.splitlines()[-1] == "onnxscore rank: 7 model(s): 6 analyzed, 0 from the cache, 1 failed"
+    assert second.stderr.splitlines()[-1] == "onnxscore rank: 7 model(s): 0 analyzed, 6 from the cache, 1 failed"
+    a, b = json.loads(first.stdout), json.loads(second.stdout)
+    assert [r["cached"] for r in b["rows"]] == [True] * 6 + [False]
+    assert strip_cache(a) == strip_cache(b)
+    text = rank(folder, "--accuracy", table, "--jobs", "1", "--cache-dir", str(tmp_path / "c")).stdout
+    assert "7 model(s): 0 analyzed, 6 from the cache, 1 failed" in text
+
+
+def test_default_cache_folder(zoo, tmp_path):
+    folder, table = zoo
+    rank(folder, "--jobs", "1")
+    assert (tmp_path / "default-cache" / "results.sqlite").exists()  # $ONNXSCORE_CACHE_DIR
+    res = rank(folder, "--jobs", "1", "--format", "json")
+    assert res.stderr.splitlines()[-1] == "onnxscore rank: 7 model(s): 0 analyzed, 6 from the cache, 1 failed"
+
+
+def test_jobs_2_same_json_as_jobs_1(zoo):
+    folder, table = zoo
+    one = rank(folder, "--accuracy", table, "--jobs", "1", "--no-cache", "--format", "json")
+    two = rank(folder, "--accuracy", table, "--jobs", "2", "--no-cache", "--format", "json")
+    assert one.exit_code == two.exit_code == 2
+    assert one.stdout == two.stdout and len(json.loads(one.stdout)["rows"]) == 7
+
+
+def test_html_and_plot_are_handed_the_study(zoo, tmp_path, monkeypatch):
+    """--html and --plot call onnxscore.render.study_figures (written separately) with the
+    JSON form; a stand-in module records the calls."""
+    folder, table = zoo
+    calls = []
+    fake = types.ModuleType("onnxscore.render.study_figures")
+    fake.to_html = lambda data: calls.append(("html", data)) or "<html>study</html>"
+    fake.plot_png = lambda data, path: calls.append(("png", data, path))
+    monkeypatch.setitem(sys.modules, "onnxscore.render.study_figures", fake)
+    res = rank(folder, "--accuracy", table, "--jobs", "1", "--no-cache", "--format", "json",
+               "--html", "s.html", "--plot", "s.png")
+    assert res.exit_code == 2
+    assert (tmp_path / "s.html").read_text() == "<html>study</html>"
+    assert [c[0] for c in calls] == ["html", "png"] and calls[1][2] == "s.png"
+    assert calls[0][1] == json.loads(res.stdout)
+
+
+def test_timm_csv_via_cli(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_model(tmp_path / "a.onnx", 900, 1)
+    timm_csv(tmp_path / "results-imagenet.csv", {"a": 80.0}, ("resnet_not_here", 75.5))
+    res = rank("a.onnx", "--accuracy", "results-imagenet.csv", "--no-cache", "--format", "json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["rows"][0]["top1"] == 80.0 and data["unmatched_accuracy"] == ["resnet_not_here"]
+    # one model: ranks 1, on both fronts; correlations need two
+    assert data["rows"][0]["ranks"] == {"netscore": 1, "top1": 1, "info_density": 1}
+    assert data["correlations"] == {"spearman": {"netscore~top1": None, "netscore~info_density": None,
+                                                 "top1~info_density": None},
+                                    "kendall": {"netscore~top1": None, "netscore~info_density": None,
+                                                "top1~info_density": None}, "n": 1}
