@@ -114,15 +114,16 @@ def _messages(report: Report) -> str:
 
 
 def _table(table_id: str, caption: str, header: Sequence[Tuple[str, str]], rows: Iterable[Sequence[Cell]],
-           note: str = "") -> str:
+           note: str = "", row_attrs: Optional[Sequence[str]] = None) -> str:
     """A sortable table. ``header`` holds ``(label, "num" | "pct" | "text")``; each cell is
     ``(text, raw)``, raw kept in ``data-value`` for numeric columns (empty when unknown);
-    a "pct" cell (raw a fraction) also draws a faint bar of its share."""
+    a "pct" cell (raw a fraction) also draws a faint bar of its share. ``row_attrs``, one
+    string per row, adds attributes (already escaped, with a leading space) to each ``<tr>``."""
     head = "".join(f'<th scope="col" class="{"text" if kind == "text" else "num"}" '
                    f'data-type="{"text" if kind == "text" else "num"}">{escape(label)}</th>'
                    for label, kind in header)
     body = []
-    for row in rows:
+    for i, row in enumerate(rows):
         tds = []
         for (text, raw), (_, kind) in zip(row, header):
             if kind in ("num", "pct"):
@@ -131,7 +132,7 @@ def _table(table_id: str, caption: str, header: Sequence[Tuple[str, str]], rows:
                 tds.append(f'<td class="{kind}" data-value="{value}"{bar}>{escape(text)}</td>')
             else:
                 tds.append(f"<td>{text}</td>")  # already escaped by the caller (may hold markup)
-        body.append("<tr>" + "".join(tds) + "</tr>")
+        body.append(f"<tr{row_attrs[i] if row_attrs else ''}>" + "".join(tds) + "</tr>")
     note_html = f'<p class="table-note">{escape(note)}</p>' if note else ""
     tall = " tall" if len(body) > TALL_TABLE else ""
     return (f'<div class="table-wrap{tall}"><table id="{table_id}" class="sortable">'
@@ -263,15 +264,18 @@ def _svg(chart_id: str, width: float, height: float, title: str, desc: str, body
             + "".join(body) + "</svg>")
 
 
-def nice_ticks(top: float, count: int = 5) -> List[float]:
-    """Round tick values from 0 to at least ``top`` (steps of 1, 2, 2.5 or 5 times a power of 10)."""
-    if top <= 0:
-        return [0, 1]
-    raw = top / count
+def nice_ticks(top: float, count: int = 5, bottom: float = 0.0) -> List[float]:
+    """Round tick values from ``bottom`` (rounded down to a step) to at least ``top``, about
+    ``count`` steps of 1, 2, 2.5 or 5 times a power of 10; ``[bottom, bottom + 1]`` when
+    ``top <= bottom``."""
+    if top <= bottom:
+        return [0, 1] if bottom == 0 else [bottom, bottom + 1]
+    raw = (top - bottom) / count
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.floor(bottom / step + 1e-9)
     n = math.ceil(top / step - 1e-9)
-    return [i * step for i in range(n + 1)]
+    return [i * step for i in range(first, n + 1)]
 
 
 def _tick_si(value: float) -> str:
