@@ -43,14 +43,20 @@ def shape_options(fn):
     return fn
 
 
-def netscore_options(fn):
-    """--accuracy and the NetScore exponents."""
+def exponent_options(fn):
+    """--alpha, --beta and --gamma: the NetScore exponents."""
     fn = click.option("--gamma", type=float, default=GAMMA, show_default=True,
                       help="NetScore exponent of MACs.")(fn)
     fn = click.option("--beta", type=float, default=BETA, show_default=True,
                       help="NetScore exponent of parameters.")(fn)
     fn = click.option("--alpha", type=float, default=ALPHA, show_default=True,
                       help="NetScore exponent of accuracy.")(fn)
+    return fn
+
+
+def netscore_options(fn):
+    """--accuracy (a percent) and the NetScore exponents."""
+    fn = exponent_options(fn)
     fn = click.option("--accuracy", type=float, default=None, metavar="PERCENT",
                       help="Top-1 accuracy in % for NetScore (default: the model's "
                            "'onnxscore.accuracy' metadata).")(fn)
@@ -403,17 +409,6 @@ def ops_command(domain: Optional[str], fmt: str) -> None:
 
 
 RANK_BY = ("netscore", "top1", "info_density", "params", "macs", "flops", "weight_bytes")
-
-
-def exponent_options(fn):
-    """--alpha, --beta and --gamma, as netscore_options has them (without --accuracy)."""
-    fn = click.option("--gamma", type=float, default=GAMMA, show_default=True,
-                      help="NetScore exponent of MACs.")(fn)
-    fn = click.option("--beta", type=float, default=BETA, show_default=True,
-                      help="NetScore exponent of parameters.")(fn)
-    fn = click.option("--alpha", type=float, default=ALPHA, show_default=True,
-                      help="NetScore exponent of accuracy.")(fn)
-    return fn
 
 
 def accuracy_table_options(fn):
