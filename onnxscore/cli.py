@@ -442,6 +442,9 @@ def _progress_bar():
     return bar, update
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command ended by Ctrl-C
+
+
 @main.command("rank")
 @click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @accuracy_table_options
@@ -469,7 +472,9 @@ def rank_command(models, accuracy_file, name_column, accuracy_column, by, jobs, 
                  values, alpha, beta, gamma, fmt, html, plot, output, cache_dir, no_cache) -> None:
     """Rank MODELS (ONNX files, or folders searched for *.onnx) by NetScore, top-1 and
     information density: the leaderboard, Pareto fronts and rank correlations of the NetScore
-    paper's study. Exit 2 when a model could not be analyzed (after the whole study).
+    paper's study. Exit 2 when a model could not be analyzed (after the whole study); 130 when
+    interrupted (Ctrl-C): the models finished are in the cache, and the same command goes on
+    from there.
 
     \b
     Example:
@@ -478,23 +483,49 @@ def rank_command(models, accuracy_file, name_column, accuracy_column, by, jobs, 
       onnxscore rank zoo/ --jobs 8 --html study.html --plot study.png
       onnxscore rank zoo/ --scheduler tcp://scheduler:8786 --format json -o study.json
     """
+    if cache_dir and no_cache:
+        raise UsageError("--cache-dir and --no-cache: choose one")
+    done = [0, 0]  # models finished (cache hits included), of how many
+    try:
+        status = _rank(models, accuracy_file, name_column, accuracy_column, by, jobs, scheduler, dims,
+                       input_shapes, values, alpha, beta, gamma, fmt, html, plot, output, cache_dir, no_cache,
+                       done)
+    except KeyboardInterrupt:  # said below, once the interrupt and what it held (a pool) are gone
+        status = EXIT_INTERRUPTED
+    if status == EXIT_INTERRUPTED:
+        kept = ("nothing kept (--no-cache)" if no_cache else
+                "the analyses finished are in the cache: the same command goes on from there")
+        click.echo("onnxscore rank: interrupted" + (f", {done[0]} of {done[1]} model(s) done; {kept}"
+                                                    if done[1] else ""), err=True)
+    if status:
+        sys.exit(status)
+
+
+def _rank(models, accuracy_file, name_column, accuracy_column, by, jobs, scheduler, dims, input_shapes, values,
+          alpha, beta, gamma, fmt, html, plot, output, cache_dir, no_cache, done: List[int]) -> int:
+    """The work of ``rank``: the study, rendered; its exit status. ``done`` follows the
+    progress: models finished (cache hits included) and how many there are."""
     from onnxscore.render.study import render_study, summary_line
     from onnxscore.study import load_accuracies, rank
 
-    if cache_dir and no_cache:
-        raise UsageError("--cache-dir and --no-cache: choose one")
     accuracies = load_accuracies(accuracy_file, name_column, accuracy_column) if accuracy_file else None
     cache = None
     if not no_cache:
         from onnxscore.cache import Cache
         cache = Cache(cache_dir)
     bar, update = _progress_bar()
+
+    def progress(n: int, total: int) -> None:
+        done[:] = [n, total]
+        if update is not None:
+            update(n, total)
+
     try:
         if bar is not None:
             bar.start()
         study = rank(models, accuracies, by=by, dims=parse_dims(dims), input_shapes=parse_input_shapes(input_shapes),
                      values=parse_values(values), alpha=alpha, beta=beta, gamma=gamma, jobs=jobs,
-                     scheduler=scheduler, cache=cache, progress=update)
+                     scheduler=scheduler, cache=cache, progress=progress)
     finally:
         if bar is not None:
             bar.stop()
@@ -513,9 +544,8 @@ def rank_command(models, accuracy_file, name_column, accuracy_column, by, jobs, 
         from onnxscore.render.study_figures import plot_png
         plot_png(data, plot)
     if any(row.internal for row in study.failed):
-        sys.exit(EXIT_INTERNAL)
-    if study.failed:
-        sys.exit(EXIT_BAD_INPUT)
+        return EXIT_INTERNAL
+    return EXIT_BAD_INPUT if study.failed else EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

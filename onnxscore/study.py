@@ -31,12 +31,17 @@ local processes, or on a Dask distributed cluster (``scheduler``); the study is 
 """
 from __future__ import annotations
 
+import bisect
+import contextlib
 import csv
+import functools
 import gc
 import io
 import json
+import logging
 import math
 import os
+import signal
 from dataclasses import dataclass
 from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple,
                     Union)
@@ -205,19 +210,21 @@ def find_models(paths: Iterable[Union[str, os.PathLike]]) -> List[_Model]:
     """Files as given; folders searched recursively for ``*.onnx`` (sorted by their path below
     the folder; VCS, virtualenv, cache and hidden folders skipped). A path given twice counts
     once."""
-    out, seen = [], set()
+    out, seen, cwd = [], set(), os.getcwd()
     for p in paths:
         p = os.fspath(p)
         if os.path.isdir(p):
-            found = []
+            found = []  # (path below the folder, path)
             for folder, dirs, files in os.walk(p):
                 dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
-                found += [os.path.join(folder, f) for f in files if f.endswith(".onnx")]
-            items = [_Model(f, p) for f in sorted(found, key=lambda f: _norm(os.path.relpath(f, p)))]
+                below = os.path.relpath(folder, p)
+                found += [(_norm(os.path.join(below, f)), os.path.join(folder, f)) for f in files
+                          if f.endswith(".onnx")]
+            items = [_Model(f, p) for _, f in sorted(found)]
         else:
             items = [_Model(p, None)]
         for m in items:
-            key = os.path.normcase(os.path.abspath(m.path))
+            key = os.path.normcase(os.path.normpath(os.path.join(cwd, m.path)))  # abspath, one getcwd
             if key not in seen:
                 seen.add(key)
                 out.append(m)
@@ -239,13 +246,21 @@ def model_names(models: Sequence[_Model]) -> List[str]:
             else _norm(m.path) for s, m in zip(stems, models)]
 
 
-def _candidates(m: _Model, table_dir: Optional[str]) -> List[str]:
-    """The names a table may give the model, by path first."""
+def _candidates(m: _Model, table_dir: Optional[str],
+                absolute: Callable[[str], str] = os.path.abspath) -> List[str]:
+    """The names a table may give the model, by path first. ``absolute``: ``os.path.abspath``,
+    memoized by a caller with many models (relpath makes both its paths absolute, each a
+    getcwd)."""
     names = [_norm(m.path)]
+    path = absolute(m.path)
     for base in (".", m.root, table_dir):
         if base is not None:
+            start = absolute(base)
+            if path.startswith(start) and path[len(start):len(start) + 1] == os.sep:
+                names.append(_norm(path[len(start) + 1:]))  # below it: what relpath gives
+                continue
             try:
-                names.append(_norm(os.path.relpath(m.path, base)))
+                names.append(_norm(os.path.relpath(path, start)))
             except ValueError:  # another drive (Windows)
                 pass
     names.append(os.path.basename(m.path))
@@ -261,8 +276,9 @@ def match_accuracies(models: Sequence[_Model], table: Mapping[str, float]
         by_norm.setdefault(_norm(name), (name, value))
     table_dir = os.path.dirname(table.path) if getattr(table, "path", None) else None
     used, found = set(), []
+    absolute = functools.lru_cache(maxsize=None)(os.path.abspath)
     for m in models:
-        hit = next((by_norm[c] for c in _candidates(m, table_dir) if c in by_norm), None) \
+        hit = next((by_norm[c] for c in _candidates(m, table_dir, absolute) if c in by_norm), None) \
             or by_norm.get(_stem(m.path))
         if hit is not None:
             used.add(hit[0])
@@ -322,8 +338,71 @@ def _pool_context():
     return multiprocessing.get_context("spawn")
 
 
+# Between two analyses in one process, only the youngest generation is collected: every object
+# an analysis made is in it (the CLI runs with the collector off), and a full collection, which
+# also visits everything imported and empties the interpreter's type cache, costs 10-20 ms: more
+# than the analysis of a small model. A full one runs every this many models.
+FULL_COLLECTION_EVERY = 100
+
 DIED = ("the analysis process died (killed, out of memory or crashed) twice; "
         "analyze it alone: onnxscore analyze {path}")
+
+
+@contextlib.contextmanager
+def _interrupts_held():
+    """SIGINT blocked in this thread meanwhile. The processes started meanwhile (a process
+    pool's forkserver, its workers and resource tracker; a LocalCluster's workers) inherit the
+    mask, also through exec: a terminal's Ctrl-C, sent to every process of the foreground group,
+    reaches only the process running the study, which stops the others. One received meanwhile
+    is raised when this ends."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    was = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        if signal.SIGINT not in was:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+@contextlib.contextmanager
+def _interrupts_ignored():
+    """SIGINT ignored meanwhile, in the main thread, for a LocalCluster's start: its worker
+    processes are started from threads of their own and by exec, which keeps an ignored signal
+    ignored (Python then installs no handler of its own, nor does asyncio), so they leave a
+    Ctrl-C to this process, which closes the cluster. A Ctrl-C while the cluster starts (a
+    second or two) is lost. Elsewhere than in the main thread, nothing changes."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _leave_interrupts_to_the_study() -> None:
+    """A pool worker ignores SIGINT, which a terminal's Ctrl-C sends to every process of the
+    foreground group: the process running the study stops the workers (:func:`_stop_pool`),
+    and a worker never dies of it on its own, with a traceback, between two models."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_pool(pool) -> None:
+    """Stop a process pool at once: the workers are killed with the analyses in flight (their
+    shape-inference children die with them, see :func:`onnxscore.model._contained_inference`),
+    nothing more starts, and the pool's threads and queues are wound up before this returns.
+    What finished is already in the cache."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            process.kill()
+        except (OSError, ValueError, AttributeError):  # gone already, or closed
+            pass
+    pool.shutdown(wait=True, cancel_futures=True)  # the pool sees its workers dead: no waiting
 
 
 def _run_local(todo: Sequence[int], models: Sequence[_Model], args: tuple, jobs: int,
@@ -333,10 +412,10 @@ def _run_local(todo: Sequence[int], models: Sequence[_Model], args: tuple, jobs:
     again, each in a process of its own, so that a model that kills its process is a failed row
     and the others are unharmed."""
     if jobs <= 1 or len(todo) <= 1:
-        for i in todo:
+        for n, i in enumerate(todo, 1):
             finished(i, analyze_figures(models[i].path, *args))
-            if len(todo) > 1:
-                gc.collect()  # what this analysis left in cycles, before the next
+            if len(todo) > 1:  # what this analysis left in cycles, before the next
+                gc.collect(0 if n % FULL_COLLECTION_EVERY else 2)
         return
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
@@ -346,16 +425,18 @@ def _run_local(todo: Sequence[int], models: Sequence[_Model], args: tuple, jobs:
     isolated = False
     while rounds:
         batch = rounds.pop(0)
-        pool = ProcessPoolExecutor(max_workers=min(jobs, len(batch)), mp_context=ctx)
+        pool = ProcessPoolExecutor(max_workers=min(jobs, len(batch)), mp_context=ctx,
+                                   initializer=_leave_interrupts_to_the_study)
         broken: List[int] = []
         futures = {}
         try:
-            for n, i in enumerate(batch):
-                try:
-                    futures[pool.submit(analyze_figures, models[i].path, *args)] = i
-                except BrokenProcessPool:  # a worker died while the rest were being submitted
-                    broken += batch[n:]
-                    break
+            with _interrupts_held():  # the pool's processes start here: none of them sees a Ctrl-C
+                for n, i in enumerate(batch):
+                    try:
+                        futures[pool.submit(analyze_figures, models[i].path, *args)] = i
+                    except BrokenProcessPool:  # a worker died while the rest were being submitted
+                        broken += batch[n:]
+                        break
             for future in as_completed(futures):
                 try:
                     result = future.result()
@@ -363,6 +444,9 @@ def _run_local(todo: Sequence[int], models: Sequence[_Model], args: tuple, jobs:
                     broken.append(futures[future])
                     continue
                 finished(futures[future], result)
+        except BaseException:  # an interrupt (Ctrl-C), or ``finished`` raised: stop at once
+            _stop_pool(pool)
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         if broken and isolated:
@@ -386,8 +470,11 @@ def _dask_client(scheduler):
         n = scheduler.partition(":")[2] or str(os.cpu_count() or 1)
         if not n.isdigit() or int(n) < 1:
             raise UsageError(f"scheduler {scheduler!r}: expected local:N with N workers, e.g. local:4")
-        cluster = distributed.LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True,
-                                           dashboard_address=None)
+        with _interrupts_ignored():  # its processes leave a Ctrl-C to this one
+            # warnings of its workers (a task cancelled by an interrupt, an event loop held by
+            # a long analysis) are not the study's: errors only
+            cluster = distributed.LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True,
+                                               dashboard_address=None, silence_logs=logging.ERROR)
         return distributed.Client(cluster, set_as_default=False), cluster
     try:
         return distributed.Client(scheduler, timeout="20s", set_as_default=False), None
@@ -481,26 +568,72 @@ def spearman(xs: Sequence[float], ys: Sequence[float]) -> Optional[float]:
 
 def kendall_tau_b(xs: Sequence[float], ys: Sequence[float]) -> Optional[float]:
     """Kendall's tau-b = (C - D) / sqrt((C + D + Tx) * (C + D + Ty)); a pair tied in both counts
-    in none. None when n < 2 or either side is constant."""
-    c = d = tx = ty = 0
+    in none. None when n < 2 or either side is constant.
+
+    Counted without visiting every pair (W. R. Knight, JASA 61, 1966): with the pairs sorted
+    by x then y, D is the number of inversions of the ys (:func:`_inversions`) and, of the
+    n0 = n(n-1)/2 pairs, n1 are tied in x, n2 in y, n3 in both, so C + D = n0 - n1 - n2 + n3,
+    Tx = n1 - n3, Ty = n2 - n3: the same integers as visiting every pair, so the same value."""
     n = len(xs)
-    for i in range(n):
-        for j in range(i + 1, n):
-            dx, dy = xs[i] - xs[j], ys[i] - ys[j]
-            if dx == 0 and dy == 0:
-                continue
-            if dx == 0:
-                tx += 1
-            elif dy == 0:
-                ty += 1
-            elif (dx > 0) == (dy > 0):
-                c += 1
-            else:
-                d += 1
+    if n < 2:
+        return None
+    pairs = sorted(zip(xs, ys))
+    n0 = n * (n - 1) // 2
+    n1 = _tied_pairs([x for x, _ in pairs])
+    n3 = _tied_pairs(pairs)
+    d = _inversions([y for _, y in pairs])
+    n2 = _tied_pairs(sorted(ys))
+    c = n0 - n1 - n2 + n3 - d
+    tx, ty = n1 - n3, n2 - n3
     denominator = math.sqrt((c + d + tx) * (c + d + ty))
-    if n < 2 or denominator == 0:
+    if denominator == 0:
         return None
     return (c - d) / denominator
+
+
+def _tied_pairs(ordered: Sequence[Any]) -> int:
+    """Pairs of equal items in a sorted sequence: t(t-1)/2 for each run of t equal items."""
+    total, run = 0, 1
+    for i in range(1, len(ordered) + 1):
+        if i < len(ordered) and ordered[i] == ordered[i - 1]:
+            run += 1
+        else:
+            total += run * (run - 1) // 2
+            run = 1
+    return total
+
+
+def _inversions(values: Sequence[float], small: int = 20_000) -> int:
+    """Pairs i < j with values[i] > values[j] (equal values are not inverted). Up to ``small``
+    values, each is placed in a sorted list of those before it (``bisect``: the shifting is C,
+    fast at a zoo's size); beyond, a bottom-up merge sort, which counts, each time an item of
+    the right half goes before items of the left."""
+    if len(values) <= small:
+        seen: List[float] = []
+        count = 0
+        for v in values:
+            at = bisect.bisect_right(seen, v)
+            count += len(seen) - at
+            seen.insert(at, v)
+        return count
+    items, n, count, width = list(values), len(values), 0, 1
+    while width < n:
+        merged = []
+        for lo in range(0, n, 2 * width):
+            left, right = items[lo:lo + width], items[lo + width:lo + 2 * width]
+            i = j = 0
+            while i < len(left) and j < len(right):
+                if right[j] < left[i]:
+                    count += len(left) - i
+                    merged.append(right[j])
+                    j += 1
+                else:
+                    merged.append(left[i])
+                    i += 1
+            merged += left[i:]
+            merged += right[j:]
+        items, width = merged, 2 * width
+    return count
 
 
 def pareto_front(points: Mapping[Any, Tuple[float, float]]) -> List[Any]:

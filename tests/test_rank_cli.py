@@ -208,6 +208,44 @@ def test_jobs_2_same_json_as_jobs_1(zoo):
     assert one.stdout == two.stdout and len(json.loads(one.stdout)["rows"]) == 7
 
 
+@pytest.mark.parametrize("cache", [True, False])
+def test_ctrl_c_is_one_line_exit_130_and_the_rerun_goes_on(zoo, tmp_path, monkeypatch, cache):
+    """Ctrl-C (a KeyboardInterrupt in the study's process) at the third model: one line on
+    stderr, exit 130 (128 + SIGINT), nothing on stdout; the two models finished before are in
+    the cache, and the same command analyzes only the rest."""
+    folder, table = zoo
+    from onnxscore import study
+
+    real, calls = study.analyze_figures, []
+
+    def third_interrupted(path, *args):
+        calls.append(path)
+        if len(calls) == 3:  # folder order: a, b, broken, c, ...
+            raise KeyboardInterrupt
+        return real(path, *args)
+
+    monkeypatch.setattr(study, "analyze_figures", third_interrupted)
+    where = ["--cache-dir", str(tmp_path / "c")] if cache else ["--no-cache"]
+    res = rank(folder, "--accuracy", table, "--jobs", "1", "--format", "json", *where)
+    assert res.exit_code == 130 and res.stdout == ""
+    kept = ("the analyses finished are in the cache: the same command goes on from there" if cache
+            else "nothing kept (--no-cache)")
+    assert res.stderr == f"onnxscore rank: interrupted, 2 of 7 model(s) done; {kept}\n"
+    if cache:
+        monkeypatch.setattr(study, "analyze_figures", real)
+        again = rank(folder, "--accuracy", table, "--jobs", "1", "--format", "json", *where)
+        assert again.stderr.splitlines()[-1] == "onnxscore rank: 7 model(s): 4 analyzed, 2 from the cache, 1 failed"
+
+
+def test_ctrl_c_before_any_model_is_listed(zoo, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("onnxscore.study.rank", interrupted)
+    res = rank(zoo[0], "--no-cache")
+    assert res.exit_code == 130 and res.stderr == "onnxscore rank: interrupted\n"
+
+
 def test_html_and_plot_are_handed_the_study(zoo, tmp_path, monkeypatch):
     """--html and --plot call onnxscore.render.study_figures (written separately) with the
     JSON form; a stand-in module records the calls."""

@@ -27,6 +27,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -148,6 +149,46 @@ def test_spearman_and_kendall_with_ties():
     # tau-b = (5 - 0) / sqrt((5 + 0 + 1) * (5 + 0 + 0)) = 5 / sqrt(30)
     assert S.kendall_tau_b(xs, ys) == pytest.approx(5 / math.sqrt(30), abs=1e-12)
     assert S.average_ranks([3, 1, 3, 3]) == [3.0, 1.0, 3.0, 3.0]  # ranks 2, 3, 4 share their mean
+
+
+def kendall_by_pairs(xs, ys):
+    """Kendall's tau-b by its definition, every pair visited (O(n^2)): the reference."""
+    c = d = tx = ty = 0
+    for i in range(len(xs)):
+        for j in range(i + 1, len(xs)):
+            dx, dy = xs[i] - xs[j], ys[i] - ys[j]
+            if dx == 0 and dy == 0:
+                continue
+            if dx == 0:
+                tx += 1
+            elif dy == 0:
+                ty += 1
+            elif (dx > 0) == (dy > 0):
+                c += 1
+            else:
+                d += 1
+    denominator = math.sqrt((c + d + tx) * (c + d + ty))
+    return None if len(xs) < 2 or denominator == 0 else (c - d) / denominator
+
+
+def test_kendall_in_n_log_n_equals_every_pair_visited():
+    """The merge-sort count (Knight) gives the same integers C, D, Tx, Ty as the definition,
+    hence the very same float, with ties in x, in y and in both."""
+    rng = np.random.default_rng(0)
+    for trial in range(400):
+        n = int(rng.integers(0, 30))
+        levels = int(rng.choice([2, 3, 6, 1000]))
+        xs = [float(v) / 2 for v in rng.integers(0, levels, n)]
+        ys = [float(v) / 3 for v in rng.integers(0, levels, n)] if trial % 5 else [-x for x in xs]
+        assert S.kendall_tau_b(xs, ys) == kendall_by_pairs(xs, ys), (xs, ys)
+    # 1,000 models (a zoo's study) is no longer a million pairs in Python
+    xs, ys = list(rng.random(1000)), list(rng.random(1000))
+    assert S.kendall_tau_b(xs, ys) == kendall_by_pairs(xs, ys)
+    # both ways of counting inversions (the merge sort is for more than 20,000 models)
+    for n in (0, 1, 2, 7, 64, 257):
+        values = [float(v) for v in rng.integers(0, 5, n)]
+        by_pairs = sum(1 for i in range(n) for j in range(i + 1, n) if values[i] > values[j])
+        assert S._inversions(values) == S._inversions(values, small=0) == by_pairs
 
 
 def test_correlations_undefined_for_one_model_or_a_constant():
@@ -469,6 +510,82 @@ def test_a_killed_pool_worker_loses_nothing(zoo, tmp_path):
     expected = onnxscore.rank(folder, table, jobs=1).to_dict()
     got = run_isolated(tmp_path, POOL_KILL, folder, table)
     assert got["killed"] and got["study"] == expected
+
+
+def _interrupt_disposition(pid):
+    """Whether SIGINT is ignored or blocked in process ``pid`` (Linux, /proc)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        status = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
+    bit = 1 << (signal.SIGINT - 1)
+    return bool(int(status["SigIgn"], 16) & bit or int(status["SigBlk"], 16) & bit)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads signal masks from /proc (Linux)")
+def test_ctrl_c_leaves_the_workers_alone_stops_them_and_keeps_what_finished(tmp_path, monkeypatch):
+    """A terminal's Ctrl-C sends SIGINT to every process of the foreground group. The pool's
+    workers ignore it (the study goes on); the process running the study gets the
+    KeyboardInterrupt, which stops the workers at once and propagates; what finished before
+    it is in the cache, and the next run analyzes only the rest."""
+    psutil = pytest.importorskip("psutil", reason="psutil (a dependency of dask.distributed) finds the workers")
+    monkeypatch.chdir(tmp_path)
+    folder = dask_zoo(tmp_path)  # 20 good models: every one finished is cached
+    workers = []
+
+    def progress(done, total):
+        if done == 1:  # the workers are up: each leaves SIGINT to the study, and is sent one
+            me = psutil.Process()
+            servers = {p.pid for p in me.children()}
+            workers.extend(p for p in me.children(recursive=True) if p.ppid() in servers)
+            for worker in workers:
+                deadline = time.monotonic() + 30  # a worker may still be starting
+                while not _interrupt_disposition(worker.pid) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                assert _interrupt_disposition(worker.pid)
+                os.kill(worker.pid, signal.SIGINT)
+        if done == 5:
+            raise KeyboardInterrupt  # as the study's own process gets it from SIGINT
+
+    with pytest.raises(KeyboardInterrupt):
+        onnxscore.rank(folder, jobs=2, cache=str(tmp_path / "c"), progress=progress)
+    assert len(workers) == 2
+    assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)  # stopped
+    again = onnxscore.rank(folder, jobs=2, cache=str(tmp_path / "c"))
+    assert (again.counts["cached"], again.counts["analyzed"], again.counts["failed"]) == (5, 15, 0)
+    assert strip_cache(again.to_dict()) == strip_cache(onnxscore.rank(folder, jobs=1).to_dict())
+
+
+INFERS_FOREVER = """
+import sys, time
+import onnx
+from onnxscore import model
+
+onnx.shape_inference.infer_shapes = lambda *args, **kwargs: time.sleep(600)  # in the forked child
+model._contained_inference(onnx.load(sys.argv[1]), True)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_PDEATHSIG) is Linux's")
+def test_a_killed_analysis_takes_its_inference_child_along(tmp_path):
+    """A process analyzing a model (a pool worker stopped by Ctrl-C, a lost Dask worker) killed
+    while ONNX's inference runs in its child: the child does not outlive it."""
+    psutil = pytest.importorskip("psutil", reason="psutil (a dependency of dask.distributed) finds the child")
+    path = write_model(tmp_path / "a.onnx", 10, 1)
+    proc = subprocess.Popen([sys.executable, "-c", INFERS_FOREVER, path], start_new_session=True,
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    try:
+        parent = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 60
+        while not parent.children() and time.monotonic() < deadline:  # the fork is under way
+            time.sleep(0.01)
+        child = parent.children()[0]
+        proc.kill()
+        proc.wait()
+        child.wait(timeout=30)  # psutil.TimeoutExpired if it outlived its parent
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 # --------------------------------------------------------------------------- Dask
