@@ -13,9 +13,15 @@ A budget caps a model's figures; it lives in ``pyproject.toml`` under ``[tool.on
     [[tool.onnxscore.budget]]          # overrides for the models matching a glob
     path = "models/mobile/*.onnx"
     max_macs = "600M"
+    max_latency_ms = 25                # the roofline estimate on `device`, in milliseconds
+    device = "raspberry-pi-5"          # a built-in profile, or a TOML file (relative to the config)
 
 Counts take K, M, G, T (powers of 1000); bytes take B, KB, MB, GB, TB (1000) and KiB, MiB, GiB,
 TiB (1024); growth is a percentage ("5%") or a fraction (0.05).
+
+``max_latency_ms`` caps the *estimated* latency on ``device`` (:func:`onnxscore.device.estimate`,
+the roofline of a device profile): arithmetic on the model and the profile, the same on every
+machine, so CI stays deterministic. ``device = "local"`` (this machine, measured) is refused.
 """
 from __future__ import annotations
 
@@ -95,6 +101,8 @@ class Budget:
     allow_unsupported: bool = False
     max_growth: Optional[float] = None
     dims: Mapping[str, int] = field(default_factory=dict)
+    max_latency_ms: Optional[float] = None
+    device: Optional[str] = None  # a built-in profile name or a TOML file, for max_latency_ms
 
     def merged(self, overrides: Mapping[str, Any]) -> "Budget":
         return replace(self, **overrides)
@@ -104,7 +112,8 @@ class Budget:
 _KINDS = {"max_params": "count", "max_macs": "count", "max_flops": "count",
           "max_weight_bytes": "bytes", "max_peak_activation_bytes": "bytes",
           "min_netscore": "float", "accuracy": "float", "disallow_ops": "ops",
-          "allow_unsupported": "bool", "max_growth": "fraction", "dims": "dims"}
+          "allow_unsupported": "bool", "max_growth": "fraction", "dims": "dims",
+          "max_latency_ms": "float", "device": "device"}
 _TOP_ONLY = {"baseline", "budget", "accuracy_file", "cache"}  # keys of the top table only
 
 
@@ -125,6 +134,8 @@ def budget_values(table: Mapping[str, Any], where: str) -> Dict[str, Any]:
             out[key] = float(value)
         elif kind == "fraction":
             out[key] = parse_fraction(value, label)
+        elif kind == "device":
+            out[key] = _device_name(value, label)
         elif kind == "bool":
             if not isinstance(value, bool):
                 raise ConfigError(f"{label}: expected true or false, got {value!r}")
@@ -138,6 +149,27 @@ def budget_values(table: Mapping[str, Any], where: str) -> Dict[str, Any]:
                 raise ConfigError(f"{label}: expected a table of non-negative ints, e.g. {{ seq = 128 }}")
             out[key] = dict(value)
     return out
+
+
+def _device_name(value: Any, label: str) -> str:
+    """A ``device`` value: a profile name or a TOML path; ``local`` is refused (it depends on the
+    machine the check runs on, and a budget must not)."""
+    from onnxscore.device import LOCAL
+
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{label}: expected a device profile name or a TOML file, got {value!r}")
+    if value.strip() == LOCAL:
+        raise ConfigError(f"{label}: 'local' is this machine, measured: a budget needs the same estimate on "
+                          "every machine; use a built-in profile or a TOML profile file")
+    return value.strip()
+
+
+def _device_relative(values: Dict[str, Any], root: str) -> Dict[str, Any]:
+    """A ``device`` that names a file in the config is relative to the config's folder."""
+    device = values.get("device")
+    if device and (device.endswith(".toml") or "/" in device or os.sep in device) and not os.path.isabs(device):
+        values = dict(values, device=os.path.join(root, device))
+    return values
 
 
 @dataclass(frozen=True)
@@ -220,12 +252,12 @@ def load_config(path: Optional[str] = None, start: str = ".") -> Config:
         if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
             raise ConfigError(f"{where}: budget #{i + 1} needs a path = \"glob\"")
         values = budget_values({k: v for k, v in entry.items() if k != "path"}, f"{where} budget #{i + 1}")
-        overrides.append((entry["path"], values))
+        overrides.append((entry["path"], _device_relative(values, os.path.dirname(os.path.abspath(path)))))
     for key in ("baseline", "accuracy_file", "cache"):
         if key in table and not isinstance(table[key], str):
             raise ConfigError(f"{where}: {key} must be a path string")
     root = os.path.dirname(os.path.abspath(path))
-    return Config(base=Budget(**budget_values(base, where)), overrides=tuple(overrides),
+    return Config(base=Budget(**_device_relative(budget_values(base, where), root)), overrides=tuple(overrides),
                   root=root, source=path, baseline=table.get("baseline", BASELINE_FILE),
                   accuracy_file=table.get("accuracy_file"),
                   cache=os.path.join(root, table["cache"]) if "cache" in table else None)
@@ -247,6 +279,9 @@ class Figures:
     unsupported_ops: Tuple[str, ...]
     unresolved_dims: Tuple[str, ...]
     layers: Mapping[str, Mapping[str, Optional[int]]]
+    latency_ms: Optional[float] = None  # the roofline estimate on latency_device (a lower bound when
+    latency_device: Optional[str] = None  # latency_unknown layers have no estimate); None: no device
+    latency_unknown: int = 0
 
     @classmethod
     def of(cls, report: Report) -> "Figures":
@@ -260,12 +295,23 @@ class Figures:
                    layers={x.name: {"params": x.params, "macs": x.macs, "flops": x.flops}
                            for x in report.top_layers})
 
+    def with_estimate(self, est) -> "Figures":
+        """These figures with the latency of an :class:`onnxscore.device.Estimate`."""
+        return replace(self, latency_ms=est.milliseconds, latency_device=est.device.name,
+                       latency_unknown=est.unknown)
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        """JSON form; without a device, no latency keys (baselines stay as they were)."""
+        d = asdict(self)
+        if self.latency_device is None:
+            for key in _LATENCY_KEYS:
+                d.pop(key)
+        return d
 
     def summary(self) -> dict:
         """The whole-model figures, without the per-layer table (cheap: no deep copy)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "layers"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "layers"
+                and (self.latency_device is not None or f.name not in _LATENCY_KEYS)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Figures":
@@ -274,6 +320,9 @@ class Figures:
         for k in ("op_types", "unsupported_ops", "unresolved_dims"):
             values[k] = tuple(values.get(k, ()))
         return cls(**values)
+
+
+_LATENCY_KEYS = ("latency_ms", "latency_device", "latency_unknown")
 
 
 @dataclass(frozen=True)
@@ -345,9 +394,29 @@ def evaluate(figures: Figures, budget: Budget, path: str, baseline: Optional[Fig
             out.append(Violation(path, "netscore", f"NetScore {ns.value:.2f} below budget "
                                  f"{budget.min_netscore:g} (a in %, p in M params, m in GMACs)",
                                  ns.value, budget.min_netscore))
+    if budget.max_latency_ms is not None:
+        out += _latency(figures, budget, path)
     if baseline is not None and budget.max_growth is not None:
         out += growth(figures, baseline, budget.max_growth, path)
     return out
+
+
+def _latency(figures: Figures, budget: Budget, path: str) -> List[Violation]:
+    """``max_latency_ms`` against the estimate: over it, or unknown (some layer without an
+    estimate, and the lower bound within the limit)."""
+    limit, value = budget.max_latency_ms, figures.latency_ms
+    if value is None:
+        return [Violation(path, "latency", f"estimated latency not computed (no device), budget {limit:g} ms: "
+                                           "set device = NAME or --device")]
+    on = f"on {figures.latency_device}"
+    if value > limit:
+        lower = "at least " if figures.latency_unknown else ""
+        return [Violation(path, "latency", f"estimated latency {lower}{value:.3f} ms {on} exceeds budget "
+                                           f"{limit:g} ms ({_over(value, limit)})", value, limit)]
+    if figures.latency_unknown:
+        return [Violation(path, "latency", f"estimated latency unknown {on}: {figures.latency_unknown} layer(s) "
+                                           f"without an estimate (lower bound {value:.3f} ms), budget {limit:g} ms")]
+    return []
 
 
 def growth(figures: Figures, baseline: Figures, tolerance: float, path: str, top: int = 5) -> List[Violation]:
@@ -441,26 +510,37 @@ class CheckResult:
 
 
 def figures_for(path: str, dims: Mapping[str, int], input_shapes: Mapping[str, Sequence[int]],
-                cache=None, values: Optional[Mapping[str, Any]] = None) -> Tuple[Figures, bool]:
+                cache=None, values: Optional[Mapping[str, Any]] = None, device=None) -> Tuple[Figures, bool]:
     """The model's figures, from the cache when the file, version and options are unchanged
-    (a hit imports neither onnx nor the analyzer)."""
+    (a hit imports neither onnx nor the analyzer). With ``device`` (an
+    :class:`onnxscore.device.Device`) the figures hold the estimated latency on it, and the
+    cache key holds the whole profile: an edited profile is a new key, never a stale estimate."""
     key = None
     if cache is not None:
         from onnxscore.cache import cache_key, file_digest
 
+        options = {"dims": dict(sorted(dims.items())),
+                   "inputs": {k: list(v) for k, v in sorted(input_shapes.items())},
+                   "values": dict(sorted((values or {}).items()))}
+        if device is not None:
+            options["device"] = device.to_dict()
         try:
-            key = cache_key(file_digest(path), {"dims": dict(sorted(dims.items())),
-                                                "inputs": {k: list(v) for k, v in sorted(input_shapes.items())},
-                                                "values": dict(sorted((values or {}).items()))})
+            key = cache_key(file_digest(path), options)
         except OSError:
             key = None  # analyze() will say what is wrong with the file
         if key is not None:
             hit = cache.get(key)
-            if hit is not None:
+            if hit is not None and (device is None or hit.get("latency_device") is not None):
                 return Figures.from_dict(hit), True
-    from onnxscore.walk import analyze
+    if device is not None:
+        from onnxscore.device import analyze_for_estimate, estimate
 
-    figures = Figures.of(analyze(path, dims, input_shapes, values=values))
+        report, info = analyze_for_estimate(path, dims, input_shapes, values)
+        figures = Figures.of(report).with_estimate(estimate(report, device, info))
+    else:
+        from onnxscore.walk import analyze
+
+        figures = Figures.of(analyze(path, dims, input_shapes, values=values))
     if cache is not None and key is not None:
         cache.put(key, figures.to_dict())
     return figures, False
@@ -479,14 +559,26 @@ def check(paths: Sequence[str], config: Config, overrides: Optional[Mapping[str,
     accuracies = read_accuracy_file(os.path.join(config.root, config.accuracy_file)) \
         if config.accuracy_file else {}
     results, errors, internal = [], [], []
+    devices: Dict[str, Any] = {}  # profile name or file -> Device, each read once
     for path in paths:
         budget = config.budget_for(path).merged(dict(overrides or {}))
         rel = _relative(path, config.root)
         if budget.accuracy is None and rel in accuracies:
             budget = budget.merged({"accuracy": accuracies[rel]})
+        if budget.max_latency_ms is not None and budget.device is None:
+            errors.append(f"{path}: max_latency_ms = {budget.max_latency_ms:g} needs a device (device = "
+                          "\"raspberry-pi-5\" or a TOML profile in the config, or --device)")
+            continue
         try:
+            device = None
+            if budget.device is not None:
+                if budget.device not in devices:
+                    from onnxscore.device import load_device
+
+                    devices[budget.device] = load_device(budget.device)
+                device = devices[budget.device]
             figures, cached = figures_for(path, {**budget.dims, **(dims or {})}, input_shapes or {}, cache,
-                                          values)
+                                          values, device)
         except OnnxScoreError as e:
             errors.append(str(e))
             continue

@@ -68,6 +68,69 @@ def format_option(fn):
                         show_default=True, help="Output format.")(fn)
 
 
+def device_option(fn):
+    """--device: the roofline estimate on a device profile, meaning the same in every command."""
+    return click.option("--device", default=None, metavar="NAME|FILE.toml",
+                        help="Estimate latency on a device: a built-in profile (raspberry-pi-5, "
+                             "jetson-orin-nano-8gb, jetson-agx-orin-64gb), 'local' (this machine, "
+                             "calibrated once) or a TOML profile file.")(fn)
+
+
+def measure_options(fn):
+    """--measure, --runs, --warmup and --threads: measured latency with onnxruntime."""
+    fn = click.option("--threads", type=click.IntRange(0), default=None,
+                      help="onnxruntime intra-op threads for --measure (default: onnxruntime's).")(fn)
+    fn = click.option("--warmup", type=click.IntRange(0), default=3, show_default=True,
+                      help="Untimed runs before the timed ones (--measure).")(fn)
+    fn = click.option("--runs", type=click.IntRange(1), default=20, show_default=True,
+                      help="Timed runs (--measure).")(fn)
+    fn = click.option("--measure", "measure_on", is_flag=True,
+                      help="Run the model in onnxruntime on the CPU: latency percentiles and time per "
+                           "layer (pip install 'onnxscore[measure]').")(fn)
+    return fn
+
+
+def _load_device(name: Optional[str]):
+    """The --device profile (a one-line error when it cannot be read), or None."""
+    if name is None:
+        return None
+    from onnxscore.device import load_device
+
+    return load_device(name)
+
+
+def _needs_onnxruntime(measure_on: bool) -> None:
+    """--measure without onnxruntime: one line naming the extra (exit 2), before any analysis."""
+    if measure_on:
+        from onnxscore.measure import _ort
+
+        _ort()
+
+
+def _timing(reports, infos, device, measure_on, runs, warmup, threads):
+    """The estimate and the measurement of each report (None where not asked for or where the
+    measurement failed, that failure one line on stderr); and the exit status the failures call
+    for."""
+    estimates = measurements = None
+    status = EXIT_OK
+    if device is not None:
+        from onnxscore.device import estimate
+
+        estimates = [estimate(r, device, info) for r, info in zip(reports, infos)]
+    if measure_on:
+        from onnxscore.measure import measure
+
+        measurements = []
+        for r in reports:
+            try:
+                measurements.append(measure(r.model.path, r, runs=runs, warmup=warmup, threads=threads or None))
+            except OnnxScoreError as e:
+                _fail(str(e))
+                status = EXIT_BAD_INPUT
+                measurements.append(None)
+    return estimates, measurements, status
+
+
 def _internal(where: str, e: BaseException) -> None:
     """A bug of onnxscore, not a problem of the model: one line that says so (exit 3); the
     traceback with --debug."""
@@ -99,16 +162,26 @@ def _guard(fn):
     return wrapper
 
 
-def _analyze_all(models, dim_values, shapes, values, accuracy=None, alpha=ALPHA, beta=BETA, gamma=GAMMA):
+def _analyze_all(models, dim_values, shapes, values, accuracy=None, alpha=ALPHA, beta=BETA, gamma=GAMMA,
+                 infos=None):
     """Analyze each model with parsed --dim and --input values; a model that cannot be read is
     one line on stderr, and so is a bug of ours. Returns the reports and the exit status the
-    failures call for: 0 none, 2 an unusable model, 3 an internal error."""
+    failures call for: 0 none, 2 an unusable model, 3 an internal error. With ``infos`` (a
+    list), each report's :func:`onnxscore.device.layer_info` is appended to it (for --device)."""
     from onnxscore.walk import analyze as run
 
     reports: List[Report] = []
     status = EXIT_OK
     for path in models:
         try:
+            if infos is not None:
+                from onnxscore.device import analyze_for_estimate
+
+                report, info = analyze_for_estimate(path, dim_values, shapes, parse_values(values), accuracy,
+                                                    alpha, beta, gamma)
+                reports.append(report)
+                infos.append(info)
+                continue
             reports.append(run(path, dim_values, shapes, accuracy, alpha, beta, gamma,
                                values=parse_values(values)))
         except OnnxScoreError as e:
@@ -186,11 +259,15 @@ def main(debug: bool) -> None:
 @click.option("--plot", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Also write the charts as a PNG image (needs matplotlib).")
 @click.option("--indent", is_flag=True, help="Indent JSON by two spaces (default: compact, one line).")
+@device_option
+@measure_options
 @output_option
 @_guard
 def analyze(models, dims, input_shapes, values, accuracy, alpha, beta, gamma, fmt, top, layers, all_layers,
-            strict, explain, depth, sweeps, html, plot, indent, output) -> None:
-    """Analyze MODELS: totals, NetScore, hotspots and the per-layer table.
+            strict, explain, depth, sweeps, html, plot, indent, device, measure_on, runs, warmup, threads,
+            output) -> None:
+    """Analyze MODELS: totals, NetScore, hotspots and the per-layer table; with --device the
+    estimated latency on a device, with --measure the latency measured with onnxruntime.
 
     \b
     Example:
@@ -199,23 +276,32 @@ def analyze(models, dims, input_shapes, values, accuracy, alpha, beta, gamma, fm
       onnxscore analyze model.onnx --depth 2 --html report.html --plot report.png
       onnxscore analyze llm.onnx --sweep seq=128,2048,32768
       onnxscore analyze silero_vad.onnx --value sr=16000 --explain
+      onnxscore analyze resnet50.onnx --device raspberry-pi-5 --no-layers
+      onnxscore analyze resnet50.onnx --measure --runs 50 --threads 4
     """
     grid = parse_sweep(sweeps)
     dim_values = parse_dims(dims)
     clash = sorted(set(grid) & set(dim_values))
     if clash:
         raise UsageError(f"--sweep and --dim both set {', '.join(clash)}: a swept dim stays symbolic")
+    profile = _load_device(device)
+    _needs_onnxruntime(measure_on)
+    infos = [] if profile is not None else None
     reports, failed = _analyze_all(models, dim_values, parse_input_shapes(input_shapes), values, accuracy, alpha,
-                                   beta, gamma)
+                                   beta, gamma, infos=infos)
+    estimates, measurements, timing_failed = _timing(reports, infos, profile, measure_on, runs, warmup, threads)
+    failed = max(failed, timing_failed)
     if reports:
         try:
             swept = [sweep(r, grid, dim_values) for r in reports] if grid else None
             _emit(render(reports, fmt, top=top, depth=depth, layers=layers, all_layers=all_layers,
-                         sweeps=swept, explain=explain, width=terminal_width(output),
+                         sweeps=swept, explain=explain, width=terminal_width(output), estimates=estimates,
+                         measurements=measurements,
                          **({"indent": True} if indent and fmt == "json" else {})), output)
             if html:
                 from onnxscore.render.html import to_html
-                _emit(to_html(reports, depth=depth, top=top), html)
+                _emit(to_html(reports, depth=depth, top=top, estimates=estimates, measurements=measurements),
+                      html)
             if plot:
                 from onnxscore.render.plot import to_png
                 to_png(reports, plot, depth=depth, top=top)
@@ -241,24 +327,37 @@ def analyze(models, dims, input_shapes, values, accuracy, alpha, beta, gamma, fm
 @format_option
 @click.option("-k", "--top", "k", type=click.IntRange(1), default=10, show_default=True,
               help="How many layers.")
-@click.option("--by", type=click.Choice(MEASURES), default="macs", show_default=True,
-              help="Rank by MACs, FLOPs, parameters or bytes moved (memory).")
+@click.option("--by", type=click.Choice(MEASURES + ("est",)), default="macs", show_default=True,
+              help="Rank by MACs, FLOPs, parameters, bytes moved (memory) or the estimated time "
+                   "(est, with --device).")
+@device_option
+@measure_options
 @output_option
 @_guard
-def hotspots(models, dims, input_shapes, values, fmt, k, by, output) -> None:
-    """The top-k layers of MODELS by one measure, with share and cumulative share.
+def hotspots(models, dims, input_shapes, values, fmt, k, by, device, measure_on, runs, warmup, threads,
+             output) -> None:
+    """The top-k layers of MODELS by one measure, with share and cumulative share (with
+    --device their estimated time, with --measure their measured time).
 
     \b
     Example:
       onnxscore hotspots resnet50.onnx -k 5 --by macs
       onnxscore hotspots bert.onnx --dim seq=128 --by memory --format md
+      onnxscore hotspots mobilenet.onnx --device raspberry-pi-5 --by est
     """
     from onnxscore.render.hotspots import render_hotspots
 
-    reports, failed = _analyze_all(models, parse_dims(dims), parse_input_shapes(input_shapes), values)
+    if by == "est" and device is None:
+        raise UsageError("--by est ranks by the estimated time: give a --device")
+    profile = _load_device(device)
+    _needs_onnxruntime(measure_on)
+    infos = [] if profile is not None else None
+    reports, failed = _analyze_all(models, parse_dims(dims), parse_input_shapes(input_shapes), values, infos=infos)
+    estimates, measurements, timing_failed = _timing(reports, infos, profile, measure_on, runs, warmup, threads)
     if reports:
-        _emit(render_hotspots(reports, fmt, k, by, width=terminal_width(output)), output)
-    sys.exit(failed)
+        _emit(render_hotspots(reports, fmt, k, by, width=terminal_width(output), estimates=estimates,
+                              measurements=measurements), output)
+    sys.exit(max(failed, timing_failed))
 
 
 @main.command("compare")
@@ -269,25 +368,37 @@ def hotspots(models, dims, input_shapes, values, fmt, k, by, output) -> None:
 @depth_option
 @click.option("-k", "--top", "k", type=click.IntRange(1), default=10, show_default=True,
               help="How many changed layers, blocks and op types to list.")
+@device_option
+@measure_options
 @output_option
 @_guard
-def compare_command(model_a, model_b, dims, input_shapes, values, fmt, depth, k, output) -> None:
+def compare_command(model_a, model_b, dims, input_shapes, values, fmt, depth, k, device, measure_on, runs, warmup,
+                    threads, output) -> None:
     """Compare MODEL_A (before) with MODEL_B (after): totals with deltas, and the layers,
-    blocks and op types whose cost changed most.
+    blocks and op types whose cost changed most (with --device or --measure, the latency of
+    both and its delta).
 
     \b
     Example:
       onnxscore compare model.onnx model.int8.onnx
       onnxscore compare base.onnx pruned.onnx --depth 2 --format md
+      onnxscore compare model.onnx model.int8.onnx --device jetson-orin-nano-8gb --measure
     """
     from onnxscore.compare import compare
     from onnxscore.render.compare import render_comparison
 
+    profile = _load_device(device)
+    _needs_onnxruntime(measure_on)
+    infos = [] if profile is not None else None
     reports, failed = _analyze_all((model_a, model_b), parse_dims(dims), parse_input_shapes(input_shapes),
-                                   values)
+                                   values, infos=infos)
     if failed:
         sys.exit(failed)
-    _emit(render_comparison(compare(reports[0], reports[1], depth), fmt, k), output)
+    estimates, measurements, failed = _timing(reports, infos, profile, measure_on, runs, warmup, threads)
+    if failed:
+        sys.exit(failed)
+    _emit(render_comparison(compare(reports[0], reports[1], depth), fmt, k, estimates=estimates,
+                            measurements=measurements), output)
 
 
 def _limit_options(fn):
@@ -301,6 +412,11 @@ def _limit_options(fn):
             ("--max-growth", "Most growth over the baseline, e.g. 5%."))):
         fn = click.option(flag, default=None, metavar="N", help=help_text)(fn)
     fn = click.option("--min-netscore", type=float, default=None, help="Least NetScore (a in %, p in M, m in G).")(fn)
+    fn = click.option("--device", default=None, metavar="NAME|FILE.toml",
+                      help="The device profile of max_latency_ms: a built-in name or a TOML file "
+                           "(not 'local': a budget must not depend on the machine).")(fn)
+    fn = click.option("--max-latency-ms", type=float, default=None, metavar="MS",
+                      help="Most estimated latency on --device, in milliseconds (roofline, deterministic).")(fn)
     fn = click.option("--disallow-op", "disallow_ops", multiple=True, metavar="OP",
                       help="An op type the model must not use (repeatable).")(fn)
     fn = click.option("--allow-unsupported", is_flag=True, default=None,
@@ -324,8 +440,8 @@ def _limit_options(fn):
 @click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True)
 @_guard
 def check_command(models, config_path, dims, input_shapes, values, accuracy, max_params, max_macs, max_flops,
-                  max_weight_bytes, max_peak_activation_bytes, max_growth, min_netscore, disallow_ops,
-                  allow_unsupported, baseline_path, update_baseline, no_cache, fmt) -> None:
+                  max_weight_bytes, max_peak_activation_bytes, max_growth, min_netscore, max_latency_ms, device,
+                  disallow_ops, allow_unsupported, baseline_path, update_baseline, no_cache, fmt) -> None:
     """Check MODELS against their budgets: exit 0 within, 1 over, 2 on unusable input.
 
     With no MODELS, every *.onnx under the config's folder is checked. Budgets come from
@@ -334,6 +450,7 @@ def check_command(models, config_path, dims, input_shapes, values, accuracy, max
     \b
     Example:
       onnxscore check models/*.onnx --max-macs 4.5G --max-weight-bytes 20MB
+      onnxscore check models/mobile.onnx --max-latency-ms 25 --device raspberry-pi-5
       onnxscore check --update-baseline
     """
     from onnxscore.budget import budget_values, check, discover, load_config
@@ -345,7 +462,8 @@ def check_command(models, config_path, dims, input_shapes, values, accuracy, max
     raw = {"max_params": max_params, "max_macs": max_macs, "max_flops": max_flops,
            "max_weight_bytes": max_weight_bytes, "max_peak_activation_bytes": max_peak_activation_bytes,
            "min_netscore": min_netscore, "accuracy": accuracy, "allow_unsupported": allow_unsupported,
-           "max_growth": max_growth, "disallow_ops": list(disallow_ops) or None}
+           "max_growth": max_growth, "disallow_ops": list(disallow_ops) or None,
+           "max_latency_ms": max_latency_ms, "device": device}
     overrides = budget_values({k: v for k, v in raw.items() if v is not None}, "command line")
     paths = list(models) or discover(config.root)
     cache = None

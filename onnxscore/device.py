@@ -559,17 +559,21 @@ def layer_info(G) -> Dict[str, LayerInfo]:
 def analyze_for_estimate(model, dims: Optional[Mapping[str, int]] = None,
                          input_shapes: Optional[Mapping[str, Sequence[int]]] = None,
                          values: Optional[Mapping[str, object]] = None,
-                         accuracy: Optional[float] = None) -> Tuple[Report, Dict[str, LayerInfo]]:
+                         accuracy: Optional[float] = None, alpha: Optional[float] = None,
+                         beta: Optional[float] = None,
+                         gamma: Optional[float] = None) -> Tuple[Report, Dict[str, LayerInfo]]:
     """:func:`onnxscore.analyze` and :func:`layer_info` of its top-level layers, from one load of
-    the model: what :func:`estimate` needs."""
+    the model: what :func:`estimate` needs (``alpha``, ``beta``, ``gamma``: the NetScore
+    exponents, the defaults when None)."""
     from onnxscore.graph import graph_of
     from onnxscore.model import collector_paused
     from onnxscore.walk import analyze_graph
 
+    exponents = {k: v for k, v in (("alpha", alpha), ("beta", beta), ("gamma", gamma)) if v is not None}
     with collector_paused():
         G = graph_of(model, dims, input_shapes, values)
         info = layer_info(G)
-        return analyze_graph(G, accuracy=accuracy), info
+        return analyze_graph(G, accuracy=accuracy, **exponents), info
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ def to_text(reports, **options) -> str:
 
 def render(reports, fmt: str = "text", **options) -> str:
     """Render a list of reports in one of :data:`FORMATS`; options: top, depth, layers,
-    all_layers, width, sweeps, explain."""
+    all_layers, width, sweeps, explain, estimates, measurements (one Estimate / Measurement or
+    None per report)."""
     return {"json": to_json, "csv": to_csv, "md": to_markdown, "text": to_text}[fmt](reports, **options)
 
 

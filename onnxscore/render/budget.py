@@ -21,6 +21,13 @@ def _summary(result: CheckResult) -> str:
     return text
 
 
+def _latency(f) -> str:
+    """The estimated latency cell: 'ms on device', '≥' when a lower bound."""
+    if f.latency_ms is None:
+        return ""
+    return f"{'≥' if f.latency_unknown else ''}{f.latency_ms:.3g} on {f.latency_device}"
+
+
 def render_check(result: CheckResult, fmt: str = "text") -> str:
     """Text: ``path: figure ... exceed budget ... (+N%)`` lines and a summary; ``md`` a table
     for a CI job summary; ``json`` every model with its figures and violations."""
@@ -34,11 +41,13 @@ def render_check(result: CheckResult, fmt: str = "text") -> str:
                                        "figures": m.figures.summary()}
                                       for m in result.models]}, indent=2) + "\n"
     if fmt == "md":
+        latency = any(m.figures.latency_device is not None for m in result.models)
         rows = [(f"`{m.path}`", "over budget" if m.violations else "ok", si(m.figures.params),
-                 si(m.figures.macs), binary_bytes(m.figures.weight_bytes),
-                 "; ".join(v.message for v in m.violations) or "")
+                 si(m.figures.macs), binary_bytes(m.figures.weight_bytes))
+                + ((_latency(m.figures),) if latency else ()) + ("; ".join(v.message for v in m.violations) or "",)
                 for m in result.models]
-        body = md_table(["model", "status", "params", "MACs", "weight bytes", "violations"], rows)
+        body = md_table(["model", "status", "params", "MACs", "weight bytes"] + (["est. ms"] if latency else [])
+                        + ["violations"], rows)
         errors = "".join(f"\n> error: {e}\n" for e in result.errors)
         return f"### {_summary(result)}\n\n{body}\n{errors}"
     lines = [str(v) for m in result.models for v in m.violations]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from rich.console import Console
 
@@ -36,9 +36,38 @@ def _pct(a: int, b: int) -> str:
     return f"{100 * (b - a) / a:+.1f}%" if a else ("new" if b else "")
 
 
-def totals_section(c: Comparison) -> Section:
+def latency_rows(estimates=None, measurements=None) -> List[dict]:
+    """The latency of both models: ``{"name", "label", "a", "b"}`` in seconds (None when
+    unknown) for the roofline estimate (``estimates``: the two
+    :class:`~onnxscore.device.Estimate`) and the measured p50 (``measurements``)."""
+    rows = []
+    if estimates:
+        ea, eb = estimates
+        rows.append({"name": "est_seconds", "label": f"est. latency ({ea.device.name})",
+                     "a": ea.seconds, "b": eb.seconds, "lower_bound": not (ea.complete and eb.complete),
+                     "device": ea.device.name})
+    if measurements:
+        ma, mb = measurements
+        rows.append({"name": "measured_p50_seconds", "label": "latency p50 (measured)",
+                     "a": ma.optimized.p50, "b": mb.optimized.p50, "lower_bound": False,
+                     "threads": [ma.threads, mb.threads], "onnxruntime": ma.onnxruntime_version})
+    return rows
+
+
+def _ms_row(row: dict) -> tuple:
+    from onnxscore.render.timing import ms
+
+    a, b = row["a"], row["b"]
+    lower = "≥" if row["lower_bound"] else ""
+    delta = b - a
+    sign = "+" if delta > 0 else "-" if delta < 0 else ""
+    return (row["label"], f"{lower}{ms(a)} ms", f"{lower}{ms(b)} ms",
+            f"{sign}{ms(abs(delta))} ms" if delta else "0", f"{100 * delta / a:+.1f}%" if a else "")
+
+
+def totals_section(c: Comparison, latency: Sequence[dict] = ()) -> Section:
     rows = tuple((LABELS[m], _fmt(m, a), _fmt(m, b), _signed(m, b - a), _pct(a, b))
-                 for m, (a, b) in c.totals.items())
+                 for m, (a, b) in c.totals.items()) + tuple(_ms_row(r) for r in latency)
     return Section("Totals", ("", "A", "B", "delta", "change"), rows, frozenset({"A", "B", "delta", "change"}))
 
 
@@ -60,8 +89,8 @@ def changes_section(title: str, changes, k: int, with_ops: bool = False) -> Opti
     return Section(title + more, header, tuple(rows), NUMERIC | {label for _, label in DELTA_COLUMNS})
 
 
-def comparison_sections(c: Comparison, k: int = 10) -> List[Section]:
-    sections = [totals_section(c),
+def comparison_sections(c: Comparison, k: int = 10, latency: Sequence[dict] = ()) -> List[Section]:
+    sections = [totals_section(c, latency),
                 changes_section("Layers that changed most", c.layers, k, with_ops=True),
                 changes_section(f"Blocks at depth {c.depth} that changed", c.blocks, k),
                 changes_section("Op types that changed", c.op_types, k)]
@@ -77,10 +106,10 @@ def _unmatched(c: Comparison) -> List[str]:
     return lines
 
 
-def to_text(c: Comparison, k: int = 10, width: Optional[int] = None) -> str:
+def to_text(c: Comparison, k: int = 10, width: Optional[int] = None, latency: Sequence[dict] = ()) -> str:
     def paint(console: Console) -> None:
         console.print(f"A: {c.a.model.path}\nB: {c.b.model.path}")
-        for section in comparison_sections(c, k):
+        for section in comparison_sections(c, k, latency):
             console.print(draw(section))
         for line in _unmatched(c):
             console.print(line)
@@ -88,26 +117,39 @@ def to_text(c: Comparison, k: int = 10, width: Optional[int] = None) -> str:
     return console_text(paint, width)
 
 
-def to_markdown(c: Comparison, k: int = 10) -> str:
+def to_markdown(c: Comparison, k: int = 10, latency: Sequence[dict] = ()) -> str:
     parts = [f"### onnxscore compare: `{c.a.model.path}` → `{c.b.model.path}`\n"]
-    parts += [md_section(s) for s in comparison_sections(c, k)]
+    parts += [md_section(s) for s in comparison_sections(c, k, latency)]
     parts += [f"> {line}\n" for line in _unmatched(c)]
     return "\n".join(parts)
 
 
-def to_json(c: Comparison, k: int = 10) -> str:
-    return json.dumps(c.to_dict(), indent=2) + "\n"
+def to_json(c: Comparison, k: int = 10, latency: Sequence[dict] = ()) -> str:
+    """``Comparison.to_dict``; with latency rows, a ``latency`` object: per row (``est_seconds``,
+    ``measured_p50_seconds``) the seconds of A and B and their delta."""
+    data = c.to_dict()
+    if latency:
+        data["latency"] = {r["name"]: {**{key: v for key, v in r.items() if key not in ("name", "label")},
+                                       "delta": r["b"] - r["a"]} for r in latency}
+    return json.dumps(data, indent=2) + "\n"
 
 
-def to_csv(c: Comparison, k: int = 10) -> str:
-    """One row per total, changed layer, block and op type: kind, name, a_*, b_*, delta_*."""
+def to_csv(c: Comparison, k: int = 10, latency: Sequence[dict] = ()) -> str:
+    """One row per total, changed layer, block and op type: kind, name, a_*, b_*, delta_*
+    (with latency rows: ``kind=total`` rows ``est_seconds`` and ``measured_p50_seconds`` in the
+    columns a_seconds, b_seconds, delta_seconds)."""
     buf = io.StringIO()
     cols = ["kind", "name", "op_a", "op_b"] + [f"{p}_{m}" for m in MEASURES for p in ("a", "b", "delta")]
+    if latency:
+        cols += ["a_seconds", "b_seconds", "delta_seconds"]
     writer = csv.DictWriter(buf, cols, lineterminator="\n")
     writer.writeheader()
     for m, (a, b) in c.totals.items():
         if m in MEASURES:
             writer.writerow({"kind": "total", "name": m, f"a_{m}": a, f"b_{m}": b, f"delta_{m}": b - a})
+    for r in latency:
+        writer.writerow({"kind": "total", "name": r["name"], "a_seconds": f"{r['a']:.6g}",
+                         "b_seconds": f"{r['b']:.6g}", "delta_seconds": f"{r['b'] - r['a']:.6g}"})
     for kind, changes in (("layer", c.layers), ("scope", c.blocks), ("op_type", c.op_types)):
         for ch in changes:
             row = {"kind": kind, "name": ch.key, "op_a": ch.op_a, "op_b": ch.op_b}
@@ -120,5 +162,9 @@ def to_csv(c: Comparison, k: int = 10) -> str:
     return buf.getvalue()
 
 
-def render_comparison(c: Comparison, fmt: str = "text", k: int = 10) -> str:
-    return {"text": to_text, "md": to_markdown, "json": to_json, "csv": to_csv}[fmt](c, k)
+def render_comparison(c: Comparison, fmt: str = "text", k: int = 10, estimates=None, measurements=None) -> str:
+    """``c`` in ``fmt``; ``estimates`` / ``measurements``: the pair (A, B) of
+    :class:`~onnxscore.device.Estimate` / :class:`~onnxscore.measure.Measurement`, whose latency
+    is added to the totals."""
+    latency = latency_rows(estimates, measurements)
+    return {"text": to_text, "md": to_markdown, "json": to_json, "csv": to_csv}[fmt](c, k, latency=latency)

@@ -15,6 +15,7 @@ from onnxscore.render.plot import (BAND_COLOR, CUMULATIVE_COLOR, MACS_COLOR, MAX
                                    UNKNOWN_COLOR, block_bars, block_runs, depth_series, model_name,
                                    scope_hint, short, top_bars)
 from onnxscore.render.summary import cost_cell, footer_lines, summary_rows, visible_layers
+from onnxscore.render.timing import EST_MS, EST_SHARE, est_cell, layer_estimates, ms, share_cells
 from onnxscore.render.units import binary_bytes, percent, shape, si
 from onnxscore.report import Report
 
@@ -25,12 +26,18 @@ TALL_TABLE = 30  # rows past which a table scrolls inside its frame, under a sti
 Cell = Tuple[str, Optional[object]]  # (text shown, raw value for data-value; None = text cell)
 
 
-def to_html(reports: Sequence[Report], depth: int = 1, top: int = 10, all_layers: bool = False) -> str:
+def to_html(reports: Sequence[Report], depth: int = 1, top: int = 10, all_layers: bool = False,
+            estimates=None, measurements=None) -> str:
     """The whole page: a section per report, each with its summary, the charts of the top
     layers by MACs, of the blocks at scope ``depth`` and along the network's depth, and
-    sortable tables (top layers, blocks, op types, all layers)."""
+    sortable tables (top layers, blocks, op types, all layers). ``estimates`` (an
+    :class:`~onnxscore.device.Estimate` or None per report) add an estimated-time column to
+    every table, a card, and a chart of the top layers by estimated time; ``measurements`` (a
+    :class:`~onnxscore.measure.Measurement` or None per report) a card, the measured time per
+    layer and where MACs mislead."""
     many = len(reports) > 1
-    sections = [_section(r, i, depth, top, all_layers) for i, r in enumerate(reports)]
+    sections = [_section(r, i, depth, top, all_layers, estimates[i] if estimates else None,
+                         measurements[i] if measurements else None) for i, r in enumerate(reports)]
     title = "onnxscore: " + ", ".join(model_name(r) for r in reports)
     nav = ""
     if many:
@@ -54,30 +61,34 @@ CONVENTION = ("One MAC is one multiply-add of a contraction (Conv, Gemm, MatMul,
 # One model
 
 
-def _section(report: Report, index: int, depth: int, top: int, all_layers: bool) -> str:
+def _section(report: Report, index: int, depth: int, top: int, all_layers: bool, est=None, meas=None) -> str:
     t = report.totals
     parts = [f'<section class="model" id="model-{index}">',
              f'<h2>{escape(model_name(report))}</h2>',
              f'<p class="path">{escape(report.model.path)}</p>',
-             _cards(report)]
+             _cards(report, est, meas)]
     if not t.complete:
         parts.append('<p class="callout warn">Some costs are unknown: MACs and FLOPs are lower '
                      'bounds (see the warnings below).</p>')
-    parts.append('<div class="charts">'
-                 + _figure(_chart_top(report, top), "wide-left")
-                 + _figure(_chart_blocks(report, depth), "wide-right")
-                 + _figure(_chart_depth(report, depth), "full") + '</div>')
-    parts.append(_summary_table(report))
-    parts.append(_top_table(report, top))
-    parts.append(_blocks_table(report, depth))
-    parts.append(_op_table(report))
-    parts.append(_layers_table(report, all_layers))
+    charts = _figure(_chart_top(report, top), "wide-left") + _figure(_chart_blocks(report, depth), "wide-right")
+    if est is not None:
+        charts += _figure(_chart_top_est(report, est, top), "wide-left")
+    parts.append('<div class="charts">' + charts + _figure(_chart_depth(report, depth), "full") + '</div>')
+    parts.append(_summary_table(report, est, meas))
+    parts.append(_top_table(report, top, est))
+    if est is not None:
+        parts.append(_top_est_table(report, est, top))
+    parts.append(_blocks_table(report, depth, est))
+    parts.append(_op_table(report, est))
+    parts.append(_layers_table(report, all_layers, est))
+    if meas is not None:
+        parts.append(_measured_tables(report, meas, top))
     parts.append(_messages(report))
     parts.append("</section>")
     return "\n".join(p for p in parts if p)
 
 
-def _cards(report: Report) -> str:
+def _cards(report: Report, est=None, meas=None) -> str:
     t, ns = report.totals, report.netscore
     lower = "" if t.complete else " ≥"
     cards = [("parameters", si(t.params), f"{t.params:,}"),
@@ -86,15 +97,22 @@ def _cards(report: Report) -> str:
              ("weights", binary_bytes(t.weight_bytes), f"{t.weight_bytes:,} bytes"),
              ("NetScore", "–" if ns.value is None else f"{ns.value:.2f}",
               "not computed" if ns.value is None else f"accuracy {ns.accuracy:g} % top-1")]
+    if est is not None:
+        cards.append(("est. latency", ("" if est.complete else "≥ ") + ms(est.seconds) + " ms",
+                      f"roofline on {est.device.name}"))
+    if meas is not None:
+        cards.append(("latency p50 (measured)", ms(meas.optimized.p50) + " ms",
+                      f"p90 {ms(meas.optimized.p90)} ms, onnxruntime {meas.onnxruntime_version}, "
+                      f"{meas.threads} thread(s)"))
     items = "".join(f'<div class="card"><div class="card-label">{escape(label)}</div>'
                     f'<div class="card-value">{escape(value)}</div>'
                     f'<div class="card-sub">{escape(sub)}</div></div>' for label, value, sub in cards)
     return f'<div class="cards">{items}</div>'
 
 
-def _summary_table(report: Report) -> str:
+def _summary_table(report: Report, est=None, meas=None) -> str:
     rows = "".join(f"<tr><th scope=\"row\">{escape(label)}</th><td>{escape(value)}</td></tr>"
-                   for label, value in summary_rows(report))
+                   for label, value in summary_rows(report, est, meas))
     return f'<h3>Summary</h3><table class="summary">{rows}</table>'
 
 
@@ -174,28 +192,62 @@ def _layer_name(layer) -> str:
     return name
 
 
-def _top_table(report: Report, top: int) -> str:
+def _est(x) -> Cell:
+    """A layer's estimated time: text in ms, raw seconds in data-value (empty when unknown or
+    without an estimate)."""
+    return (est_cell(x), None if x is None else x.seconds)
+
+
+def _top_table(report: Report, top: int, est=None) -> str:
     hot = report.hotspots(top, "macs", numbers=True)
     header = [("#", "num"), ("layer", "text"), ("op", "text"), ("scope", "text"), ("output", "text"),
               ("params", "num"), ("MACs", "num"), ("FLOPs", "num"), ("share", "pct"),
-              ("cumulative", "num")]
+              ("cumulative", "num")] + ([(EST_MS, "num")] if est is not None else [])
+    per_layer = layer_estimates(est)
     rows = []
     for rank, h in enumerate(hot, 1):
         layer = h.layer
         rows.append([(str(rank), rank), (_layer_name(layer), None), _text(layer.op_type, "op"),
                      _text(layer.scope, "scope"), _output(layer), _params(layer.params),
                      (si(h.value), h.value), _cost(layer.flops, layer.status),
-                     (f"{100 * h.share:.1f}%", h.share), (f"{100 * h.cumulative:.1f}%", h.cumulative)])
+                     (f"{100 * h.share:.1f}%", h.share), (f"{100 * h.cumulative:.1f}%", h.cumulative)]
+                    + ([_est(per_layer.get(layer.name))] if est is not None else []))
     title = f"Top {len(hot)} layers by MACs" if hot else "Top layers by MACs (no layer has MACs)"
     return f"<h3>{escape(title)}</h3>" + _table("table-top-layers", title, header, rows)
 
 
-def _blocks_table(report: Report, depth: int) -> str:
+def _top_est_table(report: Report, est, top: int) -> str:
+    layers = {x.name: x for x in report.top_layers}
+    header = [("#", "num"), ("layer", "text"), ("op", "text"), ("scope", "text"), ("dtype", "text"),
+              (EST_MS, "num"), ("share", "pct"), ("bound", "text"), ("compute ms", "num"), ("memory ms", "num")]
+    rows = []
+    for rank, x in enumerate(est.top(top), 1):
+        name = _layer_name(layers[x.name]) if x.name in layers else escape(x.name)
+        rows.append([(str(rank), rank), (name, None), _text(x.op_type, "op"), _text(x.scope, "scope"),
+                     _text(x.dtype), _est(x), (f"{100 * x.seconds / est.seconds:.1f}%", x.seconds / est.seconds),
+                     _text(x.bound or ""), (ms(x.compute_s), x.compute_s), (ms(x.memory_s), x.memory_s)])
+    title = f"Top {len(rows)} layers by estimated time on {est.device.name}"
+    return f"<h3>{escape(title)}</h3>" + _table("table-top-est", title, header, rows)
+
+
+def _est_share_cells(shares, key: str) -> List[Cell]:
+    r = shares.get(key)
+    if r is None:
+        return [("", None), ("", None)]
+    text, share = share_cells(shares, key)
+    return [(text, r.seconds), (share, r.share if r.seconds else None)]
+
+
+def _blocks_table(report: Report, depth: int, est=None) -> str:
     t = report.totals
     blocks = report.by_scope(depth)
     header = [("#", "num"), ("block", "text"), ("repeated", "text"), ("layers", "num"),
               ("params", "num"), ("MACs", "num"), ("FLOPs", "num"), ("MACs share", "pct"),
               ("params share", "pct"), ("activations", "num"), ("weights", "num"), ("unknown", "num")]
+    shares = {}
+    if est is not None:
+        header += [(EST_MS, "num"), (EST_SHARE, "pct")]
+        shares = {r.key: r for r in est.by_scope(depth)}
     rows = []
     for i, r in enumerate(blocks, 1):
         repeated = f"{r.pattern} ×{r.repeats}" if r.repeats > 1 else ""
@@ -204,30 +256,39 @@ def _blocks_table(report: Report, depth: int) -> str:
                      (si(r.flops) if r.flops else "", r.flops), _share(r.macs, t.macs),
                      _share(r.params, t.params), (binary_bytes(r.activation_bytes), r.activation_bytes),
                      (binary_bytes(r.weight_bytes) if r.weight_bytes else "", r.weight_bytes),
-                     (str(r.unknown) if r.unknown else "", r.unknown)])
+                     (str(r.unknown) if r.unknown else "", r.unknown)]
+                    + (_est_share_cells(shares, r.key) if est is not None else []))
     title = f"Blocks at scope depth {depth} ({len(blocks)}, in graph order)"
     return f"<h3>{escape(title)}</h3>" + _table("table-blocks", title, header, rows)
 
 
-def _op_table(report: Report) -> str:
+def _op_table(report: Report, est=None) -> str:
     t = report.totals
     ops = report.by_op_type()
     header = [("op type", "text"), ("layers", "num"), ("params", "num"), ("MACs", "num"), ("FLOPs", "num"),
               ("MACs share", "pct"), ("FLOPs share", "pct"), ("activations", "num"), ("unknown", "num")]
+    shares = {}
+    if est is not None:
+        header += [(EST_MS, "num"), (EST_SHARE, "pct")]
+        shares = {r.key: r for r in est.by_op_type()}
     rows = [[_text(r.key, "op"), (str(r.count), r.count), _params(r.params),
              (si(r.macs) if r.macs else "", r.macs), (si(r.flops) if r.flops else "", r.flops),
              _share(r.macs, t.macs), _share(r.flops, t.flops),
              (binary_bytes(r.activation_bytes), r.activation_bytes),
-             (str(r.unknown) if r.unknown else "", r.unknown)] for r in ops]
+             (str(r.unknown) if r.unknown else "", r.unknown)]
+            + (_est_share_cells(shares, r.key) if est is not None else []) for r in ops]
     title = f"Op types ({len(ops)}, costliest first)"
     return f"<h3>{escape(title)}</h3>" + _table("table-op-types", title, header, rows)
 
 
-def _layers_table(report: Report, all_layers: bool) -> str:
+def _layers_table(report: Report, all_layers: bool, est=None) -> str:
     shown, hidden = visible_layers(report, all_layers)
     header = [("#", "num"), ("layer", "text"), ("op", "text"), ("scope", "text"), ("output", "text"),
               ("params", "num"), ("MACs", "num"), ("FLOPs", "num"), ("bytes moved", "num"),
               ("FLOP/byte", "num"), ("status", "text")]
+    if est is not None:
+        header += [(EST_MS, "num"), ("bound", "text")]
+    per_layer = layer_estimates(est)
     order = {id(layer): i for i, layer in enumerate(report.layers, 1)}
     rows = []
     for layer in shown:
@@ -238,13 +299,55 @@ def _layers_table(report: Report, all_layers: bool) -> str:
                      _cost(layer.flops, layer.status),
                      ("?" if memory is None else binary_bytes(memory), memory),
                      ("" if intensity is None else f"{intensity:.3g}", intensity),
-                     _text(layer.status, f"status status-{layer.status}")])
+                     _text(layer.status, f"status status-{layer.status}")]
+                    + ([_est(per_layer.get(layer.name)),
+                        _text(getattr(per_layer.get(layer.name), "bound", None) or "")] if est is not None else []))
     summary = f"All layers ({len(report.layers)}" + (
         f"; {hidden} zero-cost hidden)" if hidden else ")")
     note = ("↳ marks a layer inside an If/Loop/Scan body; its cost is already in its parent's."
             if any(layer.parent is not None for layer in shown) else "")
     return (f'<details class="layers"><summary>{escape(summary)}</summary>'
             + _table("table-layers", summary, header, rows, note) + "</details>")
+
+
+def _rate(value: Optional[float]) -> Cell:
+    return ("" if value is None else f"{value / 1e9:.3g}", value)
+
+
+def _frac(value: Optional[float]) -> Cell:
+    return ("" if value is None else f"{100 * value:.1f}%", value)
+
+
+def _measured_tables(report: Report, m, top: int) -> str:
+    """The measured time per layer (graph order) and where MACs mislead."""
+    layers = {x.name: x for x in report.top_layers}
+
+    def name(x) -> str:
+        return _layer_name(layers[x.name]) if x.name in layers else escape(x.name)
+
+    header = [("#", "num"), ("layer", "text"), ("op", "text"), ("ms", "num"), ("time share", "pct"),
+              ("MAC share", "pct"), ("GFLOP/s", "num"), ("GB/s", "num"), ("calls", "num")]
+    rows = [[(str(i), i), (name(x), None), _text(x.op_type, "op"), (ms(x.seconds), x.seconds), _frac(x.share),
+             _frac(x.mac_share), _rate(x.flops_per_s), _rate(x.bytes_per_s), (f"{x.calls:g}", x.calls)]
+            for i, x in enumerate(m.layers, 1)]
+    lat = m.optimized
+    title = f"Measured time per layer ({len(rows)} layers; onnxruntime {m.onnxruntime_version}, optimizations off)"
+    note = (f"End-to-end (optimizations on): p50 {ms(lat.p50)} ms, p90 {ms(lat.p90)} ms, spread "
+            f"{lat.spread:.2f}x over {lat.runs} runs, {m.threads} thread(s). Layer times sum to "
+            f"{ms(m.layer_seconds)} ms, {100 * m.coverage:.0f}% of the unoptimized end-to-end "
+            f"{ms(m.unoptimized.mean)} ms; {len(m.unmapped)} unmapped kernel(s).")
+    out = (f'<details class="layers"><summary>{escape(title)}</summary>'
+           + _table("table-measured", title, header, rows, note) + "</details>")
+    if m.mislead:
+        header = [("#", "num"), ("layer", "text"), ("op", "text"), ("time share", "pct"), ("MAC share", "pct"),
+                  ("time - MACs (points)", "num")]
+        rows = [[(str(i), i), (name(x), None), _text(x.op_type, "op"), _frac(x.share), _frac(x.mac_share),
+                 (f"+{100 * (x.share - x.mac_share):.1f}", x.share - x.mac_share)]
+                for i, x in enumerate(m.mislead[:top], 1)]
+        rho = "n/a" if m.spearman is None else f"{m.spearman:.3f}"
+        title = f"Where MACs mislead (Spearman rank correlation of time and MACs: {rho})"
+        out += f"<h3>{escape(title)}</h3>" + _table("table-mislead", title, header, rows)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -341,6 +444,48 @@ def _chart_top(report: Report, top: int) -> str:
         body.append(f'<text class="value" x="{scale(h.value) + 6:.1f}" y="{by + bar_h / 2 + 4:.1f}">'
                     f'{escape(si(h.value))}<tspan class="muted"> {100 * h.share:.1f}%</tspan></text></g>')
     desc = f"Horizontal bars: the {len(hot)} layers with the most MACs and their share of the model's MACs."
+    return _svg(chart_id, width, plot_bottom + 46, title, desc, body)
+
+
+def _chart_top_est(report: Report, est, top: int) -> str:
+    """Horizontal bars: the layers with the longest estimated time, coloured by their bound."""
+    chart_id = "chart-top-est"
+    bars = est.top(top)
+    title = f"Top layers by estimated time on {est.device.name}"
+    if not bars:
+        return _empty(chart_id, title, "No layer has an estimated time.")
+    title = f"Top {len(bars)} layers by estimated time on {est.device.name}"
+    width, label_w, value_w, row = 640, 230, 110, 26
+    plot_top, x0 = 52, label_w + 8
+    x1 = width - value_w
+    ticks = nice_ticks(bars[0].seconds * 1e3, 4)
+
+    def scale(v):
+        return x0 + (x1 - x0) * v / ticks[-1]
+
+    plot_bottom = plot_top + row * len(bars)
+    body = [f'<rect x="{x0:g}" y="26" width="10" height="10" rx="2" fill="{MACS_COLOR}"/>',
+            f'<text class="legend" x="{x0 + 15:g}" y="35">compute-bound</text>',
+            f'<rect x="{x0 + 120:g}" y="26" width="10" height="10" rx="2" fill="{PARAMS_COLOR}"/>',
+            f'<text class="legend" x="{x0 + 135:g}" y="35">memory-bound</text>']
+    body += _x_axis(x0, x1, plot_bottom, ticks, scale, lambda v: f"{v:g}", "estimated ms per layer", plot_top)
+    for i, x in enumerate(bars):
+        y = plot_top + i * row
+        value = x.seconds * 1e3
+        share = x.seconds / est.seconds
+        color = MACS_COLOR if x.bound == "compute" else PARAMS_COLOR
+        tip = (f"{x.name} ({x.op_type}, {x.dtype})\n{ms(x.seconds)} ms, {100 * share:.1f}% of the estimate, "
+               f"{x.bound}-bound\ncompute {ms(x.compute_s)} ms, memory {ms(x.memory_s)} ms")
+        name = _fit(x.name, label_w - CHAR_W * (len(x.op_type) + 3))
+        body.append(f'<g class="row {x.bound}"><title>{escape(tip)}</title>')
+        body.append(f'<text class="label" x="{label_w:g}" y="{y + row / 2 + 4:.1f}" text-anchor="end">'
+                    f'{escape(name)}<tspan class="muted"> · {escape(x.op_type)}</tspan></text>')
+        body.append(f'<rect class="bar est" x="{x0:g}" y="{y + 5:.1f}" width="{max(1.0, scale(value) - x0):.1f}" '
+                    f'height="16" rx="2" fill="{color}"/>')
+        body.append(f'<text class="value" x="{scale(value) + 6:.1f}" y="{y + 17:.1f}">{escape(ms(x.seconds))}'
+                    f'<tspan class="muted"> {100 * share:.1f}%</tspan></text></g>')
+    desc = (f"Horizontal bars: the {len(bars)} layers with the longest roofline estimate on {est.device.name} "
+            "(max of FLOPs / peak and bytes moved / bandwidth) and their share of the estimated total.")
     return _svg(chart_id, width, plot_bottom + 46, title, desc, body)
 
 

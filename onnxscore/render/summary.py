@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import FrozenSet, List, Optional, Tuple
+from typing import FrozenSet, List, Optional, Sequence, Tuple
 
 from onnxscore.poly import Poly
 from onnxscore.render.units import binary_bytes, cost_text, percent, shape, shape_cell, si
@@ -30,8 +30,10 @@ def params_line(t) -> str:
     return f"{si(t.params)} ({t.params:,}{held})" + ("" if t.params_complete else "  (lower bound)")
 
 
-def summary_rows(report: Report) -> List[Tuple[str, str]]:
-    """Model facts, inputs used, totals and NetScore."""
+def summary_rows(report: Report, est=None, meas=None) -> List[Tuple[str, str]]:
+    """Model facts, inputs used, totals and NetScore; with ``est`` (an
+    :class:`~onnxscore.device.Estimate`) the estimated latency, with ``meas`` (a
+    :class:`~onnxscore.measure.Measurement`) the measured one."""
     m, t = report.model, report.totals
     lower = "" if t.complete else "  (lower bound: see warnings)"
     by_dtype = ", ".join(f"{k} {binary_bytes(v)}" for k, v in sorted(t.weight_bytes_by_dtype.items()))
@@ -64,6 +66,10 @@ def summary_rows(report: Report) -> List[Tuple[str, str]]:
         rows.insert(6, ("quant overhead", f"{t.quant_overhead:,} scale/zero-point values"))
     if t.tree_nodes or t.trees:
         rows.insert([label for label, _ in rows].index("parameters") + 1, ("trees", trees_line(t)))
+    if est is not None or meas is not None:
+        from onnxscore.render.timing import estimate_rows, measure_rows
+
+        rows += (estimate_rows(est) if est is not None else []) + (measure_rows(meas) if meas is not None else [])
     return rows
 
 
@@ -113,10 +119,30 @@ def _value(v: int, by: str) -> str:
     return binary_bytes(v) if by == "memory" else (f"{v:,}" if by == "params" else si(v))
 
 
-def hotspot_section(report: Report, k: int = 10, by: str = "macs", at=None) -> Optional[Section]:
+def _with_column(section: Section, label: str, cells: Sequence[str], after: str) -> Section:
+    """``section`` with a column ``label`` of ``cells`` (one per row) after column ``after``."""
+    i = section.header.index(after) + 1
+    return replace(section, header=section.header[:i] + (label,) + section.header[i:],
+                   rows=tuple(row[:i] + (cell,) + row[i:] for row, cell in zip(section.rows, cells)),
+                   numeric=section.numeric | {label})
+
+
+def hotspot_section(report: Report, k: int = 10, by: str = "macs", at=None, est=None) -> Optional[Section]:
     """The top-k layers by ``by`` with share and cumulative share of the model total. Polynomial
     costs are ranked at the dim values ``at`` when given (the title says which), else by their
-    leading term, without shares (the note says so)."""
+    leading term, without shares (the note says so). With ``est`` (an
+    :class:`~onnxscore.device.Estimate`) an ``est. ms`` column; ``by="est"`` ranks by it."""
+    if est is not None:
+        from onnxscore.render.timing import EST_MS, est_cell, est_hotspot_section, layer_estimates
+
+        if by == "est":
+            return est_hotspot_section(report, est, k)
+        section = hotspot_section(report, k, by, at)
+        if section is None:
+            return None
+        per_layer = layer_estimates(est)
+        cells = [est_cell(per_layer.get(h.layer.name)) for h in report.hotspots(k, by, at)]
+        return _with_column(section, EST_MS, cells, section.header[-1])
     hot = report.hotspots(k, by, at)
     if not hot:
         return None
@@ -167,8 +193,20 @@ def _shares(report: Report, section: Section) -> Section:
     return section if report.totals.macs_formula is None else _without(section, "share")
 
 
-def scope_section(report: Report, depth: int = 1) -> Optional[Section]:
-    """Blocks at ``depth`` in graph order, with their share of MACs; repeats marked."""
+def _with_estimate(section: Section, keys: Sequence[str], shares) -> Section:
+    """``section`` with ``est. ms`` and ``est. share`` columns for the roll-up rows ``keys``
+    (``shares``: :class:`~onnxscore.device.EstimateShare` rows)."""
+    from onnxscore.render.timing import EST_MS, EST_SHARE, share_cells
+
+    by_key = {r.key: r for r in shares}
+    cells = [share_cells(by_key, k) for k in keys]
+    section = _with_column(section, EST_MS, [c[0] for c in cells], section.header[-1])
+    return _with_column(section, EST_SHARE, [c[1] for c in cells], EST_MS)
+
+
+def scope_section(report: Report, depth: int = 1, est=None) -> Optional[Section]:
+    """Blocks at ``depth`` in graph order, with their share of MACs; repeats marked (with
+    ``est``, the estimated time of each block and its share of the estimate)."""
     rows = report.by_scope(depth)
     if len(rows) <= 1:
         return None
@@ -177,23 +215,31 @@ def scope_section(report: Report, depth: int = 1) -> Optional[Section]:
                   percent(r.macs, total) if r.macs_formula is None else "",
                   _rollup_flops(r), binary_bytes(r.activation_bytes))
                  for r in rows)
-    return _shares(report, Section(f"Blocks at depth {depth} ({len(rows)})",
-                                   ("block", "layers", "params", "MACs", "share", "FLOPs", "act. bytes"), body,
-                                   NUMERIC))
+    section = _shares(report, Section(f"Blocks at depth {depth} ({len(rows)})",
+                                      ("block", "layers", "params", "MACs", "share", "FLOPs", "act. bytes"),
+                                      body, NUMERIC))
+    if est is None:
+        return section
+    # the estimate, which counts the bytes moved, takes the place of the activation bytes (80 columns)
+    return _with_estimate(_without(section, "act. bytes"), [r.key for r in rows], est.by_scope(depth))
 
 
-def op_type_section(report: Report) -> Section:
-    """Count, params, MACs and FLOPs per op type, costliest first."""
+def op_type_section(report: Report, est=None) -> Section:
+    """Count, params, MACs and FLOPs per op type, costliest first (with ``est``, the estimated
+    time of each op type and its share of the estimate)."""
     total = report.totals.macs
+    ops = report.by_op_type()
     body = tuple((r.key, str(r.count), f"{r.params:,}" if r.params else "", _rollup_macs(r),
                   percent(r.macs, total) if r.macs_formula is None else "", _rollup_flops(r))
-                 for r in report.by_op_type())
-    return _shares(report, Section("Op types", ("op", "count", "params", "MACs", "share", "FLOPs"), body,
-                                   NUMERIC))
+                 for r in ops)
+    section = _shares(report, Section("Op types", ("op", "count", "params", "MACs", "share", "FLOPs"), body,
+                                      NUMERIC))
+    return section if est is None else _with_estimate(section, [r.key for r in ops], est.by_op_type())
 
 
-def layer_section(report: Report, all_layers: bool = False) -> Section:
-    """Every layer in graph order (zero-cost ones only with ``all_layers``)."""
+def layer_section(report: Report, all_layers: bool = False, est=None) -> Section:
+    """Every layer in graph order (zero-cost ones only with ``all_layers``; with ``est``, each
+    layer's estimated time in place of its FLOP/B)."""
     shown, hidden = visible_layers(report, all_layers)
     title = f"All layers ({len(report.layers)}" + (
         f"; {hidden} zero-cost hidden, --all-layers shows them)" if hidden else ")")
@@ -201,8 +247,16 @@ def layer_section(report: Report, all_layers: bool = False) -> Section:
                   si(x.params) if x.params else "", cost_cell(x.macs, x.status, x.macs_formula),
                   cost_cell(x.flops, x.status, x.flops_formula),
                   "" if x.intensity is None else f"{x.intensity:.2g}") for x in shown)
-    return Section(title, ("layer", "op", "output", "params", "MACs", "FLOPs", "FLOP/B"), rows, NUMERIC,
-                   fold=True)
+    section = Section(title, ("layer", "op", "output", "params", "MACs", "FLOPs", "FLOP/B"), rows, NUMERIC,
+                      fold=True)
+    if est is None:
+        return section
+    from onnxscore.render.timing import EST_MS, est_cell, layer_estimates
+
+    per_layer = layer_estimates(est)
+    # the estimate takes the place of the arithmetic intensity that decides its bound (80 columns)
+    return _with_column(_without(section, "FLOP/B"), EST_MS, [est_cell(per_layer.get(x.name)) for x in shown],
+                        "FLOPs")
 
 
 def sweep_section(rows) -> Optional[Section]:
@@ -218,13 +272,22 @@ def sweep_section(rows) -> Optional[Section]:
 
 
 def report_sections(report: Report, top: int = 10, depth: int = 1, layers: bool = True,
-                    all_layers: bool = False, sweep_rows=None) -> List[Section]:
-    """The tables of an ``analyze`` report, in reading order."""
+                    all_layers: bool = False, sweep_rows=None, est=None, meas=None) -> List[Section]:
+    """The tables of an ``analyze`` report, in reading order; ``est`` (an
+    :class:`~onnxscore.device.Estimate`) adds estimated-time columns and the top layers by
+    estimated time, ``meas`` (a :class:`~onnxscore.measure.Measurement`) the measured time per
+    layer and where MACs mislead."""
     at = max(sweep_rows, key=lambda r: r.macs).values if sweep_rows else None  # the costliest point
-    sections = [sweep_section(sweep_rows), hotspot_section(report, top, "macs", at),
-                scope_section(report, depth), op_type_section(report)]
+    sections = [sweep_section(sweep_rows), hotspot_section(report, top, "macs", at, est)]
+    if est is not None:
+        sections.append(hotspot_section(report, top, "est", est=est))
+    sections += [scope_section(report, depth, est), op_type_section(report, est)]
     if layers:
-        sections.append(layer_section(report, all_layers))
+        sections.append(layer_section(report, all_layers, est))
+    if meas is not None:
+        from onnxscore.render.timing import measurement_sections
+
+        sections += measurement_sections(report, meas, top, layers)
     return [s for s in sections if s is not None]
 
 

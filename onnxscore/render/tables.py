@@ -17,24 +17,36 @@ CSV_COLUMNS = ["model", "kind", "name", "op_type", "domain", "scope", "input_sha
                "intensity", "status", "parent", "count", "repeats", "note"]
 
 
-def to_json(reports: Sequence[Report], depth: int = 1, sweeps=None, indent: bool = False, **_) -> str:
+def to_json(reports: Sequence[Report], depth: int = 1, sweeps=None, indent: bool = False, estimates=None,
+            measurements=None, **_) -> str:
     """One object per model (a list when there are several), with the roll-ups at ``depth``
     (and ``sweep``: the costs at each swept value). Compact (one line) unless ``indent`` (two
     spaces). Written by orjson, a C encoder that writes the rows' dataclasses directly: a
     report of 200,000 layers takes a fraction of a second, where ``json.dumps`` took half a
-    minute. Polynomials (formulas, dims such as "past + seq") are written as text."""
+    minute. Polynomials (formulas, dims such as "past + seq") are written as text. With
+    ``estimates`` / ``measurements`` (one or None per model), an ``estimate`` object
+    (``Estimate.to_dict``) and a ``measurement`` object (``Measurement.to_dict``)."""
+    timing = dict(estimates=estimates, measurements=measurements)
     try:
-        return orjson.dumps(_documents(reports, depth, sweeps, objects=True), default=str,
+        return orjson.dumps(_documents(reports, depth, sweeps, objects=True, **timing), default=str,
                             option=orjson.OPT_NON_STR_KEYS | (orjson.OPT_INDENT_2 if indent else 0)
                             ).decode() + "\n"
     except TypeError:  # an integer beyond 64 bits (a count from absurd dims): the standard encoder
-        return json.dumps(_documents(reports, depth, sweeps), default=str, indent=2 if indent else None) + "\n"
+        return json.dumps(_documents(reports, depth, sweeps, **timing), default=str,
+                          indent=2 if indent else None) + "\n"
 
 
-def _documents(reports: Sequence[Report], depth: int, sweeps, objects: bool = False):
+def _documents(reports: Sequence[Report], depth: int, sweeps, objects: bool = False, estimates=None,
+               measurements=None):
     data = [r.to_dict(depth, objects=objects) for r in reports]
     for d, rows in zip(data, sweeps or ()):
         d["sweep"] = [{"values": x.values, "phase": x.phase, "macs": x.macs, "flops": x.flops} for x in rows]
+    for d, est in zip(data, estimates or ()):
+        if est is not None:
+            d["estimate"] = est.to_dict(depth)
+    for d, m in zip(data, measurements or ()):
+        if m is not None:
+            d["measurement"] = m.to_dict()
     return data[0] if len(data) == 1 else data
 
 
@@ -42,18 +54,63 @@ def _blank(v):
     return "" if v is None else v
 
 
-def to_csv(reports: Sequence[Report], depth: int = 1, sweeps=None, **_) -> str:
+def _ms(seconds) -> str:
+    return "" if seconds is None else f"{seconds * 1e3:.6g}"
+
+
+def _csv_rate(value) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+def to_csv(reports: Sequence[Report], depth: int = 1, sweeps=None, estimates=None, measurements=None,
+           **_) -> str:
     """Raw integers, one row per layer (``kind=layer``), then one per block at ``depth``
     (``kind=scope``) and per op type (``kind=op_type``). Unknown costs are empty cells.
-    With ``sweeps``, the sweep table alone: model, the swept dims, phase, macs, flops."""
+    With ``sweeps``, the sweep table alone: model, the swept dims, phase, macs, flops.
+
+    With ``estimates`` (one or None per model), the columns ``est_ms`` (estimated
+    milliseconds; empty when unknown) and ``bound`` (compute or memory), and a first row
+    ``kind=estimate`` per model (name: the device; est_ms: the total; count: layers without an
+    estimate). With ``measurements``, the columns ``measured_ms``, ``time_share``,
+    ``mac_share``, ``flop_per_s``, ``byte_per_s`` (per layer), and a row ``kind=measurement``
+    (measured_ms: the p50 end-to-end latency; note: p90, threads, onnxruntime version)."""
     if sweeps:
         return _sweep_csv(reports, sweeps)
+    est_on = any(e is not None for e in estimates or ())
+    meas_on = any(m is not None for m in measurements or ())
+    columns = CSV_COLUMNS + (["est_ms", "bound"] if est_on else []) + (
+        ["measured_ms", "time_share", "mac_share", "flop_per_s", "byte_per_s"] if meas_on else [])
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, CSV_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buf, columns, lineterminator="\n")
     writer.writeheader()
-    for r in reports:
+    for i, r in enumerate(reports):
+        est = estimates[i] if est_on else None
+        meas = measurements[i] if meas_on else None
+        per_layer = {x.name: x for x in est.layers} if est is not None else {}
+        timed = {x.name: x for x in meas.layers + meas.nested} if meas is not None else {}
+        if est is not None:
+            writer.writerow({"model": r.model.path, "kind": "estimate", "name": est.device.name,
+                             "est_ms": _ms(est.seconds), "count": est.unknown,
+                             "note": f"roofline; {est.compute_bound} compute-bound, {est.memory_bound} "
+                                     f"memory-bound layers" + ("" if est.complete else "; lower bound")})
+        if meas is not None:
+            lat = meas.optimized
+            writer.writerow({"model": r.model.path, "kind": "measurement", "name": "p50",
+                             "measured_ms": _ms(lat.p50), "count": lat.runs,
+                             "note": f"p90 {_ms(lat.p90)} ms; {meas.threads} thread(s); onnxruntime "
+                                     f"{meas.onnxruntime_version}; {len(meas.unmapped)} unmapped kernel(s)"})
         for x in r.layers:
-            writer.writerow({
+            extra = {}
+            if est is not None:
+                e = per_layer.get(x.name)
+                extra.update(est_ms=_ms(e.seconds) if e is not None else "", bound=(e.bound or "") if e else "")
+            if meas is not None:
+                t = timed.get(x.name)
+                if t is not None:
+                    extra.update(measured_ms=_ms(t.seconds), time_share=f"{t.share:.6g}",
+                                 mac_share=_csv_rate(t.mac_share), flop_per_s=_csv_rate(t.flops_per_s),
+                                 byte_per_s=_csv_rate(t.bytes_per_s))
+            writer.writerow({**extra,
                 "model": r.model.path, "kind": "layer", "name": x.name, "op_type": x.op_type,
                 "domain": x.domain, "scope": x.scope, "input_shapes": shapes(x.input_shapes),
                 "output_shapes": shapes(x.output_shapes), "params": x.params, "macs": _blank(x.macs),
@@ -62,9 +119,12 @@ def to_csv(reports: Sequence[Report], depth: int = 1, sweeps=None, **_) -> str:
                 "memory": _blank(x.memory),
                 "intensity": "" if x.intensity is None else f"{x.intensity:.6g}",
                 "status": x.status, "parent": x.parent or "", "note": x.note})
+        shares = {"scope": {s.key: s for s in est.by_scope(depth)} if est is not None else {},
+                  "op_type": {s.key: s for s in est.by_op_type()} if est is not None else {}}
         for kind, rows in (("scope", r.by_scope(depth)), ("op_type", r.by_op_type())):
             for row in rows:
-                writer.writerow({
+                share = shares[kind].get(row.key)
+                writer.writerow({**({"est_ms": _ms(share.seconds)} if share is not None else {}),
                     "model": r.model.path, "kind": kind, "name": row.key,
                     "scope": row.key if kind == "scope" else "", "params": row.params, "macs": row.macs,
                     "flops": row.flops, "activation_bytes": row.activation_bytes,
@@ -110,13 +170,17 @@ def md_section(section: Section) -> str:
 
 
 def to_markdown(reports: Sequence[Report], top: int = 10, depth: int = 1, layers: bool = True,
-                all_layers: bool = False, sweeps=None, explain: bool = False, **_) -> str:
-    """GitHub-flavoured Markdown: the summary first, the long per-layer table folded."""
+                all_layers: bool = False, sweeps=None, explain: bool = False, estimates=None,
+                measurements=None, **_) -> str:
+    """GitHub-flavoured Markdown: the summary first, the long per-layer table folded (with
+    ``estimates`` / ``measurements``, one or None per model: the estimated and measured time)."""
     parts = []
     for i, r in enumerate(reports):
+        est = estimates[i] if estimates else None
+        meas = measurements[i] if measurements else None
         parts.append(f"### onnxscore: `{r.model.path}`\n")
-        parts.append(md_table(["figure", "value"], summary_rows(r)) + "\n")
+        parts.append(md_table(["figure", "value"], summary_rows(r, est, meas)) + "\n")
         rows = sweeps[i] if sweeps else None
-        parts += [md_section(s) for s in report_sections(r, top, depth, layers, all_layers, rows)]
+        parts += [md_section(s) for s in report_sections(r, top, depth, layers, all_layers, rows, est, meas)]
         parts += [f"> {_md_escape(line)}\n" for line in footer_lines(r, explain)]
     return "\n".join(parts)

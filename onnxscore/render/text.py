@@ -224,19 +224,19 @@ def formula_lines(section: Section, width: int) -> List[str]:
     return lines
 
 
-def summary_table(report: Report) -> Table:
+def summary_table(report: Report, est=None, meas=None) -> Table:
     summary = Table(box=None, show_header=False, pad_edge=False)
     summary.add_column(style="bold")
     summary.add_column(overflow="fold")
-    for label, value in summary_rows(report):
+    for label, value in summary_rows(report, est, meas):
         summary.add_row(Text(label), Text(value))
     return summary
 
 
 def render_one(report: Report, console: Console, top: int = 10, depth: int = 1, layers: bool = True,
-               all_layers: bool = False, sweep_rows=None, explain: bool = False) -> None:
-    console.print(summary_table(report))
-    for section in report_sections(report, top, depth, layers, all_layers, sweep_rows):
+               all_layers: bool = False, sweep_rows=None, explain: bool = False, est=None, meas=None) -> None:
+    console.print(summary_table(report, est, meas))
+    for section in report_sections(report, top, depth, layers, all_layers, sweep_rows, est, meas):
         console.print(draw(section))
     for line in footer_lines(report, explain):
         console.print(line)
@@ -253,14 +253,16 @@ def console_text(paint: Callable[[Console], None], width: Optional[int] = None, 
 
 def to_text(reports: Sequence[Report], top: int = 10, depth: int = 1, layers: bool = True,
             all_layers: bool = False, width: Optional[int] = None, color: bool = False,
-            sweeps=None, explain: bool = False) -> str:
+            sweeps=None, explain: bool = False, estimates=None, measurements=None) -> str:
     """The readable report of each model, one after the other (``sweeps``: rows per model;
-    ``explain``: where each unknown shape was lost)."""
+    ``explain``: where each unknown shape was lost; ``estimates``, ``measurements``: an
+    :class:`~onnxscore.device.Estimate`, a :class:`~onnxscore.measure.Measurement` or None
+    per model)."""
     def paint(console: Console) -> None:
         for i, report in enumerate(reports):
             if i:
                 console.rule()
             render_one(report, console, top, depth, layers, all_layers, sweeps[i] if sweeps else None,
-                       explain)
+                       explain, estimates[i] if estimates else None, measurements[i] if measurements else None)
 
     return console_text(paint, width, color)
