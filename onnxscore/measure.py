@@ -508,13 +508,9 @@ def _ranks(values: Sequence[float]) -> np.ndarray:
     return ranks
 
 
-def measure_latency(path: str, report: Optional[Report] = None, dims: Optional[Mapping[str, int]] = None,
-                    runs: int = 20, warmup: int = 3, threads: Optional[int] = None, seed: int = 0,
-                    inputs: Optional[Mapping[str, Any]] = None) -> Tuple[Latency, int]:
-    """End-to-end latency only (step 2 of :func:`measure`, no profiled session): the
-    :class:`Latency` of ``runs`` runs after ``warmup``, graph optimizations at onnxruntime's
-    default, and the ``intra_op_num_threads`` asked for (0: onnxruntime's default). For ranking
-    many models by measured latency (``rank``); arguments as :func:`measure`."""
+def _prepare(path, report, dims, runs: int, warmup: int, seed: int, inputs):
+    """What both measurements start from: onnxruntime, the report (made when not given), the
+    model as it will run, and its inputs."""
     if runs < 1 or warmup < 0:
         raise UsageError(f"runs must be >= 1 and warmup >= 0 (got runs={runs}, warmup={warmup})")
     ort = _ort()
@@ -523,7 +519,17 @@ def measure_latency(path: str, report: Optional[Report] = None, dims: Optional[M
         from onnxscore.walk import analyze
         report = analyze(path, dims=dims)
     model = _load_for_run(path)
-    feeds = make_inputs(model.proto, report, seed, inputs, path)
+    return ort, path, report, model, make_inputs(model.proto, report, seed, inputs, path)
+
+
+def measure_latency(path: str, report: Optional[Report] = None, dims: Optional[Mapping[str, int]] = None,
+                    runs: int = 20, warmup: int = 3, threads: Optional[int] = None, seed: int = 0,
+                    inputs: Optional[Mapping[str, Any]] = None) -> Tuple[Latency, int]:
+    """End-to-end latency only (step 2 of :func:`measure`, no profiled session): the
+    :class:`Latency` of ``runs`` runs after ``warmup``, graph optimizations at onnxruntime's
+    default, and the ``intra_op_num_threads`` asked for (0: onnxruntime's default). For ranking
+    many models by measured latency (``rank``); arguments as :func:`measure`."""
+    ort, path, report, model, feeds = _prepare(path, report, dims, runs, warmup, seed, inputs)
     session = _session(ort, model, path, ort.GraphOptimizationLevel.ORT_ENABLE_ALL, threads)
     return Latency.of(_timed(session, feeds, runs, warmup, path)), int(threads or 0)
 
@@ -565,15 +571,7 @@ def measure(path: str, report: Optional[Report] = None, dims: Optional[Mapping[s
     MeasureError
         onnxruntime cannot load or run the model.
     """
-    if runs < 1 or warmup < 0:
-        raise UsageError(f"runs must be >= 1 and warmup >= 0 (got runs={runs}, warmup={warmup})")
-    ort = _ort()
-    path = os.fspath(path)
-    if report is None:
-        from onnxscore.walk import analyze
-        report = analyze(path, dims=dims)
-    model = _load_for_run(path)
-    feeds = make_inputs(model.proto, report, seed, inputs, path)
+    ort, path, report, model, feeds = _prepare(path, report, dims, runs, warmup, seed, inputs)
     level = ort.GraphOptimizationLevel
     profile_runs = max(1, min(runs, 5)) if profile_runs is None else max(1, int(profile_runs))
 
