@@ -52,6 +52,10 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from tests.builders import strip_cache  # noqa: E402
 TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
 CLASSES = 10
 N_MODELS = 1000
@@ -213,16 +217,6 @@ def check_study(data: dict, built: Sequence[Built], analyzed: int, cached: int, 
         problems.append(f"counts {counts}; expected {analyzed} analyzed, {cached} from the cache, 0 failed")
     if problems:
         raise BenchmarkError(f"{label}: " + "; ".join(problems))
-
-
-def strip_cache(data: dict) -> dict:
-    """A study's JSON without what says where the figures came from (as tests/test_study.py)."""
-    data = json.loads(json.dumps(data))
-    for row in data["rows"]:
-        row.pop("cached")
-    data["counts"].pop("analyzed")
-    data["counts"].pop("cached")
-    return data
 
 
 # ---------------------------------------------------------------------------------------------

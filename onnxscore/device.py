@@ -255,7 +255,7 @@ def _cpuinfo() -> Dict[str, str]:
                 key, sep, value = line.partition(":")
                 if sep and key.strip() not in out:
                     out[key.strip()] = value.strip()
-    except OSError:
+    except OSError:  # not Linux: the key goes without the CPU's details (the docstring's "empty")
         pass
     return out
 

@@ -1,6 +1,7 @@
 """Synthetic models built with onnx.helper for the whole-pipeline tests."""
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
@@ -152,3 +153,14 @@ def build_decoder(cfg: DecoderConfig, folder: str, name: str = "decoder.onnx",
         with open(os.path.join(folder, data_name), "wb") as f:
             f.truncate(offset)
     return path
+
+
+def strip_cache(data: dict) -> dict:
+    """A study's JSON (``Study.to_dict()``) without what says where the figures came from: the
+    rows' ``cached`` flags and the analyzed and cached counts (a copy)."""
+    data = json.loads(json.dumps(data))
+    for row in data["rows"]:
+        row.pop("cached")
+    data["counts"].pop("analyzed")
+    data["counts"].pop("cached")
+    return data

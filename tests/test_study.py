@@ -38,6 +38,7 @@ from onnxscore import study as S
 from onnxscore.budget import figures_for
 from onnxscore.cache import Cache
 from onnxscore.errors import OnnxScoreError
+from tests.builders import strip_cache
 
 HIDDEN = 100
 
@@ -112,16 +113,6 @@ def study(zoo):
 def ns(a, p_millions, batch):
     """Omega with m = batch * p / 1000 GMACs (module docstring)."""
     return 40 * math.log10(a) - 20 * math.log10(p_millions) - 10 * math.log10(batch) + 30
-
-
-def strip_cache(data):
-    """A study's JSON without what says where the figures came from."""
-    data = json.loads(json.dumps(data))
-    for row in data["rows"]:
-        row.pop("cached")
-    data["counts"].pop("analyzed")
-    data["counts"].pop("cached")
-    return data
 
 
 # --------------------------------------------------------------------------- pure functions

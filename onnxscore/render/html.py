@@ -464,10 +464,7 @@ def _chart_top_est(report: Report, est, top: int) -> str:
         return x0 + (x1 - x0) * v / ticks[-1]
 
     plot_bottom = plot_top + row * len(bars)
-    body = [f'<rect x="{x0:g}" y="26" width="10" height="10" rx="2" fill="{MACS_COLOR}"/>',
-            f'<text class="legend" x="{x0 + 15:g}" y="35">compute-bound</text>',
-            f'<rect x="{x0 + 120:g}" y="26" width="10" height="10" rx="2" fill="{PARAMS_COLOR}"/>',
-            f'<text class="legend" x="{x0 + 135:g}" y="35">memory-bound</text>']
+    body = _swatches(x0, ((MACS_COLOR, "compute-bound", 0), (PARAMS_COLOR, "memory-bound", 120)))
     body += _x_axis(x0, x1, plot_bottom, ticks, scale, lambda v: f"{v:g}", "estimated ms per layer", plot_top)
     for i, x in enumerate(bars):
         y = plot_top + i * row
@@ -489,6 +486,15 @@ def _chart_top_est(report: Report, est, top: int) -> str:
     return _svg(chart_id, width, plot_bottom + 46, title, desc, body)
 
 
+def _swatches(x0: float, entries) -> List[str]:
+    """A bar chart's legend above its plot: (colour, label, offset from ``x0``) each."""
+    out = []
+    for color, label, dx in entries:
+        out.append(f'<rect x="{x0 + dx:g}" y="26" width="10" height="10" rx="2" fill="{color}"/>')
+        out.append(f'<text class="legend" x="{x0 + dx + 15:g}" y="35">{label}</text>')
+    return out
+
+
 def _chart_blocks(report: Report, depth: int) -> str:
     chart_id = "chart-blocks"
     title = f"Share per block (scope depth {depth})"
@@ -508,10 +514,7 @@ def _chart_blocks(report: Report, depth: int) -> str:
         return x0 + (x1 - x0) * v / ticks[-1]
 
     plot_bottom = plot_top + row * len(rows)
-    body = [f'<rect x="{x0:g}" y="26" width="10" height="10" rx="2" fill="{MACS_COLOR}"/>',
-            f'<text class="legend" x="{x0 + 15:g}" y="35">MACs</text>',
-            f'<rect x="{x0 + 70:g}" y="26" width="10" height="10" rx="2" fill="{PARAMS_COLOR}"/>',
-            f'<text class="legend" x="{x0 + 85:g}" y="35">parameters</text>']
+    body = _swatches(x0, ((MACS_COLOR, "MACs", 0), (PARAMS_COLOR, "parameters", 70)))
     body += _x_axis(x0, x1, plot_bottom, ticks, scale, lambda v: f"{100 * v:g}%",
                     "share of the model total (%)", plot_top)
     for i, (r, (macs_share, params_share)) in enumerate(zip(rows, shares)):
