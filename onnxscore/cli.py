@@ -526,7 +526,7 @@ def ops_command(domain: Optional[str], fmt: str) -> None:
     click.echo(f"{len(rules)} ops")
 
 
-RANK_BY = ("netscore", "top1", "info_density", "params", "macs", "flops", "weight_bytes")
+RANK_BY = ("netscore", "top1", "info_density", "params", "macs", "flops", "weight_bytes", "est_latency")
 
 
 def accuracy_table_options(fn):
@@ -567,7 +567,13 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command ended by Ct
 @click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @accuracy_table_options
 @click.option("--by", type=click.Choice(RANK_BY), default="netscore", show_default=True,
-              help="Order of the leaderboard: a metric (highest first) or a cost (smallest first).")
+              help="Order of the leaderboard: a metric (highest first) or a cost (smallest first); "
+                   "est_latency (fastest first) needs --device.")
+@click.option("--device", default=None, metavar="NAME|FILE.toml",
+              help="Also estimate each model's latency on a device (the roofline estimate of `check "
+                   "--max-latency-ms`): a built-in profile (raspberry-pi-5, jetson-orin-nano-8gb, "
+                   "jetson-agx-orin-64gb), 'local' (this machine, calibrated once) or a TOML profile "
+                   "file. Estimates depend on the profile's numbers; they are not measurements.")
 @click.option("-j", "--jobs", type=click.IntRange(1), default=None,
               help="Local processes analyzing at once (default: the machine's cores).")
 @click.option("--scheduler", default=None, metavar="ADDR",
@@ -586,8 +592,8 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command ended by Ct
                    "or $ONNXSCORE_CACHE_DIR).")
 @click.option("--no-cache", is_flag=True, help="Analyze every model, ignoring the result cache.")
 @_guard
-def rank_command(models, accuracy_file, name_column, accuracy_column, by, jobs, scheduler, dims, input_shapes,
-                 values, alpha, beta, gamma, fmt, html, plot, output, cache_dir, no_cache) -> None:
+def rank_command(models, accuracy_file, name_column, accuracy_column, by, device, jobs, scheduler, dims,
+                 input_shapes, values, alpha, beta, gamma, fmt, html, plot, output, cache_dir, no_cache) -> None:
     """Rank MODELS (ONNX files, or folders searched for *.onnx) by NetScore, top-1 and
     information density: the leaderboard, Pareto fronts and rank correlations of the NetScore
     paper's study. Exit 2 when a model could not be analyzed (after the whole study); 130 when
@@ -600,14 +606,17 @@ def rank_command(models, accuracy_file, name_column, accuracy_column, by, jobs, 
       onnxscore rank zoo/ --accuracy top1.json --by info_density --format md -o leaderboard.md
       onnxscore rank zoo/ --jobs 8 --html study.html --plot study.png
       onnxscore rank zoo/ --scheduler tcp://scheduler:8786 --format json -o study.json
+      onnxscore rank zoo/ --accuracy top1.csv --device raspberry-pi-5 --by est_latency --html study.html
     """
     if cache_dir and no_cache:
         raise UsageError("--cache-dir and --no-cache: choose one")
+    if by == "est_latency" and device is None:
+        raise UsageError("--by est_latency sorts by the estimated latency on a device: give --device NAME|FILE.toml")
     done = [0, 0]  # models finished (cache hits included), of how many
     try:
         status = _rank(models, accuracy_file, name_column, accuracy_column, by, jobs, scheduler, dims,
                        input_shapes, values, alpha, beta, gamma, fmt, html, plot, output, cache_dir, no_cache,
-                       done)
+                       done, device)
     except KeyboardInterrupt:  # said below, once the interrupt and what it held (a pool) are gone
         status = EXIT_INTERRUPTED
     if status == EXIT_INTERRUPTED:
@@ -620,7 +629,8 @@ def rank_command(models, accuracy_file, name_column, accuracy_column, by, jobs, 
 
 
 def _rank(models, accuracy_file, name_column, accuracy_column, by, jobs, scheduler, dims, input_shapes, values,
-          alpha, beta, gamma, fmt, html, plot, output, cache_dir, no_cache, done: List[int]) -> int:
+          alpha, beta, gamma, fmt, html, plot, output, cache_dir, no_cache, done: List[int],
+          device: Optional[str] = None) -> int:
     """The work of ``rank``: the study, rendered; its exit status. ``done`` follows the
     progress: models finished (cache hits included) and how many there are."""
     from onnxscore.render.study import render_study, summary_line
@@ -631,6 +641,16 @@ def _rank(models, accuracy_file, name_column, accuracy_column, by, jobs, schedul
     if not no_cache:
         from onnxscore.cache import Cache
         cache = Cache(cache_dir)
+    if device is not None:
+        from onnxscore.device import load_device
+        try:
+            profile = load_device(device, cache=cache)  # local: calibrated once, kept in the cache
+        except BaseException:
+            if cache is not None:
+                cache.close()
+            raise
+    else:
+        profile = None
     bar, update = _progress_bar()
 
     def progress(n: int, total: int) -> None:
@@ -643,7 +663,7 @@ def _rank(models, accuracy_file, name_column, accuracy_column, by, jobs, schedul
             bar.start()
         study = rank(models, accuracies, by=by, dims=parse_dims(dims), input_shapes=parse_input_shapes(input_shapes),
                      values=parse_values(values), alpha=alpha, beta=beta, gamma=gamma, jobs=jobs,
-                     scheduler=scheduler, cache=cache, progress=progress)
+                     scheduler=scheduler, cache=cache, progress=progress, device=profile)
     finally:
         if bar is not None:
             bar.stop()

@@ -28,6 +28,13 @@ options are unchanged (same key: file SHA-256, onnxscore version, dims, input sh
 every model analyzed is written to the cache as soon as it finishes, so an interrupted study
 loses only the analyses in flight. Analyses run in this process (``jobs=1``), in ``jobs``
 local processes, or on a Dask distributed cluster (``scheduler``); the study is the same.
+
+With a ``device`` (:func:`onnxscore.device.load_device`), each row also has ``est_latency_ms``,
+the roofline estimate on it that ``check``'s ``max_latency_ms`` uses (the device's profile is in
+the cache key); ``est_latency_unknown`` counts the layers without an estimate (then the value is
+a lower bound; None when no layer has one). The rows may be sorted by it (``by="est_latency"``,
+smallest first) and there is a third Pareto front, top-1 against it. The estimate depends on
+the profile: ``local`` is this machine's calibration, not a measurement of each model.
 """
 from __future__ import annotations
 
@@ -52,10 +59,11 @@ from onnxscore.netscore import ALPHA, BETA, GAMMA, netscore
 SCHEMA = "onnxscore.study/1"
 METRICS = ("netscore", "top1", "info_density")  # the paper's three; higher is better
 COSTS = ("params", "macs", "flops", "weight_bytes")  # smaller is better
-BY = METRICS + COSTS
-PARETO_COSTS = ("macs", "params")
+EST_LATENCY = "est_latency"  # by the roofline estimate on the study's device, smallest first
+BY = METRICS + COSTS + (EST_LATENCY,)
+PARETO_COSTS = ("macs", "params")  # always; plus EST_LATENCY when the study has a device
 PAIRS = (("netscore", "top1"), ("netscore", "info_density"), ("top1", "info_density"))
-UNITS = {"params": "count", "macs": "count",
+UNITS = {"params": "count", "macs": "count", "est_latency_ms": "milliseconds, estimated on the device",
          "netscore": "dB; a in %, p in millions of parameters, m in billions of MACs",
          "info_density": "% top-1 per million parameters"}
 DASK_RETRIES = 3  # a task whose worker is lost is also rescheduled by Dask (allowed-failures)
@@ -289,16 +297,17 @@ def match_accuracies(models: Sequence[_Model], table: Mapping[str, float]
 # --------------------------------------------------------------------------- the analyses
 
 def analyze_figures(path: str, dims: Mapping[str, int], input_shapes: Mapping[str, Sequence[int]],
-                    values: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+                    values: Optional[Mapping[str, Any]] = None, device=None) -> Dict[str, Any]:
     """The work of one model: ``{"figures": Figures.to_dict(), "error": None, "internal": False}``
-    or its error in one line. Pure: the same file and options give the same result, nothing is
-    written, so a process pool or a Dask cluster may run it again after a lost worker."""
+    or its error in one line; with ``device`` (a :class:`onnxscore.device.Device`), the figures
+    hold the estimated latency on it, as :func:`onnxscore.budget.figures_for` computes it. Pure:
+    the same file and options give the same result, nothing is written, so a process pool or a
+    Dask cluster may run it again after a lost worker."""
     try:
-        from onnxscore.budget import Figures
-        from onnxscore.walk import analyze
+        from onnxscore.budget import figures_for
 
-        report = analyze(path, dims, input_shapes, values=values)
-        return {"figures": Figures.of(report).to_dict(), "error": None, "internal": False}
+        figures, _ = figures_for(path, dims, input_shapes, None, values, device)
+        return {"figures": figures.to_dict(), "error": None, "internal": False}
     except OnnxScoreError as e:
         return {"figures": None, "error": _first_line(str(e)) or type(e).__name__, "internal": False}
     except Exception as e:  # noqa: BLE001 - a bug of onnxscore: the row says so, the study goes on
@@ -312,16 +321,20 @@ def _first_line(text: str) -> str:
 
 
 def cache_key_for(path: str, dims: Mapping[str, int], input_shapes: Mapping[str, Sequence[int]],
-                  values: Optional[Mapping[str, Any]] = None) -> Optional[str]:
+                  values: Optional[Mapping[str, Any]] = None, device=None) -> Optional[str]:
     """The key under which ``onnxscore check`` (:func:`onnxscore.budget.figures_for`) caches the
-    model's figures: the same key, so either command's results serve the other. None when the
-    file cannot be read (its analysis will say why)."""
+    model's figures: the same key, so either command's results serve the other (with ``device``,
+    its whole profile is in the key). None when the file cannot be read (its analysis will say
+    why)."""
     from onnxscore.cache import cache_key, file_digest
 
+    options = {"dims": dict(sorted(dims.items())),
+               "inputs": {k: list(v) for k, v in sorted(input_shapes.items())},
+               "values": dict(sorted((values or {}).items()))}
+    if device is not None:
+        options["device"] = device.to_dict()
     try:
-        return cache_key(file_digest(path), {"dims": dict(sorted(dims.items())),
-                                             "inputs": {k: list(v) for k, v in sorted(input_shapes.items())},
-                                             "values": dict(sorted((values or {}).items()))})
+        return cache_key(file_digest(path), options)
     except OSError:
         return None
 
@@ -677,14 +690,18 @@ class Row:
     error: Optional[str]
     rank: Optional[int] = None  # under the study's ``by``
     internal: bool = False
+    est_latency_ms: Optional[float] = None  # on the study's device; None: no device, or no estimate
+    est_latency_unknown: Optional[int] = None  # layers without an estimate (then a lower bound)
 
     def to_dict(self) -> Dict[str, Any]:
+        costs = PARETO_COSTS + ((EST_LATENCY,) if EST_LATENCY in self.pareto else ())
         return {"rank": self.rank, "model": self.model, "path": self.path, "top1": self.top1,
                 "accuracy_source": self.accuracy_source, "params": self.params, "macs": self.macs,
                 "flops": self.flops, "weight_bytes": self.weight_bytes, "complete": self.complete,
                 "info_density": self.info_density, "netscore": self.netscore,
+                "est_latency_ms": self.est_latency_ms, "est_latency_unknown": self.est_latency_unknown,
                 "ranks": {m: self.ranks.get(m) for m in METRICS},
-                "pareto": {c: bool(self.pareto.get(c)) for c in PARETO_COSTS},
+                "pareto": {c: bool(self.pareto.get(c)) for c in costs},
                 "cached": self.cached, "error": self.error}
 
 
@@ -705,17 +722,20 @@ class Study:
     missing_accuracy: Tuple[str, ...]
     unmatched_accuracy: Tuple[str, ...]
     counts: Mapping[str, int]
+    device: Optional[Mapping[str, Any]] = None  # the profile of the estimates (Device.to_dict())
 
     @property
     def failed(self) -> Tuple[Row, ...]:
         return tuple(r for r in self.rows if r.error is not None)
 
     def to_dict(self) -> Dict[str, Any]:
-        """The JSON form, schema ``onnxscore.study/1`` (raw integers; floats as computed)."""
+        """The JSON form, schema ``onnxscore.study/1`` (raw integers; floats as computed);
+        ``device`` is None, or the profile of the rows' ``est_latency_ms``."""
+        costs = PARETO_COSTS + ((EST_LATENCY,) if self.device is not None else ())
         return {"schema": SCHEMA, "by": self.by, "alpha": float(self.alpha), "beta": float(self.beta),
-                "gamma": float(self.gamma), "units": dict(UNITS),
-                "rows": [r.to_dict() for r in self.rows],
-                "pareto": {c: list(self.pareto.get(c, ())) for c in PARETO_COSTS},
+                "gamma": float(self.gamma), "device": dict(self.device) if self.device is not None else None,
+                "units": dict(UNITS), "rows": [r.to_dict() for r in self.rows],
+                "pareto": {c: list(self.pareto.get(c, ())) for c in costs},
                 "correlations": {"spearman": dict(self.spearman), "kendall": dict(self.kendall),
                                  "n": self.n_correlated},
                 "missing_accuracy": list(self.missing_accuracy),
@@ -731,11 +751,11 @@ def build_study(names: Sequence[str], paths: Sequence[str], figures: Sequence[Op
                 table_top1: Sequence[Optional[float]], cached: Sequence[bool],
                 errors: Sequence[Optional[str]], internal: Sequence[bool], unmatched: Sequence[str] = (),
                 by: str = "netscore", alpha: float = ALPHA, beta: float = BETA,
-                gamma: float = GAMMA) -> Study:
+                gamma: float = GAMMA, device: Optional[Mapping[str, Any]] = None) -> Study:
     """The study from each model's figures (``Figures.to_dict()`` or None when it failed): a pure
-    function of its inputs, so every way of running the analyses gives the same study."""
-    if by not in BY:
-        raise UsageError(f"cannot rank by {by!r}: choose one of {', '.join(BY)}")
+    function of its inputs, so every way of running the analyses gives the same study. With
+    ``device`` (``Device.to_dict()``), the figures hold the estimated latency on it."""
+    _check_by(by, device)
     n = len(names)
     base = []
     for i in range(n):
@@ -745,23 +765,31 @@ def build_study(names: Sequence[str], paths: Sequence[str], figures: Sequence[Op
             meta = f.get("accuracy")
             if isinstance(meta, (int, float)) and 0 < meta <= 100:
                 top1, source = float(meta), "metadata"
-        value = density = None
+        value = density = est = unknown = None
         if f is not None:
             ns = netscore(top1, f["params"], f["macs"], alpha, beta, gamma)
             value, density = ns.value, ns.info_density
+            if device is not None and f.get("latency_device") is not None:
+                unknown = int(f.get("latency_unknown") or 0)
+                layers = len(f.get("layers") or ())
+                est = None if layers and unknown >= layers else float(f["latency_ms"])
         base.append({"model": names[i], "path": _norm(paths[i]), "top1": top1, "accuracy_source": source,
                      "params": f["params"] if f else None, "macs": f["macs"] if f else None,
                      "flops": f["flops"] if f else None, "weight_bytes": f["weight_bytes"] if f else None,
                      "complete": bool(f["complete"]) if f else None, "info_density": density,
                      "netscore": value, "cached": bool(cached[i]) and f is not None, "error": errors[i],
-                     "internal": bool(internal[i])})
+                     "internal": bool(internal[i]), "est_latency_ms": est, "est_latency_unknown": unknown})
     ok = [i for i in range(n) if figures[i] is not None]
     ranks = {m: competition_ranks({i: base[i][m] for i in ok if base[i][m] is not None}) for m in METRICS}
+    costs = PARETO_COSTS + ((EST_LATENCY,) if device is not None else ())
+    attr = {c: c for c in COSTS + METRICS}
+    attr[EST_LATENCY] = "est_latency_ms"
     fronts = {}
-    for cost in PARETO_COSTS:
-        points = {i: (base[i]["top1"], base[i][cost]) for i in ok if base[i]["top1"] is not None}
+    for cost in costs:
+        points = {i: (base[i]["top1"], base[i][attr[cost]]) for i in ok
+                  if base[i]["top1"] is not None and base[i][attr[cost]] is not None}
         fronts[cost] = set(pareto_front(points))
-    measured = {i: base[i][by] for i in ok if base[i][by] is not None}
+    measured = {i: base[i][attr[by]] for i in ok if base[i][attr[by]] is not None}
     by_rank = competition_ranks(measured, descending=by in METRICS)
 
     def order(i):
@@ -770,12 +798,12 @@ def build_study(names: Sequence[str], paths: Sequence[str], figures: Sequence[Op
         return (1 if figures[i] is not None else 2, 0, names[i], paths[i])
 
     rows = tuple(Row(**base[i], ranks={m: ranks[m].get(i) for m in METRICS},
-                     pareto={c: i in fronts[c] for c in PARETO_COSTS}, rank=by_rank.get(i))
+                     pareto={c: i in fronts[c] for c in costs}, rank=by_rank.get(i))
                  for i in sorted(range(n), key=order))
     pareto = {}
-    for cost in PARETO_COSTS:
+    for cost in costs:
         on = [r for r in rows if r.pareto[cost]]
-        pareto[cost] = tuple(r.model for r in sorted(on, key=lambda r: (getattr(r, cost), -r.top1, r.model)))
+        pareto[cost] = tuple(r.model for r in sorted(on, key=lambda r: (getattr(r, attr[cost]), -r.top1, r.model)))
     full = [r for r in rows if all(getattr(r, m) is not None for m in METRICS)]
     full.sort(key=lambda r: (r.model, r.path))
     rho, tau = {}, {}
@@ -787,7 +815,16 @@ def build_study(names: Sequence[str], paths: Sequence[str], figures: Sequence[Op
     from_cache = sum(1 for r in rows if r.cached)
     counts = {"models": n, "analyzed": n - failed - from_cache, "cached": from_cache, "failed": failed,
               "without_accuracy": len(missing)}
-    return Study(rows, by, alpha, beta, gamma, pareto, rho, tau, len(full), missing, tuple(unmatched), counts)
+    return Study(rows, by, alpha, beta, gamma, pareto, rho, tau, len(full), missing, tuple(unmatched), counts,
+                 dict(device) if device is not None else None)
+
+
+def _check_by(by: str, device) -> None:
+    if by not in BY:
+        raise UsageError(f"cannot rank by {by!r}: choose one of {', '.join(BY)}")
+    if by == EST_LATENCY and device is None:
+        raise UsageError("ranking by est_latency needs a device profile to estimate on: give --device "
+                         "NAME|FILE.toml (device= in Python)")
 
 
 def rank(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
@@ -797,7 +834,7 @@ def rank(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
          values: Optional[Mapping[str, Any]] = None,
          alpha: float = ALPHA, beta: float = BETA, gamma: float = GAMMA,
          jobs: Optional[int] = None, scheduler=None, cache=None,
-         progress: Optional[Progress] = None) -> Study:
+         progress: Optional[Progress] = None, device=None) -> Study:
     """Analyze every model and rank them: the NetScore paper's study of a model zoo.
 
     Parameters
@@ -809,7 +846,8 @@ def rank(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
         Matched by path, then by file stem; else the model's ``onnxscore.accuracy`` metadata.
     by : str
         The order of the rows: ``netscore``, ``top1``, ``info_density`` (highest first) or
-        ``params``, ``macs``, ``flops``, ``weight_bytes`` (smallest first).
+        ``params``, ``macs``, ``flops``, ``weight_bytes``, ``est_latency`` (smallest first;
+        ``est_latency`` needs ``device``).
     dims, input_shapes, values
         As for :func:`onnxscore.analyze`, the same for every model.
     alpha, beta, gamma : float
@@ -825,6 +863,12 @@ def rank(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
         each analyzed model is written to it as soon as it finishes.
     progress : callable, optional
         ``progress(done, total)``, called as models finish (cache hits included).
+    device : str, PathLike or onnxscore.device.Device, optional
+        A device profile (a built-in name, a TOML file, ``local``: see
+        :func:`onnxscore.device.load_device`): each row gets ``est_latency_ms``, the roofline
+        estimate on it (that of ``check``'s ``max_latency_ms``, cached with the profile in the
+        key), and the study a Pareto front of top-1 against it. The estimates depend on the
+        profile's numbers; ``local`` is calibrated once on this machine.
 
     Returns
     -------
@@ -836,8 +880,7 @@ def rank(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
     >>> study = rank(["zoo/"], "results-imagenet.csv")          # doctest: +SKIP
     >>> [(r.model, r.netscore, r.ranks["top1"]) for r in study.rows[:3]]  # doctest: +SKIP
     """
-    if by not in BY:
-        raise UsageError(f"cannot rank by {by!r}: choose one of {', '.join(BY)}")
+    _check_by(by, device)
     if jobs is not None and jobs < 1:
         raise UsageError(f"jobs={jobs}: expected at least 1")
     if isinstance(paths, (str, os.PathLike)):
@@ -852,12 +895,20 @@ def rank(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
         _top1("accuracies", f"key {name!r}", value)
     table_top1, unmatched = match_accuracies(models, table)
     dims, input_shapes, values = dict(dims or {}), dict(input_shapes or {}), dict(values or {}) or None
-    args = (dims, input_shapes, values)
 
     owned = isinstance(cache, (str, os.PathLike))
     if owned:
         from onnxscore.cache import Cache
         cache = Cache(os.fspath(cache))
+    if isinstance(device, (str, os.PathLike)):
+        from onnxscore.device import load_device
+        try:
+            device = load_device(device, cache=cache)
+        except BaseException:
+            if owned:
+                cache.close()
+            raise
+    args = (dims, input_shapes, values, device)
     total = len(models)
     results: Dict[int, Dict[str, Any]] = {}
     cached = [False] * total
@@ -869,7 +920,8 @@ def rank(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
             if cache is not None:
                 keys[i] = cache_key_for(m.path, *args)
                 hit = cache.get(keys[i]) if keys[i] is not None else None
-            if isinstance(hit, dict) and {"params", "macs", "flops", "weight_bytes", "complete"} <= set(hit):
+            if isinstance(hit, dict) and {"params", "macs", "flops", "weight_bytes", "complete"} <= set(hit) \
+                    and (device is None or hit.get("latency_device") is not None):
                 results[i], cached[i] = {"figures": hit, "error": None, "internal": False}, True
             else:
                 todo.append(i)
@@ -894,4 +946,4 @@ def rank(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
                        [results[i]["figures"] for i in range(total)], table_top1, cached,
                        [results[i]["error"] for i in range(total)],
                        [bool(results[i].get("internal")) for i in range(total)], unmatched,
-                       by, alpha, beta, gamma)
+                       by, alpha, beta, gamma, device.to_dict() if device is not None else None)

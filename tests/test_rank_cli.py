@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from onnxscore.cli import main
-from tests.test_study import make_zoo, ns, strip_cache, timm_csv, write_model
+from tests.test_study import EST_MS, make_device_zoo, make_zoo, ns, strip_cache, timm_csv, write_model
 
 
 @pytest.fixture(autouse=True)
@@ -277,3 +277,80 @@ def test_timm_csv_via_cli(tmp_path, monkeypatch):
                                                  "top1~info_density": None},
                                     "kendall": {"netscore~top1": None, "netscore~info_density": None,
                                                 "top1~info_density": None}, "n": 1}
+
+
+# --------------------------------------------------------------------------- --device: estimated latency
+
+@pytest.fixture
+def device_zoo(tmp_path, monkeypatch):
+    """tests/test_study.py's three models on its made-up profile: estimated ms a 0.4048, b 4.0408,
+    c 0.228 (derived there by hand)."""
+    monkeypatch.chdir(tmp_path)
+    make_device_zoo(tmp_path)
+    return "dzoo", "toy.toml"
+
+
+def test_device_est_ms_column_in_every_format(device_zoo):
+    folder, profile = device_zoo
+    res = rank(folder, "--device", profile, "--by", "est_latency", "--jobs", "1", "--no-cache")
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[0] == "onnxscore rank: 3 model(s) by estimated latency on toy-board, fastest first"
+    head = next(line for line in lines if "est. ms" in line).split()
+    assert head[:7] == ["#", "model", "top-1", "params", "MACs", "est.", "ms"]
+    board = [line.split() for line in lines if line.split()[1:2] and line.split()[1] in set("abc")]
+    # rank, model, top-1, params, MACs, est. ms, density, NetScore, ranks, front
+    assert [(b[0], b[1], b[7]) for b in board] == [("1", "c", "0.228"), ("2", "a", "0.405"), ("3", "b", "4.04")]
+    assert board[0][-2:] == ["P", "L"] and board[1][-3:] == ["M", "P", "L"]
+    assert "roofline estimate of latency on toy-board" in res.stdout.replace("\n", " ")
+
+    md = rank(folder, "--device", profile, "--jobs", "1", "--no-cache", "--format", "md").stdout
+    assert "| # | model | top-1 | params | MACs | est. ms | density | NetScore | Ω/a/d | front |" in md
+    assert f"| 1 | a | 80.00 | 100 K | 100 K | 0.405 | 800 | {ns(80, 0.1, 1):.2f} | 1/2/2 | M P L |" in md
+
+    out = rank(folder, "--device", profile, "--by", "est_latency", "--jobs", "1", "--no-cache", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert [(r["model"], r["est_latency_unknown"], r["pareto_est_latency"]) for r in rows] == \
+        [("c", "0", "True"), ("a", "0", "True"), ("b", "0", "True")]
+    assert [float(r["est_latency_ms"]) for r in rows] == pytest.approx([EST_MS["c"], EST_MS["a"], EST_MS["b"]])
+
+    out = rank(folder, "--device", profile, "--jobs", "1", "--no-cache", "--format", "json")
+    data = json.loads(out.stdout)
+    assert data["device"]["name"] == "toy-board"
+    assert {r["model"]: r["est_latency_ms"] for r in data["rows"]} == pytest.approx(EST_MS)
+
+
+def test_no_device_no_column(zoo):
+    folder, table = zoo
+    out = rank(folder, "--accuracy", table, "--jobs", "1", "--no-cache", "--format", "csv").stdout
+    assert "est_latency" not in out.splitlines()[0]
+    assert "est. ms" not in rank(folder, "--accuracy", table, "--jobs", "1", "--no-cache").stdout
+
+
+def test_by_est_latency_without_device_is_one_line_exit_2(device_zoo):
+    folder, _ = device_zoo
+    res = rank(folder, "--by", "est_latency", "--no-cache")
+    assert res.exit_code == 2 and res.stdout == ""
+    assert res.stderr == ("onnxscore: error: --by est_latency sorts by the estimated latency on a device: "
+                          "give --device NAME|FILE.toml\n")
+
+
+def test_bad_device_is_one_line_exit_2(device_zoo):
+    folder, _ = device_zoo
+    res = rank(folder, "--device", "no-such-board", "--no-cache")
+    assert res.exit_code == 2 and res.stderr.startswith("onnxscore: error: --device no-such-board: no such")
+    assert len(res.stderr.splitlines()) == 1
+
+
+def test_device_estimates_from_the_cache(device_zoo, tmp_path):
+    folder, profile = device_zoo
+    first = rank(folder, "--device", profile, "--jobs", "1", "--cache-dir", "c", "--format", "json")
+    second = rank(folder, "--device", profile, "--jobs", "1", "--cache-dir", "c", "--format", "json")
+    assert second.stderr.splitlines()[-1] == "onnxscore rank: 3 model(s): 0 analyzed, 3 from the cache, 0 failed"
+    assert strip_cache(json.loads(first.stdout)) == strip_cache(json.loads(second.stdout))
+
+
+def test_help_says_estimates_depend_on_the_profile():
+    out = CliRunner().invoke(main, ["rank", "--help"]).output
+    assert "--device" in out and "est_latency" in out
+    assert "depend on the profile" in " ".join(out.split())

@@ -335,13 +335,15 @@ def test_failed_model_is_a_row(study):
 
 def test_to_dict_schema(study):
     data = study.to_dict()
-    assert list(data) == ["schema", "by", "alpha", "beta", "gamma", "units", "rows", "pareto", "correlations",
-                          "missing_accuracy", "unmatched_accuracy", "counts"]
+    assert list(data) == ["schema", "by", "alpha", "beta", "gamma", "device", "units", "rows", "pareto",
+                          "correlations", "missing_accuracy", "unmatched_accuracy", "counts"]
+    assert data["device"] is None  # no --device: no estimates, no latency front
     assert data["schema"] == "onnxscore.study/1" and (data["alpha"], data["beta"], data["gamma"]) == (2.0, 0.5, 0.5)
     assert data["units"]["netscore"] == "dB; a in %, p in millions of parameters, m in billions of MACs"
     assert list(data["rows"][0]) == ["rank", "model", "path", "top1", "accuracy_source", "params", "macs", "flops",
-                                     "weight_bytes", "complete", "info_density", "netscore", "ranks", "pareto",
-                                     "cached", "error"]
+                                     "weight_bytes", "complete", "info_density", "netscore", "est_latency_ms",
+                                     "est_latency_unknown", "ranks", "pareto", "cached", "error"]
+    assert (data["rows"][0]["est_latency_ms"], data["rows"][0]["est_latency_unknown"]) == (None, None)
     assert data["rows"][0]["ranks"] == {"netscore": 1, "top1": 3, "info_density": 2}
     assert data["pareto"] == {"macs": ["a", "d", "b"], "params": ["c", "a", "d", "b"]}
     assert set(data["correlations"]) == {"spearman", "kendall", "n"}
@@ -646,3 +648,91 @@ def test_no_dask_is_a_one_line_error(zoo, monkeypatch):
 def test_exports():
     assert onnxscore.rank is S.rank and onnxscore.load_accuracies is S.load_accuracies
     assert {"rank", "load_accuracies"} <= set(onnxscore.__all__)
+
+
+# --------------------------------------------------------------------------- estimated latency on a device
+
+# A made-up profile: float32 peak 1e12 FLOP/s, bandwidth 1e9 B/s, no overhead. Each MatMul of the
+# chain moves 4 bytes per float of x, W and y (LayerCost.memory: activations read and written, and
+# the weight it is the first to read) and its FLOPs / peak is at least 200 times below its bytes /
+# bandwidth, so every layer is memory-bound and ms = bytes / 1e9 * 1e3 = bytes / 1e6:
+#
+#   a (n=900, B=1):  fc1 4*(900 + 900*100 + 100) = 364,000; fc2 4*(100 + 100*100 + 100) = 40,800
+#                    -> 404,800 bytes = 0.4048 ms   (FLOPs 2*900*100 + 2*100*100 = 200,000: 0.0002 ms)
+#   b (n=9900, B=1): fc1 4*(9,900 + 990,000 + 100) = 4,000,000; fc2 40,800 -> 4.0408 ms
+#   c (n=400, B=10): fc1 4*(4,000 + 40,000 + 1,000) = 180,000; fc2 4*(1,000 + 10,000 + 1,000) = 48,000
+#                    -> 228,000 bytes = 0.228 ms    (FLOPs 1,000,000: 0.001 ms)
+#
+# By estimated latency c, a, b: not the MACs order (a 100K, c 500K, b 1M). Top-1 (metadata) a 80,
+# b 90, c 70: each is faster or more accurate than the others, so all three are on the latency
+# front (c is off the MACs front: a has fewer MACs and a higher top-1).
+TOY_PROFILE = """name = "toy-board"
+sources = ["made up for the tests"]
+[peak]
+float32 = 1e12
+[memory]
+bandwidth = 1e9
+"""
+DEVICE_ZOO = {"a": (900, 1, 80), "b": (9900, 1, 90), "c": (400, 10, 70)}
+EST_MS = {"a": 0.4048, "b": 4.0408, "c": 0.228}
+
+
+def make_device_zoo(root):
+    """The three models above under ``root/dzoo`` and the profile as ``root/toy.toml``."""
+    for name, (n, batch, acc) in DEVICE_ZOO.items():
+        write_model(root / "dzoo" / f"{name}.onnx", n, batch, acc)
+    (root / "toy.toml").write_text(TOY_PROFILE)
+    return str(root / "dzoo"), str(root / "toy.toml")
+
+
+def test_estimated_latency_by_hand_and_as_the_device_module_computes_it(tmp_path):
+    from onnxscore.device import analyze_for_estimate, latency_ms, load_device
+
+    folder, profile = make_device_zoo(tmp_path)
+    found = onnxscore.rank(folder, device=profile, jobs=1)
+    device = load_device(profile)
+    for r in found.rows:
+        assert r.est_latency_ms == pytest.approx(EST_MS[r.model], rel=1e-12), r.model
+        assert r.est_latency_unknown == 0
+        report, info = analyze_for_estimate(r.path)  # independently of the study and its cache
+        assert r.est_latency_ms == latency_ms(report, device, info)
+    data = found.to_dict()
+    assert data["device"]["name"] == "toy-board" and data["device"]["bandwidth"] == 1e9
+    assert data["pareto"] == {"macs": ["a", "b"], "params": ["c", "a", "b"], "est_latency": ["c", "a", "b"]}
+    assert all(set(row["pareto"]) == {"macs", "params", "est_latency"} for row in data["rows"])
+    json.dumps(data, allow_nan=False)
+
+
+def test_by_est_latency_smallest_first_and_needs_a_device(tmp_path):
+    folder, profile = make_device_zoo(tmp_path)
+    found = onnxscore.rank(folder, device=profile, by="est_latency", jobs=1)
+    assert [(r.model, r.rank) for r in found.rows] == [("c", 1), ("a", 2), ("b", 3)]
+    assert [r.model for r in onnxscore.rank(folder, device=profile, by="macs", jobs=1).rows] == ["a", "c", "b"]
+    with pytest.raises(OnnxScoreError, match="needs a device profile"):
+        onnxscore.rank(folder, by="est_latency", jobs=1)
+
+
+def test_estimates_are_cached_with_the_device_in_the_key(tmp_path):
+    folder, profile = make_device_zoo(tmp_path)
+    cache = Cache(str(tmp_path / "c"))
+    plain = onnxscore.rank(folder, jobs=1, cache=cache)  # no device: entries without a latency
+    first = onnxscore.rank(folder, device=profile, jobs=1, cache=cache)
+    assert plain.counts["cached"] == 0 and first.counts["cached"] == 0  # another key: analyzed again
+    second = onnxscore.rank(folder, device=profile, jobs=1, cache=cache)
+    assert second.counts["cached"] == 3
+    assert strip_cache(first.to_dict()) == strip_cache(second.to_dict())
+    # the same entries as `check --device` (figures_for): either serves the other
+    from onnxscore.device import load_device
+    figures, hit = figures_for(os.path.join(folder, "a.onnx"), {}, {}, cache, device=load_device(profile))
+    assert hit and figures.latency_ms == pytest.approx(EST_MS["a"], rel=1e-12)
+    # an edited profile is a new key: never a stale estimate
+    (tmp_path / "toy.toml").write_text(TOY_PROFILE.replace("1e9", "2e9"))
+    third = onnxscore.rank(folder, device=profile, jobs=1, cache=cache)
+    assert third.counts["cached"] == 0
+    assert {r.model: r.est_latency_ms for r in third.rows} == pytest.approx({k: v / 2 for k, v in EST_MS.items()})
+
+
+def test_jobs_two_same_estimates(tmp_path):
+    folder, profile = make_device_zoo(tmp_path)
+    one = onnxscore.rank(folder, device=profile, jobs=1).to_dict()
+    assert onnxscore.rank(folder, device=profile, jobs=2).to_dict() == one

@@ -18,18 +18,20 @@ from onnxscore.render.units import si
 
 FORMATS = ("text", "md", "csv", "json")
 LABEL = {"netscore": "NetScore", "top1": "top-1", "info_density": "info density", "params": "parameters",
-         "macs": "MACs", "flops": "FLOPs", "weight_bytes": "weight bytes"}
+         "macs": "MACs", "flops": "FLOPs", "weight_bytes": "weight bytes", "est_latency": "estimated latency"}
 ORDER = {"netscore": "highest first", "top1": "highest first", "info_density": "highest first",
          "params": "fewest first", "macs": "fewest first", "flops": "fewest first",
-         "weight_bytes": "fewest first"}
+         "weight_bytes": "fewest first", "est_latency": "fastest first"}
 PAIR_LABEL = {"netscore~top1": "NetScore ~ top-1", "netscore~info_density": "NetScore ~ info density",
               "top1~info_density": "top-1 ~ info density"}
 HEADER = ("#", "model", "top-1", "params", "MACs", "density", "NetScore", "Ω/a/d", "front")
-NUMERIC = frozenset(HEADER[2:8]) | {"#"}
+EST_HEADER = "est. ms"  # after MACs, when the study has a device
+NUMERIC = frozenset(HEADER[2:8]) | {"#", EST_HEADER}
 SHOWN = 10  # names listed in a note before "and N more"
 CSV_COLUMNS = ("rank", "model", "path", "top1", "accuracy_source", "params", "macs", "flops", "weight_bytes",
                "complete", "info_density", "netscore", "rank_netscore", "rank_top1", "rank_info_density",
                "pareto_macs", "pareto_params", "cached", "error")
+EST_CSV_COLUMNS = ("est_latency_ms", "est_latency_unknown")  # after weight_bytes, with a device
 
 
 def _data(study) -> Dict[str, Any]:
@@ -50,19 +52,42 @@ def _density(x: Optional[float]) -> str:
 def _front(row: Mapping[str, Any]) -> str:
     if row["error"] is not None:
         return "failed"
-    return " ".join(mark for cost, mark in (("macs", "M"), ("params", "P")) if row["pareto"].get(cost))
+    return " ".join(mark for cost, mark in (("macs", "M"), ("params", "P"), ("est_latency", "L"))
+                    if row["pareto"].get(cost))
+
+
+def device_name(data: Mapping[str, Any]) -> Optional[str]:
+    """The name of the study's device profile, None without one."""
+    device = data.get("device")
+    return device["name"] if device else None
+
+
+def header(data: Mapping[str, Any]) -> Tuple[str, ...]:
+    """:data:`HEADER`, with :data:`EST_HEADER` after MACs when the study has a device."""
+    return HEADER[:5] + (EST_HEADER,) + HEADER[5:] if device_name(data) else HEADER
+
+
+def est_ms(row: Mapping[str, Any]) -> str:
+    """The estimated latency in ms, 3 significant digits (``≥`` a lower bound), ``-`` unknown."""
+    value = row.get("est_latency_ms")
+    if value is None:
+        return "-"
+    text = f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+    return ("≥" if row.get("est_latency_unknown") else "") + text
 
 
 def leaderboard_rows(data: Mapping[str, Any]) -> List[Tuple[str, ...]]:
-    """One tuple of cells per row, in the study's order; a lower-bound MACs count reads ``≥``."""
-    out = []
+    """One tuple of cells per row, in the study's order (the columns of :func:`header`); a
+    lower-bound MACs count or latency reads ``≥``."""
+    out, est = [], bool(device_name(data))
     for r in data["rows"]:
         if r["error"] is not None:
-            out.append(("", r["model"], *("-" for _ in range(5)), "-/-/-", _front(r)))
+            out.append(("", r["model"], *("-" for _ in range(5 + est)), "-/-/-", _front(r)))
             continue
         macs = si(r["macs"]) if r["complete"] else "≥" + si(r["macs"])
         out.append((str(r["rank"]) if r["rank"] is not None else "-", r["model"], _num(r["top1"], ".2f"),
-                    si(r["params"]), macs, _density(r["info_density"]), _num(r["netscore"], ".2f"),
+                    si(r["params"]), macs, *((est_ms(r),) if est else ()), _density(r["info_density"]),
+                    _num(r["netscore"], ".2f"),
                     "/".join(str(r["ranks"][m]) if r["ranks"].get(m) is not None else "-"
                              for m in ("netscore", "top1", "info_density")),
                     _front(r)))
@@ -71,7 +96,8 @@ def leaderboard_rows(data: Mapping[str, Any]) -> List[Tuple[str, ...]]:
 
 def title(data: Mapping[str, Any]) -> str:
     n = data["counts"]["models"]
-    return f"onnxscore rank: {n} model(s) by {LABEL[data['by']]}, {ORDER[data['by']]}"
+    on = f" on {device_name(data)}" if data["by"] == "est_latency" and device_name(data) else ""
+    return f"onnxscore rank: {n} model(s) by {LABEL[data['by']]}{on}, {ORDER[data['by']]}"
 
 
 def legend(data: Mapping[str, Any]) -> List[str]:
@@ -82,8 +108,13 @@ def legend(data: Mapping[str, Any]) -> List[str]:
             f"γ={data['gamma']:g}. density = information density, % top-1 per million parameters.",
             "Ω/a/d: the model's ranks under NetScore, top-1 and density, over the models with an "
             "accuracy (1 = best; equal values share a rank: 1, 2, 2, 4). front: on the Pareto front of "
-            "top-1 against MACs (M), against parameters (P)."
-            + (" ≥: a lower bound (an op without a cost rule, or a dim left unknown)." if lower else "")]
+            "top-1 against MACs (M), against parameters (P)"
+            + (", against estimated latency (L)." if device_name(data) else ".")
+            + (" ≥: a lower bound (an op without a cost rule, or a dim left unknown)." if lower else "")] \
+        + ([f"est. ms: the roofline estimate of latency on {device_name(data)} in milliseconds (per layer "
+            "max(FLOPs / peak, bytes moved / bandwidth), summed; ≥: some layers have no estimate). "
+            "Estimates depend on the device profile's numbers; they are not measurements."]
+           if device_name(data) else [])
 
 
 def correlation_rows(data: Mapping[str, Any]) -> List[Tuple[str, str, str]]:
@@ -136,7 +167,7 @@ def to_text(study, width: Optional[int] = None) -> str:
     data = _data(study)
 
     def paint(console) -> None:
-        console.print(draw(Section(title(data), HEADER, tuple(leaderboard_rows(data)), NUMERIC)))
+        console.print(draw(Section(title(data), header(data), tuple(leaderboard_rows(data)), NUMERIC)))
         for line in legend(data):
             console.print(line)
         console.print()
@@ -152,7 +183,7 @@ def to_text(study, width: Optional[int] = None) -> str:
 
 def to_markdown(study) -> str:
     data = _data(study)
-    parts = [f"### {_md_escape(title(data))}\n", md_table(HEADER, leaderboard_rows(data)) + "\n"]
+    parts = [f"### {_md_escape(title(data))}\n", md_table(header(data), leaderboard_rows(data)) + "\n"]
     parts += [_md_escape(line) + "\n" for line in legend(data)]
     parts.append(f"**{_md_escape(correlation_title(data))}**\n")
     parts.append(md_table(("metrics", "Spearman ρ", "Kendall τ-b"), correlation_rows(data)) + "\n")
@@ -169,12 +200,19 @@ def to_csv(study) -> str:
     """One row per model, raw numbers (floats as computed), empty cells for unknowns."""
     data = _data(study)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, CSV_COLUMNS, lineterminator="\n")
+    columns = CSV_COLUMNS
+    if device_name(data):
+        at = CSV_COLUMNS.index("weight_bytes") + 1
+        front = CSV_COLUMNS.index("pareto_params") + 1
+        columns = (CSV_COLUMNS[:at] + EST_CSV_COLUMNS + CSV_COLUMNS[at:front] + ("pareto_est_latency",)
+                   + CSV_COLUMNS[front:])
+    writer = csv.DictWriter(buf, columns, lineterminator="\n")
     writer.writeheader()
     for r in data["rows"]:
-        row = {k: _cell(r[k]) for k in CSV_COLUMNS if k in r}
+        row = {k: _cell(r[k]) for k in columns if k in r}
         row.update({f"rank_{m}": _cell(r["ranks"].get(m)) for m in ("netscore", "top1", "info_density")})
-        row.update({f"pareto_{c}": r["pareto"].get(c, False) for c in ("macs", "params")})
+        row.update({f"pareto_{c}": r["pareto"].get(c, False) for c in ("macs", "params", "est_latency")
+                    if f"pareto_{c}" in columns})
         writer.writerow(row)
     return buf.getvalue()
 

@@ -1,7 +1,7 @@
 """The figures of a study (``onnxscore rank --html FILE --plot FILE.png``): one page, one PNG.
 
 Both read the JSON form of a study (``Study.to_dict()``, schema ``onnxscore.study/1``) and draw
-the same four figures, whose data come from :func:`figures`:
+the same four figures (five when the study has a device), whose data come from :func:`figures`:
 
 1. top-1 against MACs (log x), with the Pareto front of top-1 against MACs as a step line;
 2. NetScore against top-1;
@@ -12,6 +12,8 @@ the same four figures, whose data come from :func:`figures`:
    ``a = 10^((Ω + 10·log10(p·m)) / 40)``, i.e. ``p·m = a⁴ / 10^(Ω/10)``); lines are drawn for
    round values of Ω spanning the data (:func:`iso_netscore`). When β ≠ γ NetScore is not a
    function of p·m and no line is drawn; the caption says so.
+5. only when the study has a device (``rank --device``): top-1 against the estimated latency on
+   it (log x), with the Pareto front of top-1 against that latency as a step line.
 
 Bubble area is proportional to parameters. A model without an accuracy, or whose analysis
 failed, stays in the leaderboard and out of the figures that need it; every caption counts
@@ -25,7 +27,7 @@ The page reuses the report page's CSS, sorting script, table and SVG helpers
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import escape
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -33,11 +35,12 @@ from onnxscore import __version__
 from onnxscore.errors import UsageError
 from onnxscore.render.html import CSS, JS, _svg, _table, _text, _x_axis, nice_ticks
 from onnxscore.render.plot import CUMULATIVE_COLOR, MACS_COLOR, PARAMS_COLOR
-from onnxscore.render.study import (CORRELATION_NOTE, LABEL, ORDER, PAIR_LABEL, correlation_title, notes,
-                                    title)
+from onnxscore.render.study import (CORRELATION_NOTE, LABEL, ORDER, PAIR_LABEL, correlation_title, est_ms,
+                                    notes, title)
 from onnxscore.render.units import binary_bytes, si
 
 FIGURE_IDS = ("fig-top1-macs", "fig-netscore-top1", "fig-density-top1", "fig-top1-pm")
+LATENCY_FIGURE_ID = "fig-top1-latency"  # the fifth, when the study has a device
 LABEL_FIRST, LABEL_LAST = 3, 3  # models labelled from each end of the study's order (besides the fronts)
 NAME_CHARS = 22  # a label longer than this is cut ('mobilenet_v3_large_…'); the hover has it whole
 ISO_COLOR = "#8c959f"
@@ -285,8 +288,13 @@ def _density_axis(values: Sequence[float]) -> Axis:
     return linear_axis(label, values)
 
 
+def _fmt_ms(v: float) -> str:
+    return f"{v:,.0f}" if v >= 1000 else f"{v:g}"
+
+
 def figures(study) -> Tuple[Figure, ...]:
-    """The four figures of a study (its ``to_dict()`` form, or the Study)."""
+    """The four figures of a study (its ``to_dict()`` form, or the Study); five when it has a
+    device (``data["device"]``)."""
     data = _data(study)
     total = len(data["rows"])
     out = []
@@ -327,6 +335,18 @@ def figures(study) -> Tuple[Figure, ...]:
         "with no parameters or no MACs (or a top-1 of 0)",
         lambda v: log_axis("p·m = parameters (M) × MACs (G), log scale", v, _fmt_pm),
         lambda v: log_axis("top-1 accuracy (%, log scale)", v), iso))
+    device = (data.get("device") or {}).get("name")
+    if device:
+        fig = make(
+            LATENCY_FIGURE_ID, f"Top-1 against estimated latency on {device}",
+            lambda r: r.get("est_latency_ms") or None, lambda r: r["top1"], ("est_latency",),
+            "on the Pareto front of top-1 against estimated latency", "without an estimated latency",
+            lambda v: log_axis(f"estimated latency on {device} (ms, log scale)", v, _fmt_ms),
+            lambda v: linear_axis("top-1 accuracy (%)", v), lambda pts, x, y: {"step": _step(pts)})
+        lower = sum(1 for p in fig.points if data["rows"][p.row].get("est_latency_unknown"))
+        note = "Roofline estimates from the device profile, not measurements" + (
+            f"; {lower} a lower bound (layers without an estimate)." if lower else ".")
+        out.append(replace(fig, note=note))
     return tuple(out)
 
 
@@ -410,12 +430,16 @@ def _tip(row: Mapping[str, Any], data: Mapping[str, Any]) -> str:
     lines.append(f"parameters {si(row['params'])} ({row['params']:,})" if row["params"] is not None else "parameters ?")
     if row["macs"] is not None:
         lines.append(f"MACs {'≥ ' if row['complete'] is False else ''}{si(row['macs'])} ({row['macs']:,})")
+    if row.get("est_latency_ms") is not None:
+        lower = "≥ " if row.get("est_latency_unknown") else ""
+        lines.append(f"estimated latency {lower}{row['est_latency_ms']:.4g} ms on {data['device']['name']}")
     if row["netscore"] is not None:
         lines.append(f"NetScore {row['netscore']:.2f} dB")
     if row["info_density"] is not None:
         lines.append(f"information density {row['info_density']:.3g} % per M parameters")
     on = row.get("pareto") or {}
-    fronts = [name for cost, name in (("macs", "MACs"), ("params", "parameters")) if on.get(cost)]
+    fronts = [name for cost, name in (("macs", "MACs"), ("params", "parameters"),
+                                      ("est_latency", "estimated latency")) if on.get(cost)]
     if fronts:
         lines.append("Pareto front of top-1 against " + " and ".join(fronts))
     lines.append(row["path"])
@@ -428,7 +452,7 @@ def _tip(row: Mapping[str, Any], data: Mapping[str, Any]) -> str:
 
 def to_html(study) -> str:
     """The study as one self-contained page: the sortable leaderboard, the rank correlations,
-    the four figures (inline SVG, a point's figures on hover) and the notes. Nothing is
+    the four figures (five with a device; inline SVG, a point's figures on hover) and the notes. Nothing is
     fetched: the CSS and the script are inline."""
     data = _data(study)
     figs = figures(data)
@@ -474,8 +498,12 @@ def _num(value, text: str):
     return (text if value is not None else "", value)
 
 
+EST_COLUMN = ("est. latency (ms)", "num")  # after MACs, when the study has a device
+
+
 def _leaderboard(data: Mapping[str, Any]) -> str:
     rows, attrs = [], []
+    device = (data.get("device") or {}).get("name")
     for i, r in enumerate(data["rows"]):
         failed = r["error"] is not None
         name = f'<span class="name">{escape(r["model"])}</span>' + (' <span class="badge fail">failed</span>'
@@ -500,6 +528,8 @@ def _leaderboard(data: Mapping[str, Any]) -> str:
             _text("yes" if r["cached"] else ""),
             _text(r["path"], "scope"),
             (f'<span class="error">{escape(r["error"])}</span>' if failed else "", None)])
+        if device:
+            rows[-1].insert(5, _num(r.get("est_latency_ms"), est_ms(r)))
         attrs.append(f' data-i="{i}"' + (' class="failed"' if failed else ""))
     caption = f"Leaderboard by {LABEL.get(data['by'], data['by'])}, {ORDER.get(data['by'], '')}"
     note = ("top-1 in %; params, MACs and FLOPs are counts (K = 10³, M = 10⁶, G = 10⁹); weights in bytes "
@@ -507,7 +537,12 @@ def _leaderboard(data: Mapping[str, Any]) -> str:
             "rank Ω / top-1 / density: the model's rank under each metric over the models with an accuracy "
             "(1 = best; ties share a rank). Pareto ●: on the front of top-1 against MACs, against parameters. "
             "Click a header to sort.")
-    return _table("study-leaderboard", caption, LEADERBOARD, rows, note, attrs)
+    header = LEADERBOARD
+    if device:
+        header = LEADERBOARD[:5] + (EST_COLUMN,) + LEADERBOARD[5:]
+        note += (f" est. latency: the roofline estimate on {device} (≥: some layers without an estimate), "
+                 "from the device profile's numbers, not a measurement.")
+    return _table("study-leaderboard", caption, header, rows, note, attrs)
 
 
 def _correlations(data: Mapping[str, Any]) -> str:
@@ -682,13 +717,15 @@ TIP_JS = """
 # The PNG
 
 FIGSIZE = (16, 12.5)  # inches: 2400 x 1875 pixels at the default 150 dpi
+FIGSIZE_DEVICE = (24, 12.5)  # five figures and the legend: a 2 x 3 grid, 3600 x 1875 pixels
 PNG_LABEL_PT = 7.0
 S_MAX_PT, S_MIN_PT = 11.0, 1.6  # bubble radii in points
 
 
 def plot_png(study, path: str, dpi: int = 150) -> None:
     """Write the four figures to ``path`` as one PNG, a 2 × 2 grid of ``FIGSIZE`` inches at
-    ``dpi``. Needs matplotlib (``pip install onnxscore[plot]``)."""
+    ``dpi``; with a device, the five figures in a 2 × 3 grid of ``FIGSIZE_DEVICE`` inches, the
+    legend in the sixth cell. Needs matplotlib (``pip install onnxscore[plot]``)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -707,13 +744,15 @@ def plot_png(study, path: str, dpi: int = 150) -> None:
              "grid.color": "#e3e7ec", "grid.linewidth": 0.8}
     halo = [patheffects.withStroke(linewidth=2.2, foreground="white")]
     with plt.rc_context(style):
-        fig, axes = plt.subplots(2, 2, figsize=FIGSIZE)
-        fig.subplots_adjust(left=0.055, right=0.985, top=0.925, bottom=0.1, wspace=0.16, hspace=0.36)
+        five = len(figs) == 5
+        fig, axes = plt.subplots(2, 3 if five else 2, figsize=FIGSIZE_DEVICE if five else FIGSIZE)
+        fig.subplots_adjust(left=0.04 if five else 0.055, right=0.985, top=0.925, bottom=0.09 if five else 0.1,
+                            wspace=0.16, hspace=0.36)
         fig.suptitle(title(data), x=0.055, y=0.985, ha="left", fontsize=14, fontweight="bold")
         fig.text(0.055, 0.948, f"Bubble area ∝ parameters. Labelled: models on a Pareto front and the first and "
                  f"last {LABEL_FIRST} by {LABEL.get(data['by'], data['by'])}.", fontsize=9, color="#57606a")
         for ax, f in zip(axes.flat, figs):
-            _plot_figure(ax, fig, f, data, radius, halo)
+            _plot_figure(ax, fig, f, data, radius, halo, narrow=five)
         handles = [Line2D([], [], ls="", marker="o", ms=2 * radius(n), mfc=MACS_COLOR, mec=MACS_COLOR, alpha=0.4,
                           label=f"{si(n)} parameters") for n in size_key(data)]
         handles += [Line2D([], [], ls="", marker="o", ms=8, mfc=PARAMS_COLOR, mec="#9a5513",
@@ -722,16 +761,31 @@ def plot_png(study, path: str, dpi: int = 150) -> None:
                     Line2D([], [], color=PARAMS_COLOR, lw=1.6, drawstyle="steps-post",
                            label="Pareto front, top-1 vs MACs"),
                     Line2D([], [], color=ISO_COLOR, lw=1, ls=(0, (5, 4)), label="equal NetScore (dB)")]
-        fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False, fontsize=8.5,
-                   bbox_to_anchor=(0.5, 0.005), handletextpad=0.4, columnspacing=1.6)
+        if five:
+            handles[-3].set_label("on a Pareto front (top-1 vs MACs in the first figure, vs estimated\n"
+                                  "latency in the fifth; vs MACs or parameters in the others)")
+            handles[-2].set_label("Pareto front, top-1 vs MACs (first figure)\nor vs estimated latency (fifth)")
+            legend_ax = axes.flat[5]
+            legend_ax.axis("off")
+            legend_ax.legend(handles=handles, loc="center left", ncol=1, frameon=False, fontsize=9,
+                             handletextpad=0.6, labelspacing=1.4, borderaxespad=0)
+        else:
+            fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False, fontsize=8.5,
+                       bbox_to_anchor=(0.5, 0.005), handletextpad=0.4, columnspacing=1.6)
         fig.savefig(path, dpi=dpi, facecolor="white")
         plt.close(fig)
 
 
-def _plot_figure(ax, fig, f: Figure, data: Mapping[str, Any], radius, halo) -> None:
+def _plot_figure(ax, fig, f: Figure, data: Mapping[str, Any], radius, halo, narrow: bool = False) -> None:
     ax.set_title(f.title, loc="left")
-    ax.annotate(f.caption(), xy=(0, 0), xycoords="axes fraction", xytext=(0, -44), textcoords="offset points",
-                fontsize=7.5, color="#57606a", va="top", ha="left", wrap=True)
+    caption = f.caption()
+    if narrow:  # wrapped to the axes: no caption runs under the figure beside it
+        import textwrap
+
+        width_pt = ax.get_window_extent().width * 72.0 / fig.dpi
+        caption = textwrap.fill(caption, max(40, int(width_pt / (0.47 * 7.5))))
+    ax.annotate(caption, xy=(0, 0), xycoords="axes fraction", xytext=(0, -44), textcoords="offset points",
+                fontsize=7.5, color="#57606a", va="top", ha="left", wrap=not narrow)
     if not f.points:
         ax.text(0.5, 0.5, "no model has the figures this chart needs", ha="center", va="center",
                 transform=ax.transAxes, color="#57606a")

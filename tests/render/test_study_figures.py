@@ -36,8 +36,8 @@ from html.parser import HTMLParser
 import pytest
 
 from onnxscore.errors import UsageError
-from onnxscore.render.study_figures import (FIGURE_IDS, figures, iso_netscore, linear_axis, log_axis,
-                                            place_labels, plot_png, size_key, to_html)
+from onnxscore.render.study_figures import (FIGURE_IDS, LATENCY_FIGURE_ID, figures, iso_netscore, linear_axis,
+                                            log_axis, place_labels, plot_png, size_key, to_html)
 from tests.render.test_html import Page
 
 EVIL = '<b>&"x'
@@ -501,3 +501,76 @@ def test_chromium_renders_sorts_and_hovers(tmp_path):
     assert tip and tip.group(1) is None and tip.group(2).startswith("big\n#4 by NetScore")
     assert len(re.findall(r'<circle class="pt front hl" data-i="3"', dom)) == 4
     assert re.search(r'<tr data-i="3" class="hl">', dom)
+
+
+
+# --------------------------------------------------------------------------- with a device: a fifth figure
+
+# Estimated ms on a made-up device (rank --device): bloat has none (left out); huge's is a lower
+# bound (2 layers without an estimate); noacc has no accuracy, broken failed. Front of top-1
+# against it, fastest first: nomacs (0.5 ms, 30), tiny (2, 50), mid (5, 70), <b>&"x (8, 60 < 70:
+# no), big (20, 76), huge (100, 78).
+EST = {"tiny": 2.0, "mid": 5.0, EVIL: 8.0, "big": 20.0, "huge": 100.0, "bloat": None, "noacc": 3.0,
+       "nomacs": 0.5, "broken": None}
+LATENCY_DRAWN = {"nomacs", "tiny", "mid", EVIL, "big", "huge"}
+LATENCY_FRONT = LATENCY_DRAWN - {EVIL}
+
+
+def device_study():
+    data = hand_study()
+    data["device"] = {"name": "toy-board", "float32": 1e12, "float16": None, "int8": None, "bandwidth": 1e9,
+                      "layer_overhead_s": 0.0, "sources": ["made up"], "notes": "", "description": "",
+                      "origin": "toy.toml"}
+    for r in data["rows"]:
+        r["est_latency_ms"] = EST[r["model"]]
+        r["est_latency_unknown"] = None if r["error"] else 2 if r["model"] == "huge" else 0
+        r["pareto"]["est_latency"] = r["model"] in LATENCY_FRONT
+    data["pareto"]["est_latency"] = ["nomacs", "tiny", "mid", "big", "huge"]
+    return data
+
+
+def test_no_device_no_fifth_figure(page):
+    text, tables, _ = page
+    assert LATENCY_FIGURE_ID not in text and len(figures(hand_study())) == 4
+
+
+def test_fifth_figure_top1_against_estimated_latency():
+    text = to_html(device_study())
+    tables, svg = Page(text), Svg(text)
+    assert tables.ids[LATENCY_FIGURE_ID] == "svg"
+    for fig_id in FIGURE_IDS:  # the other four as they were
+        assert {p["data-model"] for p in svg.points(fig_id)} == DRAWN[fig_id]
+    pts = svg.points(LATENCY_FIGURE_ID)
+    assert len(pts) == len(LATENCY_DRAWN) and {p["data-model"] for p in pts} == LATENCY_DRAWN  # one per model
+    assert {p["data-model"] for p in pts if "front" in p["class"].split()} == LATENCY_FRONT
+    fig = figures(device_study())[4]
+    assert fig.title == "Top-1 against estimated latency on toy-board" and fig.x.log and not fig.y.log
+    assert fig.x.label == "estimated latency on toy-board (ms, log scale)"
+    assert {(p.model, p.x, p.y) for p in fig.points} >= {("nomacs", 0.5, 30.0), ("huge", 100.0, 78.0)}
+    # the front as a staircase, fastest first
+    assert fig.step == ((0.5, 30.0), (2.0, 30.0), (2.0, 50.0), (5.0, 50.0), (5.0, 70.0), (20.0, 70.0), (20.0, 76.0),
+                        (100.0, 76.0), (100.0, 78.0))
+    assert any(a.get("class") == "pareto-step" for a in svg.figs[LATENCY_FIGURE_ID]["paths"])
+    assert fig.caption() == ("6 of 9 model(s) drawn; left out: 1 without an accuracy, 1 without an estimated "
+                             "latency, 1 failed. Roofline estimates from the device profile, not measurements; "
+                             "1 a lower bound (layers without an estimate).")
+    (tip,) = [t for a, t in svg.figs[LATENCY_FIGURE_ID]["circles"] if a.get("data-model") == "huge"]
+    assert "estimated latency ≥ 100 ms on toy-board" in tip.split("\n")
+    assert "Pareto front of top-1 against MACs and parameters and estimated latency" in tip
+    # the leaderboard has the column
+    assert tables.column("study-leaderboard", "est. latency (ms)")[:2] == [2.0, 5.0]
+
+
+@pytest.mark.parametrize("dpi", [150, 60])
+def test_png_with_a_device_is_a_2_by_3_grid(dpi, tmp_path):
+    pytest.importorskip("matplotlib", reason="the PNG needs matplotlib")
+    from matplotlib.image import imread
+
+    path = tmp_path / "study.png"
+    plot_png(device_study(), str(path), dpi=dpi)
+    assert png_size(path) == (24 * dpi, 12.5 * dpi)  # FIGSIZE_DEVICE, 24 x 12.5 inches
+    pixels = imread(str(path))
+    assert pixels[..., :3].std() > 0.05
+    # the fifth figure (second row, second column) is drawn on
+    h, w = pixels.shape[:2]
+    assert pixels[h // 2:, w // 3:2 * w // 3, :3].std() > 0.05
