@@ -76,17 +76,20 @@ def device_option(fn):
                              "calibrated once) or a TOML profile file.")(fn)
 
 
-def measure_options(fn):
-    """--measure, --runs, --warmup and --threads: measured latency with onnxruntime."""
+MEASURE_HELP = ("Run the model in onnxruntime on the CPU: latency percentiles and time per layer "
+                "(pip install 'onnxscore[measure]').")
+
+
+def measure_options(fn, measure_help: str = MEASURE_HELP):
+    """--measure, --runs, --warmup and --threads: measured latency with onnxruntime (``measure_help``:
+    what --measure adds to the command)."""
     fn = click.option("--threads", type=click.IntRange(0), default=None,
                       help="onnxruntime intra-op threads for --measure (default: onnxruntime's).")(fn)
     fn = click.option("--warmup", type=click.IntRange(0), default=3, show_default=True,
                       help="Untimed runs before the timed ones (--measure).")(fn)
     fn = click.option("--runs", type=click.IntRange(1), default=20, show_default=True,
                       help="Timed runs (--measure).")(fn)
-    fn = click.option("--measure", "measure_on", is_flag=True,
-                      help="Run the model in onnxruntime on the CPU: latency percentiles and time per "
-                           "layer (pip install 'onnxscore[measure]').")(fn)
+    fn = click.option("--measure", "measure_on", is_flag=True, help=measure_help)(fn)
     return fn
 
 
@@ -327,9 +330,9 @@ def analyze(models, dims, input_shapes, values, accuracy, alpha, beta, gamma, fm
 @format_option
 @click.option("-k", "--top", "k", type=click.IntRange(1), default=10, show_default=True,
               help="How many layers.")
-@click.option("--by", type=click.Choice(MEASURES + ("est",)), default="macs", show_default=True,
-              help="Rank by MACs, FLOPs, parameters, bytes moved (memory) or the estimated time "
-                   "(est, with --device).")
+@click.option("--by", type=click.Choice(MEASURES + ("est", "time")), default="macs", show_default=True,
+              help="Rank by MACs, FLOPs, parameters, bytes moved (memory), the estimated time "
+                   "(est, with --device) or the time measured per layer (time, with --measure).")
 @device_option
 @measure_options
 @output_option
@@ -344,11 +347,14 @@ def hotspots(models, dims, input_shapes, values, fmt, k, by, device, measure_on,
       onnxscore hotspots resnet50.onnx -k 5 --by macs
       onnxscore hotspots bert.onnx --dim seq=128 --by memory --format md
       onnxscore hotspots mobilenet.onnx --device raspberry-pi-5 --by est
+      onnxscore hotspots mobilenet.onnx --measure --by time
     """
     from onnxscore.render.hotspots import render_hotspots
 
     if by == "est" and device is None:
         raise UsageError("--by est ranks by the estimated time: give a --device")
+    if by == "time" and not measure_on:
+        raise UsageError("--by time ranks by the time measured per layer: give --measure")
     profile = _load_device(device)
     _needs_onnxruntime(measure_on)
     infos = [] if profile is not None else None
@@ -526,7 +532,12 @@ def ops_command(domain: Optional[str], fmt: str) -> None:
     click.echo(f"{len(rules)} ops")
 
 
-RANK_BY = ("netscore", "top1", "info_density", "params", "macs", "flops", "weight_bytes", "est_latency")
+RANK_BY = ("netscore", "top1", "info_density", "params", "macs", "flops", "weight_bytes", "est_latency", "latency")
+RANK_MEASURE_HELP = ("Also run each model in onnxruntime on the CPU (pip install 'onnxscore[measure]'): its "
+                     "p50 and p90 latency in every format, a Pareto front and a figure of top-1 against it. "
+                     "The models are measured one after the other in this process once every analysis is "
+                     "done; measured times are never cached. A model onnxruntime cannot run keeps its row, "
+                     "without a latency (exit 2).")
 
 
 def accuracy_table_options(fn):
@@ -568,7 +579,8 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command ended by Ct
 @accuracy_table_options
 @click.option("--by", type=click.Choice(RANK_BY), default="netscore", show_default=True,
               help="Order of the leaderboard: a metric (highest first) or a cost (smallest first); "
-                   "est_latency (fastest first) needs --device.")
+                   "est_latency (fastest first) needs --device, latency (measured, fastest first) "
+                   "--measure.")
 @click.option("--device", default=None, metavar="NAME|FILE.toml",
               help="Also estimate each model's latency on a device (the roofline estimate of `check "
                    "--max-latency-ms`): a built-in profile (raspberry-pi-5, jetson-orin-nano-8gb, "
@@ -591,14 +603,16 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command ended by Ct
               help="Folder of the result cache shared with `check` (default: ~/.cache/onnxscore, "
                    "or $ONNXSCORE_CACHE_DIR).")
 @click.option("--no-cache", is_flag=True, help="Analyze every model, ignoring the result cache.")
+@functools.partial(measure_options, measure_help=RANK_MEASURE_HELP)
 @_guard
 def rank_command(models, accuracy_file, name_column, accuracy_column, by, device, jobs, scheduler, dims,
-                 input_shapes, values, alpha, beta, gamma, fmt, html, plot, output, cache_dir, no_cache) -> None:
+                 input_shapes, values, alpha, beta, gamma, fmt, html, plot, output, cache_dir, no_cache,
+                 measure_on, runs, warmup, threads) -> None:
     """Rank MODELS (ONNX files, or folders searched for *.onnx) by NetScore, top-1 and
     information density: the leaderboard, Pareto fronts and rank correlations of the NetScore
-    paper's study. Exit 2 when a model could not be analyzed (after the whole study); 130 when
-    interrupted (Ctrl-C): the models finished are in the cache, and the same command goes on
-    from there.
+    paper's study. Exit 2 when a model could not be analyzed or (with --measure) measured,
+    after the whole study; 130 when interrupted (Ctrl-C): the models finished are in the cache,
+    and the same command goes on from there.
 
     \b
     Example:
@@ -607,16 +621,21 @@ def rank_command(models, accuracy_file, name_column, accuracy_column, by, device
       onnxscore rank zoo/ --jobs 8 --html study.html --plot study.png
       onnxscore rank zoo/ --scheduler tcp://scheduler:8786 --format json -o study.json
       onnxscore rank zoo/ --accuracy top1.csv --device raspberry-pi-5 --by est_latency --html study.html
+      onnxscore rank zoo/ --accuracy top1.csv --measure --runs 50 --threads 1 --by latency
     """
     if cache_dir and no_cache:
         raise UsageError("--cache-dir and --no-cache: choose one")
     if by == "est_latency" and device is None:
         raise UsageError("--by est_latency sorts by the estimated latency on a device: give --device NAME|FILE.toml")
+    if by == "latency" and not measure_on:
+        raise UsageError("--by latency sorts by the latency measured with onnxruntime: give --measure")
+    _needs_onnxruntime(measure_on)
+    measuring = {"measure": measure_on, "runs": runs, "warmup": warmup, "threads": threads} if measure_on else {}
     done = [0, 0]  # models finished (cache hits included), of how many
     try:
         status = _rank(models, accuracy_file, name_column, accuracy_column, by, jobs, scheduler, dims,
                        input_shapes, values, alpha, beta, gamma, fmt, html, plot, output, cache_dir, no_cache,
-                       done, device)
+                       done, device, measuring)
     except KeyboardInterrupt:  # said below, once the interrupt and what it held (a pool) are gone
         status = EXIT_INTERRUPTED
     if status == EXIT_INTERRUPTED:
@@ -630,10 +649,11 @@ def rank_command(models, accuracy_file, name_column, accuracy_column, by, device
 
 def _rank(models, accuracy_file, name_column, accuracy_column, by, jobs, scheduler, dims, input_shapes, values,
           alpha, beta, gamma, fmt, html, plot, output, cache_dir, no_cache, done: List[int],
-          device: Optional[str] = None) -> int:
+          device: Optional[str] = None, measuring: Optional[dict] = None) -> int:
     """The work of ``rank``: the study, rendered; its exit status. ``done`` follows the
-    progress: models finished (cache hits included) and how many there are."""
-    from onnxscore.render.study import render_study, summary_line
+    progress: models finished (cache hits included) and how many there are. ``measuring``:
+    the measure arguments of :func:`onnxscore.study.rank` (empty: not measured)."""
+    from onnxscore.render.study import not_measured, render_study, summary_line
     from onnxscore.study import load_accuracies, rank
 
     accuracies = load_accuracies(accuracy_file, name_column, accuracy_column) if accuracy_file else None
@@ -663,7 +683,7 @@ def _rank(models, accuracy_file, name_column, accuracy_column, by, jobs, schedul
             bar.start()
         study = rank(models, accuracies, by=by, dims=parse_dims(dims), input_shapes=parse_input_shapes(input_shapes),
                      values=parse_values(values), alpha=alpha, beta=beta, gamma=gamma, jobs=jobs,
-                     scheduler=scheduler, cache=cache, progress=progress, device=profile)
+                     scheduler=scheduler, cache=cache, progress=progress, device=profile, **(measuring or {}))
     finally:
         if bar is not None:
             bar.stop()
@@ -674,6 +694,8 @@ def _rank(models, accuracy_file, name_column, accuracy_column, by, jobs, schedul
     if fmt != "text" or output:  # the text report has these lines; elsewhere stderr does
         for row in study.failed:
             _fail(row.error)
+        for row in not_measured(data):
+            _fail(row["latency_error"])
         click.echo(f"onnxscore rank: {summary_line(data)}", err=True)
     if html:
         from onnxscore.render.study_figures import to_html
@@ -683,7 +705,7 @@ def _rank(models, accuracy_file, name_column, accuracy_column, by, jobs, schedul
         plot_png(data, plot)
     if any(row.internal for row in study.failed):
         return EXIT_INTERNAL
-    return EXIT_BAD_INPUT if study.failed else EXIT_OK
+    return EXIT_BAD_INPUT if study.failed or not_measured(data) else EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -35,6 +35,16 @@ the cache key); ``est_latency_unknown`` counts the layers without an estimate (t
 a lower bound; None when no layer has one). The rows may be sorted by it (``by="est_latency"``,
 smallest first) and there is a third Pareto front, top-1 against it. The estimate depends on
 the profile: ``local`` is this machine's calibration, not a measurement of each model.
+
+With ``measure=True``, each model is also run in onnxruntime on the CPU
+(:func:`onnxscore.measure.measure_latency`: ``warmup`` untimed runs, then ``runs`` timed ones,
+graph optimizations on) and its row has ``latency_ms`` and ``latency_p90_ms``, the measured p50
+and p90. The models are measured in the process that runs the study, one after the other, once
+every analysis has finished (never in the pool's workers or on Dask: timings taken side by side
+would disturb each other). Measured times are not a function of the file: they never enter the
+cache, nor its key. A model onnxruntime cannot run keeps its row, with ``latency_error`` (one
+line) and no latency. The rows may be sorted by it (``by="latency"``, fastest first) and there
+is a Pareto front of top-1 against it.
 """
 from __future__ import annotations
 
@@ -60,10 +70,12 @@ SCHEMA = "onnxscore.study/1"
 METRICS = ("netscore", "top1", "info_density")  # the paper's three; higher is better
 COSTS = ("params", "macs", "flops", "weight_bytes")  # smaller is better
 EST_LATENCY = "est_latency"  # by the roofline estimate on the study's device, smallest first
-BY = METRICS + COSTS + (EST_LATENCY,)
-PARETO_COSTS = ("macs", "params")  # always; plus EST_LATENCY when the study has a device
+LATENCY = "latency"  # by the p50 latency measured with onnxruntime (measure=True), smallest first
+BY = METRICS + COSTS + (EST_LATENCY, LATENCY)
+PARETO_COSTS = ("macs", "params")  # always; plus EST_LATENCY with a device, LATENCY when measured
 PAIRS = (("netscore", "top1"), ("netscore", "info_density"), ("top1", "info_density"))
 UNITS = {"params": "count", "macs": "count", "est_latency_ms": "milliseconds, estimated on the device",
+         "latency_ms": "milliseconds, measured with onnxruntime on this machine's CPU (p50; latency_p90_ms: p90)",
          "netscore": "dB; a in %, p in millions of parameters, m in billions of MACs",
          "info_density": "% top-1 per million parameters"}
 DASK_RETRIES = 3  # a task whose worker is lost is also rescheduled by Dask (allowed-failures)
@@ -318,6 +330,33 @@ def analyze_figures(path: str, dims: Mapping[str, int], input_shapes: Mapping[st
 
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else ""
+
+
+NOT_MEASURED = {"latency_ms": None, "latency_p90_ms": None, "latency_error": None}
+
+
+def measure_figures(path: str, dims: Mapping[str, int], input_shapes: Mapping[str, Sequence[int]],
+                    values: Optional[Mapping[str, Any]] = None, runs: int = 20, warmup: int = 3,
+                    threads: Optional[int] = None) -> Dict[str, Any]:
+    """The measured latency of one model: ``{"latency_ms": p50, "latency_p90_ms": p90,
+    "latency_error": None}``, or the latencies None and why in one line. The model is analyzed
+    again here (the inputs fed are generated from its report: the same ``dims``,
+    ``input_shapes`` and ``values`` as the study's), then timed by
+    :func:`onnxscore.measure.measure_latency`. Not pure: call it in the process that runs the
+    study, one model at a time."""
+    try:
+        from onnxscore.measure import measure_latency
+        from onnxscore.walk import analyze
+
+        report = analyze(path, dims, input_shapes, values=values or None)
+        latency, _ = measure_latency(path, report, runs=runs, warmup=warmup, threads=threads)
+        return {"latency_ms": latency.p50 * 1e3, "latency_p90_ms": latency.p90 * 1e3, "latency_error": None}
+    except OnnxScoreError as e:
+        error = _first_line(str(e)) or type(e).__name__
+    except Exception as e:  # noqa: BLE001 - a bug of onnxscore: the row says so, the study goes on
+        error = (f"internal error while measuring (a bug in onnxscore, not in the model): "
+                 f"{type(e).__name__}: {_first_line(str(e))}")
+    return dict(NOT_MEASURED, latency_error=error if error.startswith(path) else f"{path}: {error}")
 
 
 def cache_key_for(path: str, dims: Mapping[str, int], input_shapes: Mapping[str, Sequence[int]],
@@ -692,14 +731,19 @@ class Row:
     internal: bool = False
     est_latency_ms: Optional[float] = None  # on the study's device; None: no device, or no estimate
     est_latency_unknown: Optional[int] = None  # layers without an estimate (then a lower bound)
+    latency_ms: Optional[float] = None  # p50 measured with onnxruntime; None: not measured, or failed
+    latency_p90_ms: Optional[float] = None
+    latency_error: Optional[str] = None  # why the model could not be measured (one line)
 
     def to_dict(self) -> Dict[str, Any]:
-        costs = PARETO_COSTS + ((EST_LATENCY,) if EST_LATENCY in self.pareto else ())
+        costs = PARETO_COSTS + tuple(c for c in (EST_LATENCY, LATENCY) if c in self.pareto)
         return {"rank": self.rank, "model": self.model, "path": self.path, "top1": self.top1,
                 "accuracy_source": self.accuracy_source, "params": self.params, "macs": self.macs,
                 "flops": self.flops, "weight_bytes": self.weight_bytes, "complete": self.complete,
                 "info_density": self.info_density, "netscore": self.netscore,
                 "est_latency_ms": self.est_latency_ms, "est_latency_unknown": self.est_latency_unknown,
+                "latency_ms": self.latency_ms, "latency_p90_ms": self.latency_p90_ms,
+                "latency_error": self.latency_error,
                 "ranks": {m: self.ranks.get(m) for m in METRICS},
                 "pareto": {c: bool(self.pareto.get(c)) for c in costs},
                 "cached": self.cached, "error": self.error}
@@ -723,6 +767,7 @@ class Study:
     unmatched_accuracy: Tuple[str, ...]
     counts: Mapping[str, int]
     device: Optional[Mapping[str, Any]] = None  # the profile of the estimates (Device.to_dict())
+    measure: Optional[Mapping[str, Any]] = None  # how the latencies were measured; None: not measured
 
     @property
     def failed(self) -> Tuple[Row, ...]:
@@ -730,10 +775,14 @@ class Study:
 
     def to_dict(self) -> Dict[str, Any]:
         """The JSON form, schema ``onnxscore.study/1`` (raw integers; floats as computed);
-        ``device`` is None, or the profile of the rows' ``est_latency_ms``."""
-        costs = PARETO_COSTS + ((EST_LATENCY,) if self.device is not None else ())
+        ``device`` is None, or the profile of the rows' ``est_latency_ms``; ``measure`` is None,
+        or how the rows' ``latency_ms`` were measured (onnxruntime's version, provider, runs,
+        warmup, threads)."""
+        costs = PARETO_COSTS + ((EST_LATENCY,) if self.device is not None else ()) \
+            + ((LATENCY,) if self.measure is not None else ())
         return {"schema": SCHEMA, "by": self.by, "alpha": float(self.alpha), "beta": float(self.beta),
                 "gamma": float(self.gamma), "device": dict(self.device) if self.device is not None else None,
+                "measure": dict(self.measure) if self.measure is not None else None,
                 "units": dict(UNITS), "rows": [r.to_dict() for r in self.rows],
                 "pareto": {c: list(self.pareto.get(c, ())) for c in costs},
                 "correlations": {"spearman": dict(self.spearman), "kendall": dict(self.kendall),
@@ -751,11 +800,15 @@ def build_study(names: Sequence[str], paths: Sequence[str], figures: Sequence[Op
                 table_top1: Sequence[Optional[float]], cached: Sequence[bool],
                 errors: Sequence[Optional[str]], internal: Sequence[bool], unmatched: Sequence[str] = (),
                 by: str = "netscore", alpha: float = ALPHA, beta: float = BETA,
-                gamma: float = GAMMA, device: Optional[Mapping[str, Any]] = None) -> Study:
+                gamma: float = GAMMA, device: Optional[Mapping[str, Any]] = None,
+                latencies: Optional[Sequence[Optional[Mapping[str, Any]]]] = None,
+                measure: Optional[Mapping[str, Any]] = None) -> Study:
     """The study from each model's figures (``Figures.to_dict()`` or None when it failed): a pure
     function of its inputs, so every way of running the analyses gives the same study. With
-    ``device`` (``Device.to_dict()``), the figures hold the estimated latency on it."""
-    _check_by(by, device)
+    ``device`` (``Device.to_dict()``), the figures hold the estimated latency on it. With
+    ``measure`` (how the models were measured), ``latencies`` has each model's
+    :func:`measure_figures` (None for a model whose analysis failed)."""
+    _check_by(by, device, measure)
     n = len(names)
     base = []
     for i in range(n):
@@ -778,12 +831,15 @@ def build_study(names: Sequence[str], paths: Sequence[str], figures: Sequence[Op
                      "flops": f["flops"] if f else None, "weight_bytes": f["weight_bytes"] if f else None,
                      "complete": bool(f["complete"]) if f else None, "info_density": density,
                      "netscore": value, "cached": bool(cached[i]) and f is not None, "error": errors[i],
-                     "internal": bool(internal[i]), "est_latency_ms": est, "est_latency_unknown": unknown})
+                     "internal": bool(internal[i]), "est_latency_ms": est, "est_latency_unknown": unknown,
+                     **(NOT_MEASURED if measure is None or latencies[i] is None or f is None
+                        else {k: latencies[i].get(k) for k in NOT_MEASURED})})
     ok = [i for i in range(n) if figures[i] is not None]
     ranks = {m: competition_ranks({i: base[i][m] for i in ok if base[i][m] is not None}) for m in METRICS}
-    costs = PARETO_COSTS + ((EST_LATENCY,) if device is not None else ())
+    costs = PARETO_COSTS + ((EST_LATENCY,) if device is not None else ()) \
+        + ((LATENCY,) if measure is not None else ())
     attr = {c: c for c in COSTS + METRICS}
-    attr[EST_LATENCY] = "est_latency_ms"
+    attr[EST_LATENCY], attr[LATENCY] = "est_latency_ms", "latency_ms"
     fronts = {}
     for cost in costs:
         points = {i: (base[i]["top1"], base[i][attr[cost]]) for i in ok
@@ -816,15 +872,42 @@ def build_study(names: Sequence[str], paths: Sequence[str], figures: Sequence[Op
     counts = {"models": n, "analyzed": n - failed - from_cache, "cached": from_cache, "failed": failed,
               "without_accuracy": len(missing)}
     return Study(rows, by, alpha, beta, gamma, pareto, rho, tau, len(full), missing, tuple(unmatched), counts,
-                 dict(device) if device is not None else None)
+                 dict(device) if device is not None else None, dict(measure) if measure is not None else None)
 
 
-def _check_by(by: str, device) -> None:
+def _check_by(by: str, device, measure) -> None:
     if by not in BY:
         raise UsageError(f"cannot rank by {by!r}: choose one of {', '.join(BY)}")
     if by == EST_LATENCY and device is None:
         raise UsageError("ranking by est_latency needs a device profile to estimate on: give --device "
                          "NAME|FILE.toml (device= in Python)")
+    if by == LATENCY and not measure:
+        raise UsageError("ranking by latency needs the models measured with onnxruntime: give --measure "
+                         "(measure=True in Python)")
+
+
+def _measure_all(models: Sequence[_Model], ok: Sequence[int], args: tuple, runs: int, warmup: int,
+                 threads: Optional[int]) -> List[Optional[Dict[str, Any]]]:
+    """:func:`measure_figures` of the models ``ok`` (those analyzed), one after the other in this
+    process; None for the others."""
+    out: List[Optional[Dict[str, Any]]] = [None] * len(models)
+    for n, i in enumerate(ok, 1):
+        out[i] = measure_figures(models[i].path, *args, runs=runs, warmup=warmup, threads=threads)
+        if len(ok) > 1:  # what this analysis and its session left in cycles, before the next
+            gc.collect(0 if n % FULL_COLLECTION_EVERY else 2)
+    return out
+
+
+def measure_settings(runs: int, warmup: int, threads: Optional[int]) -> Dict[str, Any]:
+    """How a study's models are measured (``Study.measure``); checks the numbers and that
+    onnxruntime is installed (a one-line :class:`UsageError` naming the extra otherwise)."""
+    from onnxscore.measure import PROVIDER, _ort
+
+    if runs < 1 or warmup < 0 or (threads is not None and threads < 0):
+        raise UsageError(f"measuring needs runs >= 1, warmup >= 0 and threads >= 0 (got runs={runs}, "
+                         f"warmup={warmup}, threads={threads})")
+    return {"runtime": "onnxruntime", "version": _ort().__version__, "provider": PROVIDER, "runs": int(runs),
+            "warmup": int(warmup), "threads": int(threads) if threads else None}
 
 
 def rank(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
@@ -834,7 +917,8 @@ def rank(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
          values: Optional[Mapping[str, Any]] = None,
          alpha: float = ALPHA, beta: float = BETA, gamma: float = GAMMA,
          jobs: Optional[int] = None, scheduler=None, cache=None,
-         progress: Optional[Progress] = None, device=None) -> Study:
+         progress: Optional[Progress] = None, device=None, measure: bool = False, runs: int = 20,
+         warmup: int = 3, threads: Optional[int] = None) -> Study:
     """Analyze every model and rank them: the NetScore paper's study of a model zoo.
 
     Parameters
@@ -846,8 +930,8 @@ def rank(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
         Matched by path, then by file stem; else the model's ``onnxscore.accuracy`` metadata.
     by : str
         The order of the rows: ``netscore``, ``top1``, ``info_density`` (highest first) or
-        ``params``, ``macs``, ``flops``, ``weight_bytes``, ``est_latency`` (smallest first;
-        ``est_latency`` needs ``device``).
+        ``params``, ``macs``, ``flops``, ``weight_bytes``, ``est_latency``, ``latency`` (smallest
+        first; ``est_latency`` needs ``device``, ``latency`` needs ``measure``).
     dims, input_shapes, values
         As for :func:`onnxscore.analyze`, the same for every model.
     alpha, beta, gamma : float
@@ -869,6 +953,15 @@ def rank(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
         estimate on it (that of ``check``'s ``max_latency_ms``, cached with the profile in the
         key), and the study a Pareto front of top-1 against it. The estimates depend on the
         profile's numbers; ``local`` is calibrated once on this machine.
+    measure : bool
+        Also run each model in onnxruntime on the CPU (``pip install onnxscore[measure]``): each
+        row gets ``latency_ms`` and ``latency_p90_ms`` (the p50 and p90 of ``runs`` timed runs
+        after ``warmup`` untimed ones, on ``threads`` intra-op threads, None: onnxruntime's
+        default), and the study a Pareto front of top-1 against it. The models are measured in
+        this process, one after the other, after every analysis; never cached. A model that
+        onnxruntime cannot run keeps its row, with ``latency_error``.
+    runs, warmup, threads : int
+        How each model is measured (with ``measure``).
 
     Returns
     -------
@@ -880,7 +973,8 @@ def rank(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
     >>> study = rank(["zoo/"], "results-imagenet.csv")          # doctest: +SKIP
     >>> [(r.model, r.netscore, r.ranks["top1"]) for r in study.rows[:3]]  # doctest: +SKIP
     """
-    _check_by(by, device)
+    _check_by(by, device, measure)
+    settings = measure_settings(runs, warmup, threads) if measure else None  # onnxruntime there, first
     if jobs is not None and jobs < 1:
         raise UsageError(f"jobs={jobs}: expected at least 1")
     if isinstance(paths, (str, os.PathLike)):
@@ -942,8 +1036,13 @@ def rank(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
     finally:
         if owned:
             cache.close()
-    return build_study(model_names(models), [m.path for m in models],
-                       [results[i]["figures"] for i in range(total)], table_top1, cached,
+    figures = [results[i]["figures"] for i in range(total)]
+    latencies = None
+    if settings is not None:  # after every analysis, here, one at a time: nothing runs beside a timing
+        latencies = _measure_all(models, [i for i in range(total) if figures[i] is not None],
+                                 (dims, input_shapes, values), runs, warmup, threads)
+    return build_study(model_names(models), [m.path for m in models], figures, table_top1, cached,
                        [results[i]["error"] for i in range(total)],
                        [bool(results[i].get("internal")) for i in range(total)], unmatched,
-                       by, alpha, beta, gamma, device.to_dict() if device is not None else None)
+                       by, alpha, beta, gamma, device.to_dict() if device is not None else None,
+                       latencies, settings)

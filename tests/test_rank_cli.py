@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from onnxscore.cli import main
-from tests.test_study import EST_MS, make_device_zoo, make_zoo, ns, strip_cache, timm_csv, write_model
+from tests.test_study import (EST_MS, make_device_zoo, make_zoo, ns, strip_cache, timm_csv, write_model,
+                              write_unrunnable)
 
 
 @pytest.fixture(autouse=True)
@@ -354,3 +355,118 @@ def test_help_says_estimates_depend_on_the_profile():
     out = CliRunner().invoke(main, ["rank", "--help"]).output
     assert "--device" in out and "est_latency" in out
     assert "depend on the profile" in " ".join(out.split())
+
+
+# --------------------------------------------------------------------------- --measure: measured latency
+
+MEASURE = ("--measure", "--runs", "2", "--warmup", "1", "--threads", "1")  # correctness, not timing
+
+
+@pytest.fixture
+def ort():
+    return pytest.importorskip("onnxruntime", reason="onnxruntime is the optional extra onnxscore[measure]")
+
+
+def test_measure_latency_in_every_format(ort, device_zoo, tmp_path):
+    folder, _ = device_zoo
+    res = rank(folder, *MEASURE, "--jobs", "1", "--no-cache", "--format", "json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["measure"] == {"runtime": "onnxruntime", "version": ort.__version__, "provider": "CPUExecutionProvider",
+                               "runs": 2, "warmup": 1, "threads": 1}
+    assert all(r["latency_ms"] > 0 and r["latency_p90_ms"] >= r["latency_ms"] and r["latency_error"] is None
+               for r in data["rows"])
+    assert set(data["pareto"]) == {"macs", "params", "latency"} and data["pareto"]["latency"]
+
+    text = rank(folder, *MEASURE, "--jobs", "1", "--no-cache").stdout
+    head = next(line for line in text.splitlines() if "p50 ms" in line).split()
+    assert head[:7] == ["#", "model", "top-1", "params", "MACs", "p50", "ms"]
+    board = [line.split() for line in text.splitlines() if line.split()[1:2] and line.split()[1] in set("abc")]
+    assert len(board) == 3 and all(float(b[5]) > 0 for b in board)
+    assert f"measured with onnxruntime {ort.__version__}" in " ".join(text.split())
+
+    md = rank(folder, *MEASURE, "--jobs", "1", "--no-cache", "--format", "md").stdout
+    assert "| # | model | top-1 | params | MACs | p50 ms | density | NetScore | Ω/a/d | front |" in md
+
+    rows = list(csv.DictReader(io.StringIO(rank(folder, *MEASURE, "--jobs", "1", "--no-cache", "--format",
+                                                "csv").stdout)))
+    assert all(float(r["latency_ms"]) > 0 and float(r["latency_p90_ms"]) > 0 and r["latency_error"] == ""
+               and r["pareto_latency"] in ("True", "False") for r in rows)
+
+    page = tmp_path / "study.html"
+    res = rank(folder, *MEASURE, "--jobs", "1", "--no-cache", "--html", str(page), "-o", str(tmp_path / "s.txt"))
+    assert res.exit_code == 0, res.output
+    html = page.read_text()
+    assert 'id="fig-top1-measured"' in html and "latency p50 (ms)" in html and "latency p90 (ms)" in html
+
+
+def test_by_latency_orders_rows_by_the_measured_values(ort, device_zoo):
+    folder, _ = device_zoo
+    res = rank(folder, *MEASURE, "--by", "latency", "--jobs", "1", "--no-cache", "--format", "csv")
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    values = [float(r["latency_ms"]) for r in rows]
+    assert values == sorted(values)  # fastest first, whatever the times were
+    ranks = [int(r["rank"]) for r in rows]  # competition ranks of those values
+    assert ranks[0] == 1 and all(b == (a if y == x else i + 1)
+                                 for i, (a, b, x, y) in enumerate(zip(ranks, ranks[1:], values, values[1:]), 1))
+    text = rank(folder, *MEASURE, "--by", "latency", "--jobs", "1", "--no-cache").stdout
+    assert text.splitlines()[0] == "onnxscore rank: 3 model(s) by measured latency with onnxruntime, fastest first"
+
+
+def test_a_model_onnxruntime_cannot_run_keeps_its_row_exit_2(ort, device_zoo, tmp_path):
+    folder, _ = device_zoo
+    write_unrunnable(tmp_path / folder / "odd.onnx")
+    res = rank(folder, *MEASURE, "--by", "latency", "--jobs", "1", "--no-cache", "--format", "json")
+    assert res.exit_code == 2  # after the whole study
+    data = json.loads(res.stdout)
+    odd = data["rows"][-1]
+    assert odd["model"] == "odd" and odd["error"] is None and odd["params"] == 0
+    assert odd["latency_ms"] is None and odd["rank"] is None
+    assert odd["latency_error"].startswith("dzoo/odd.onnx: onnxruntime cannot load the model")
+    assert all(r["latency_ms"] > 0 for r in data["rows"][:3])
+    # said once, on stderr, with the counts
+    errors = res.stderr.splitlines()
+    assert errors == ["onnxscore: error: " + odd["latency_error"],
+                      "onnxscore rank: 4 model(s): 4 analyzed, 0 from the cache, 0 failed, 1 not measured"]
+    text = rank(folder, *MEASURE, "--jobs", "1", "--no-cache")
+    assert text.exit_code == 2 and text.stderr == ""
+    notes = " ".join(text.stdout.split())
+    assert notes.count("onnxruntime cannot load the model") == 1
+    assert "1 model(s) not measured (listed without a latency): dzoo/odd.onnx: onnxruntime cannot load" in notes
+    odd_line = next(line for line in text.stdout.splitlines() if line.split()[1:2] == ["odd"])
+    assert odd_line.split()[5] == "-"  # p50 ms
+
+
+def test_measure_usage_errors(device_zoo, monkeypatch):
+    folder, _ = device_zoo
+    res = rank(folder, "--by", "latency", "--no-cache")
+    assert res.exit_code == 2 and res.stdout == ""
+    assert res.stderr == ("onnxscore: error: --by latency sorts by the latency measured with onnxruntime: "
+                          "give --measure\n")
+    assert rank(folder, "--measure", "--runs", "0", "--no-cache").exit_code == 2
+    assert rank(folder, "--measure", "--threads", "-1", "--no-cache").exit_code == 2
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
+    res = rank(folder, "--measure", "--no-cache")
+    assert res.exit_code == 2 and res.stdout == ""
+    assert res.stderr.splitlines() == ["onnxscore: error: measuring latency needs onnxruntime: "
+                                       "pip install 'onnxscore[measure]'"]
+
+
+def test_measured_latency_never_enters_the_cache(ort, device_zoo):
+    folder, _ = device_zoo
+    first = rank(folder, *MEASURE, "--jobs", "1", "--cache-dir", "c", "--format", "json")
+    assert first.exit_code == 0, first.output
+    plain = rank(folder, "--jobs", "1", "--cache-dir", "c", "--format", "json")
+    assert plain.stderr.splitlines()[-1] == "onnxscore rank: 3 model(s): 0 analyzed, 3 from the cache, 0 failed"
+    assert all(r["latency_ms"] is None for r in json.loads(plain.stdout)["rows"])
+    again = rank(folder, *MEASURE, "--jobs", "1", "--cache-dir", "c", "--format", "json")
+    assert again.stderr.splitlines()[-1] == "onnxscore rank: 3 model(s): 0 analyzed, 3 from the cache, 0 failed"
+    assert all(r["latency_ms"] > 0 for r in json.loads(again.stdout)["rows"])
+
+
+def test_help_says_how_models_are_measured():
+    out = " ".join(CliRunner().invoke(main, ["rank", "--help"]).output.split())
+    for piece in ("--measure", "--runs", "--warmup", "--threads", "latency (measured, fastest first) --measure",
+                  "never cached", "one after the other"):
+        assert piece in out, piece

@@ -21,6 +21,8 @@ The zoo (name: n, B -> params, MACs; top-1 %; Omega; info density a/p):
 
 Ranks (1 = best): NetScore a1 c2 d3 b4 e5; top-1 b1 d2 a3 c4 e5; density c1 a2 d3 e4 b5.
 """
+import csv
+import io
 import json
 import math
 import os
@@ -335,15 +337,18 @@ def test_failed_model_is_a_row(study):
 
 def test_to_dict_schema(study):
     data = study.to_dict()
-    assert list(data) == ["schema", "by", "alpha", "beta", "gamma", "device", "units", "rows", "pareto",
+    assert list(data) == ["schema", "by", "alpha", "beta", "gamma", "device", "measure", "units", "rows", "pareto",
                           "correlations", "missing_accuracy", "unmatched_accuracy", "counts"]
     assert data["device"] is None  # no --device: no estimates, no latency front
+    assert data["measure"] is None  # no --measure: no measured latency, no front of it
     assert data["schema"] == "onnxscore.study/1" and (data["alpha"], data["beta"], data["gamma"]) == (2.0, 0.5, 0.5)
     assert data["units"]["netscore"] == "dB; a in %, p in millions of parameters, m in billions of MACs"
     assert list(data["rows"][0]) == ["rank", "model", "path", "top1", "accuracy_source", "params", "macs", "flops",
                                      "weight_bytes", "complete", "info_density", "netscore", "est_latency_ms",
-                                     "est_latency_unknown", "ranks", "pareto", "cached", "error"]
+                                     "est_latency_unknown", "latency_ms", "latency_p90_ms", "latency_error", "ranks",
+                                     "pareto", "cached", "error"]
     assert (data["rows"][0]["est_latency_ms"], data["rows"][0]["est_latency_unknown"]) == (None, None)
+    assert [data["rows"][0][k] for k in ("latency_ms", "latency_p90_ms", "latency_error")] == [None, None, None]
     assert data["rows"][0]["ranks"] == {"netscore": 1, "top1": 3, "info_density": 2}
     assert data["pareto"] == {"macs": ["a", "d", "b"], "params": ["c", "a", "d", "b"]}
     assert set(data["correlations"]) == {"spearman", "kendall", "n"}
@@ -514,6 +519,15 @@ def _interrupt_disposition(pid):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads signal masks from /proc (Linux)")
+def _ppid(psutil, process):
+    """The parent of ``process``, None when it is gone (a short-lived child, e.g. shape inference's
+    fork, may end between the listing and the question)."""
+    try:
+        return process.ppid()
+    except psutil.NoSuchProcess:
+        return None
+
+
 def test_ctrl_c_leaves_the_workers_alone_stops_them_and_keeps_what_finished(tmp_path, monkeypatch):
     """A terminal's Ctrl-C sends SIGINT to every process of the foreground group. The pool's
     workers ignore it (the study goes on); the process running the study gets the
@@ -528,7 +542,7 @@ def test_ctrl_c_leaves_the_workers_alone_stops_them_and_keeps_what_finished(tmp_
         if done == 1:  # the workers are up: each leaves SIGINT to the study, and is sent one
             me = psutil.Process()
             servers = {p.pid for p in me.children()}
-            workers.extend(p for p in me.children(recursive=True) if p.ppid() in servers)
+            workers.extend(p for p in me.children(recursive=True) if _ppid(psutil, p) in servers)
             for worker in workers:
                 deadline = time.monotonic() + 30  # a worker may still be starting
                 while not _interrupt_disposition(worker.pid) and time.monotonic() < deadline:
@@ -736,3 +750,157 @@ def test_jobs_two_same_estimates(tmp_path):
     folder, profile = make_device_zoo(tmp_path)
     one = onnxscore.rank(folder, device=profile, jobs=1).to_dict()
     assert onnxscore.rank(folder, device=profile, jobs=2).to_dict() == one
+
+
+# --------------------------------------------------------------------------- measured latency (rank(measure=True))
+
+# Made-up timings, in seconds, that a stand-in for onnxruntime (measure_latency) returns: what the
+# study does with them is checked exactly, without timing anything. Each model's samples are
+# 0.5x, 1x and 1.5x its p50, so p90 = 1x + 0.8 * 0.5x = 1.4x (linear interpolation).
+# By measured latency b (1 ms), c (2), a (3); top-1 b 90, c 70, a 80: b is faster and more
+# accurate than both, so the front of top-1 against measured latency is b alone.
+FAKE_P50 = {"a.onnx": 3e-3, "b.onnx": 1e-3, "c.onnx": 2e-3}
+
+
+def fake_onnxruntime(monkeypatch, calls, done=None):
+    """measure_latency and onnxruntime replaced: each call is recorded in ``calls`` as (file,
+    process id, models finished by then, runs, warmup, threads)."""
+    import types
+
+    from onnxscore import measure as M
+
+    def measure_latency(path, report=None, dims=None, runs=20, warmup=3, threads=None, seed=0, inputs=None):
+        assert report is not None  # the study's own analysis: inputs from the same dims and shapes
+        calls.append((os.path.basename(path), os.getpid(), done[0] if done else None, runs, warmup, threads))
+        p50 = FAKE_P50[os.path.basename(path)]
+        return M.Latency.of([p50 * 0.5, p50, p50 * 1.5]), int(threads or 0)
+
+    monkeypatch.setattr(M, "measure_latency", measure_latency)
+    monkeypatch.setattr(M, "_ort", lambda: types.SimpleNamespace(__version__="9.9.9"))
+
+
+def test_measured_after_every_analysis_in_this_process_one_by_one(tmp_path, monkeypatch):
+    folder, _ = make_device_zoo(tmp_path)
+    calls, done = [], [0]
+
+    def progress(n, total):
+        done[0] = n
+
+    fake_onnxruntime(monkeypatch, calls, done)
+    found = onnxscore.rank(folder, jobs=2, measure=True, runs=2, warmup=1, threads=1, by="latency",
+                           progress=progress)
+    # never in a pool worker, never before the last analysis finished, each model once
+    assert sorted(calls) == [(f, os.getpid(), 3, 2, 1, 1) for f in ("a.onnx", "b.onnx", "c.onnx")]
+    assert [(r.model, r.rank) for r in found.rows] == [("b", 1), ("c", 2), ("a", 3)]
+    for r in found.rows:
+        p50 = FAKE_P50[f"{r.model}.onnx"] * 1e3
+        assert (r.latency_ms, r.latency_p90_ms, r.latency_error) == (pytest.approx(p50), pytest.approx(1.4 * p50),
+                                                                     None)
+    data = found.to_dict()
+    assert data["measure"] == {"runtime": "onnxruntime", "version": "9.9.9", "provider": "CPUExecutionProvider",
+                               "runs": 2, "warmup": 1, "threads": 1}
+    assert data["pareto"] == {"macs": ["a", "b"], "params": ["c", "a", "b"], "latency": ["b"]}
+    assert [r["pareto"] for r in data["rows"]] == [{"macs": True, "params": True, "latency": True},
+                                                   {"macs": False, "params": True, "latency": False},
+                                                   {"macs": True, "params": True, "latency": False}]
+    assert data["units"]["latency_ms"].startswith("milliseconds, measured with onnxruntime")
+    json.dumps(data, allow_nan=False)
+
+
+def test_measured_rendered_in_text_md_and_csv(tmp_path, monkeypatch):
+    from onnxscore.render.study import render_study
+
+    folder, profile = make_device_zoo(tmp_path)
+    fake_onnxruntime(monkeypatch, [])
+    found = onnxscore.rank(folder, jobs=1, measure=True, runs=2, warmup=1, by="latency")
+    text = render_study(found, "text")
+    assert text.splitlines()[0] == "onnxscore rank: 3 model(s) by measured latency with onnxruntime, fastest first"
+    board = [line.split() for line in text.splitlines() if line[:3].strip() in {"1", "2", "3"}]
+    # rank, model, top-1, params, MACs, p50 ms, density, NetScore, Ω/a/d, front
+    assert [(b[0], b[1], b[7], b[-1]) for b in board] == [("1", "b", "1", "T"), ("2", "c", "2", "P"), ("3", "a", "3", "P")]
+    assert "against measured latency (T)" in " ".join(text.split())
+    assert "p50 ms: the median latency of 2 run(s) after 1 warm-up run(s), measured with onnxruntime 9.9.9" \
+        in " ".join(text.split())
+    md = render_study(found, "md")
+    assert "| # | model | top-1 | params | MACs | p50 ms | density | NetScore | Ω/a/d | front |" in md
+    assert "| 1 | b | 90.00 | 1 M | 1 M | 1 | 90.0 |" in md
+    rows = list(csv.DictReader(io.StringIO(render_study(found, "csv"))))
+    assert [(r["model"], float(r["latency_ms"]), float(r["latency_p90_ms"]), r["latency_error"], r["pareto_latency"])
+            for r in rows] == [("b", pytest.approx(1.0), pytest.approx(1.4), "", "True"),
+                               ("c", pytest.approx(2.0), pytest.approx(2.8), "", "False"),
+                               ("a", pytest.approx(3.0), pytest.approx(4.2), "", "False")]
+    # with a device too: both latency columns, both fronts, and the text wide enough for them
+    both = render_study(onnxscore.rank(folder, jobs=1, measure=True, device=profile), "text")
+    header = next(line for line in both.splitlines() if line.lstrip().startswith("#"))
+    assert header.split()[5:9] == ["est.", "ms", "p50", "ms"] and header.rstrip().endswith("front")
+    fronts = {line.split()[1]: line.split()[12:] for line in both.splitlines() if line.split()[1:2] in (["a"], ["b"], ["c"])}
+    assert fronts == {"a": ["M", "P", "L"], "c": ["P", "L"], "b": ["M", "P", "L", "T"]}  # one line each, unfolded
+
+
+def test_measured_latency_is_never_cached_nor_in_the_key(tmp_path, monkeypatch):
+    folder, _ = make_device_zoo(tmp_path)
+    calls = []
+    fake_onnxruntime(monkeypatch, calls)
+    cache = Cache(str(tmp_path / "c"))
+    plain = onnxscore.rank(folder, jobs=1, cache=cache)
+    measured = onnxscore.rank(folder, jobs=1, cache=cache, measure=True)
+    assert measured.counts["cached"] == 3 and len(calls) == 3  # served by the plain run's entries, still measured
+    assert all(r.latency_ms > 0 for r in measured.rows)
+    again = onnxscore.rank(folder, jobs=1, cache=cache)
+    assert again.counts["cached"] == 3 and strip_cache(again.to_dict()) == strip_cache(plain.to_dict())
+    key = S.cache_key_for(os.path.join(folder, "a.onnx"), {}, {})
+    assert not {"latency_ms", "latency_p90_ms"} & set(cache.get(key))
+    onnxscore.rank(folder, jobs=1, cache=cache, measure=True)
+    assert len(calls) == 6  # measured again: a timing is never taken from the cache
+
+
+def test_latency_needs_measure_and_onnxruntime_before_any_analysis(tmp_path, monkeypatch):
+    folder, _ = make_device_zoo(tmp_path)
+    with pytest.raises(OnnxScoreError, match="ranking by latency needs the models measured"):
+        onnxscore.rank(folder, by="latency", jobs=1)
+    with pytest.raises(OnnxScoreError, match="runs >= 1"):
+        onnxscore.rank(folder, measure=True, runs=0, jobs=1)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
+    started = []
+    with pytest.raises(OnnxScoreError, match=r"pip install 'onnxscore\[measure\]'"):
+        onnxscore.rank(folder, measure=True, jobs=1, progress=lambda n, total: started.append(n))
+    assert started == []
+
+
+def write_unrunnable(path):
+    """A model onnxscore analyzes (an op without a cost rule: a lower bound) and onnxruntime
+    cannot load: its op is in a domain no runtime knows."""
+    node = helper.make_node("Mystery", ["x"], ["y"], domain="com.example", name="mystery")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
+    helper.set_model_props(model, {"onnxscore.accuracy": "50"})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(model.SerializeToString())
+    return str(path)
+
+
+def test_measured_with_onnxruntime_and_a_model_it_cannot_run(tmp_path):
+    pytest.importorskip("onnxruntime", reason="onnxruntime is the optional extra onnxscore[measure]")
+    folder, _ = make_device_zoo(tmp_path)
+    write_unrunnable(tmp_path / "dzoo" / "odd.onnx")
+    (tmp_path / "dzoo" / "zz_broken.onnx").write_bytes(b"not an onnx model")
+    found = onnxscore.rank(folder, jobs=1, measure=True, runs=2, warmup=1, threads=1, by="latency")
+    rows = {r.model: r for r in found.rows}
+    for name in ("a", "b", "c"):  # times are never checked: only that they are there
+        assert rows[name].latency_ms > 0 and rows[name].latency_p90_ms >= rows[name].latency_ms
+        assert rows[name].latency_error is None
+    odd = rows["odd"]
+    assert odd.error is None and odd.params == 0 and odd.latency_ms is None and odd.latency_p90_ms is None
+    assert odd.latency_error.startswith(odd.path + ": onnxruntime cannot load the model")
+    assert "\n" not in odd.latency_error
+    broken = rows["zz_broken"]  # not analyzed: not measured, and no second message
+    assert broken.error and (broken.latency_ms, broken.latency_error) == (None, None)
+    # fastest first, by the values measured; then the row without a latency, then the failed one
+    timed = [r.latency_ms for r in found.rows[:3]]
+    assert timed == sorted(timed) and [r.rank for r in found.rows[:3]] == [1, 2, 3]
+    assert [r.model for r in found.rows[3:]] == ["odd", "zz_broken"]
+    # the front of top-1 against measured latency, from the values measured
+    points = {r.model: (r.top1, r.latency_ms) for r in found.rows if r.latency_ms is not None}
+    assert set(found.pareto["latency"]) == set(S.pareto_front(points))
+    assert found.counts["failed"] == 1  # the unmeasured model is not a failed analysis

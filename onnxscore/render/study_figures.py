@@ -1,7 +1,8 @@
 """The figures of a study (``onnxscore rank --html FILE --plot FILE.png``): one page, one PNG.
 
 Both read the JSON form of a study (``Study.to_dict()``, schema ``onnxscore.study/1``) and draw
-the same four figures (five when the study has a device), whose data come from :func:`figures`:
+the same four figures (five with a device or measured latencies, six with both), whose data come
+from :func:`figures`:
 
 1. top-1 against MACs (log x), with the Pareto front of top-1 against MACs as a step line;
 2. NetScore against top-1;
@@ -14,6 +15,10 @@ the same four figures (five when the study has a device), whose data come from :
    function of p·m and no line is drawn; the caption says so.
 5. only when the study has a device (``rank --device``): top-1 against the estimated latency on
    it (log x), with the Pareto front of top-1 against that latency as a step line.
+6. only when the models were measured (``rank --measure``): top-1 against the p50 latency
+   measured with onnxruntime (log x), with the Pareto front of top-1 against it as a step line.
+   With both a device and measurements, both latency figures are drawn, side by side: the
+   estimate is the profile's, the measurement this machine's, and their disagreement is news.
 
 Bubble area is proportional to parameters. A model without an accuracy, or whose analysis
 failed, stays in the leaderboard and out of the figures that need it; every caption counts
@@ -36,11 +41,12 @@ from onnxscore.errors import UsageError
 from onnxscore.render.html import CSS, JS, _svg, _table, _text, _x_axis, nice_ticks
 from onnxscore.render.plot import CUMULATIVE_COLOR, MACS_COLOR, PARAMS_COLOR
 from onnxscore.render.study import (CORRELATION_NOTE, LABEL, ORDER, PAIR_LABEL, correlation_title, est_ms,
-                                    notes, title)
+                                    measure_line, measured_ms, notes, title)
 from onnxscore.render.units import binary_bytes, si
 
 FIGURE_IDS = ("fig-top1-macs", "fig-netscore-top1", "fig-density-top1", "fig-top1-pm")
 LATENCY_FIGURE_ID = "fig-top1-latency"  # the fifth, when the study has a device
+MEASURED_FIGURE_ID = "fig-top1-measured"  # then this one, when the models were measured
 LABEL_FIRST, LABEL_LAST = 3, 3  # models labelled from each end of the study's order (besides the fronts)
 NAME_CHARS = 22  # a label longer than this is cut ('mobilenet_v3_large_…'); the hover has it whole
 ISO_COLOR = "#8c959f"
@@ -293,8 +299,9 @@ def _fmt_ms(v: float) -> str:
 
 
 def figures(study) -> Tuple[Figure, ...]:
-    """The four figures of a study (its ``to_dict()`` form, or the Study); five when it has a
-    device (``data["device"]``)."""
+    """The four figures of a study (its ``to_dict()`` form, or the Study); then top-1 against the
+    estimated latency when it has a device (``data["device"]``), and top-1 against the measured
+    latency when its models were measured (``data["measure"]``)."""
     data = _data(study)
     total = len(data["rows"])
     out = []
@@ -347,6 +354,17 @@ def figures(study) -> Tuple[Figure, ...]:
         note = "Roofline estimates from the device profile, not measurements" + (
             f"; {lower} a lower bound (layers without an estimate)." if lower else ".")
         out.append(replace(fig, note=note))
+    m = data.get("measure")
+    if m:
+        fig = make(
+            MEASURED_FIGURE_ID, "Top-1 against measured latency",
+            lambda r: r.get("latency_ms") or None, lambda r: r["top1"], ("latency",),
+            "on the Pareto front of top-1 against measured latency", "without a measured latency",
+            lambda v: log_axis("measured latency, p50 (ms, log scale)", v, _fmt_ms),
+            lambda v: linear_axis("top-1 accuracy (%)", v), lambda pts, x, y: {"step": _step(pts)})
+        threads = f"{m['threads']} thread(s)" if m.get("threads") else "its default threads"
+        out.append(replace(fig, note=f"p50 of {m['runs']} run(s) with onnxruntime {m['version']} on this machine's "
+                                     f"CPU ({threads}); measured times vary from run to run."))
     return tuple(out)
 
 
@@ -433,13 +451,16 @@ def _tip(row: Mapping[str, Any], data: Mapping[str, Any]) -> str:
     if row.get("est_latency_ms") is not None:
         lower = "≥ " if row.get("est_latency_unknown") else ""
         lines.append(f"estimated latency {lower}{row['est_latency_ms']:.4g} ms on {data['device']['name']}")
+    if row.get("latency_ms") is not None:
+        lines.append(f"measured latency p50 {row['latency_ms']:.4g} ms, p90 {row['latency_p90_ms']:.4g} ms")
     if row["netscore"] is not None:
         lines.append(f"NetScore {row['netscore']:.2f} dB")
     if row["info_density"] is not None:
         lines.append(f"information density {row['info_density']:.3g} % per M parameters")
     on = row.get("pareto") or {}
     fronts = [name for cost, name in (("macs", "MACs"), ("params", "parameters"),
-                                      ("est_latency", "estimated latency")) if on.get(cost)]
+                                      ("est_latency", "estimated latency"), ("latency", "measured latency"))
+              if on.get(cost)]
     if fronts:
         lines.append("Pareto front of top-1 against " + " and ".join(fronts))
     lines.append(row["path"])
@@ -452,8 +473,8 @@ def _tip(row: Mapping[str, Any], data: Mapping[str, Any]) -> str:
 
 def to_html(study) -> str:
     """The study as one self-contained page: the sortable leaderboard, the rank correlations,
-    the four figures (five with a device; inline SVG, a point's figures on hover) and the notes. Nothing is
-    fetched: the CSS and the script are inline."""
+    the four figures (and those of the estimated and measured latency; inline SVG, a point's
+    figures on hover) and the notes. Nothing is fetched: the CSS and the script are inline."""
     data = _data(study)
     figs = figures(data)
     radius = bubble_radius(data, R_MAX, R_MIN)
@@ -499,11 +520,13 @@ def _num(value, text: str):
 
 
 EST_COLUMN = ("est. latency (ms)", "num")  # after MACs, when the study has a device
+MEASURED_COLUMNS = (("latency p50 (ms)", "num"), ("latency p90 (ms)", "num"))  # then these, when measured
 
 
 def _leaderboard(data: Mapping[str, Any]) -> str:
     rows, attrs = [], []
     device = (data.get("device") or {}).get("name")
+    timed = data.get("measure") is not None
     for i, r in enumerate(data["rows"]):
         failed = r["error"] is not None
         name = f'<span class="name">{escape(r["model"])}</span>' + (' <span class="badge fail">failed</span>'
@@ -528,6 +551,9 @@ def _leaderboard(data: Mapping[str, Any]) -> str:
             _text("yes" if r["cached"] else ""),
             _text(r["path"], "scope"),
             (f'<span class="error">{escape(r["error"])}</span>' if failed else "", None)])
+        if timed:
+            rows[-1][5:5] = [_num(r.get("latency_ms"), measured_ms(r)),
+                             _num(r.get("latency_p90_ms"), measured_ms(r, "latency_p90_ms"))]
         if device:
             rows[-1].insert(5, _num(r.get("est_latency_ms"), est_ms(r)))
         attrs.append(f' data-i="{i}"' + (' class="failed"' if failed else ""))
@@ -537,11 +563,13 @@ def _leaderboard(data: Mapping[str, Any]) -> str:
             "rank Ω / top-1 / density: the model's rank under each metric over the models with an accuracy "
             "(1 = best; ties share a rank). Pareto ●: on the front of top-1 against MACs, against parameters. "
             "Click a header to sort.")
-    header = LEADERBOARD
+    header = LEADERBOARD[:5] + ((EST_COLUMN,) if device else ()) + (MEASURED_COLUMNS if timed else ()) \
+        + LEADERBOARD[5:]
     if device:
-        header = LEADERBOARD[:5] + (EST_COLUMN,) + LEADERBOARD[5:]
         note += (f" est. latency: the roofline estimate on {device} (≥: some layers without an estimate), "
                  "from the device profile's numbers, not a measurement.")
+    if timed:
+        note += " " + measure_line(data, "latency p50 / p90: the median and 90th percentile latency")
     return _table("study-leaderboard", caption, header, rows, note, attrs)
 
 
@@ -558,7 +586,7 @@ def _correlations(data: Mapping[str, Any]) -> str:
 
 
 def _notes(data: Mapping[str, Any]) -> str:
-    items = "".join(f'<li class="{"warning" if line.lstrip() != line or "failed:" in line else "info"}">'
+    items = "".join(f'<li class="{"warning" if line.lstrip() != line or line.endswith(":") else "info"}">'
                     f"{escape(line.strip())}</li>" for line in notes(data))
     return f'<ul class="messages">{items}</ul>'
 
@@ -718,14 +746,19 @@ TIP_JS = """
 
 FIGSIZE = (16, 12.5)  # inches: 2400 x 1875 pixels at the default 150 dpi
 FIGSIZE_DEVICE = (24, 12.5)  # five figures and the legend: a 2 x 3 grid, 3600 x 1875 pixels
+FIGSIZE_SIX = (24, 13.5)  # six figures (device and measured), the legend under them: 3600 x 2025 pixels
+ORDINAL = {4: "fifth", 5: "sixth"}
+LATENCY_NAME = {LATENCY_FIGURE_ID: "estimated latency", MEASURED_FIGURE_ID: "measured latency"}
 PNG_LABEL_PT = 7.0
 S_MAX_PT, S_MIN_PT = 11.0, 1.6  # bubble radii in points
 
 
 def plot_png(study, path: str, dpi: int = 150) -> None:
     """Write the four figures to ``path`` as one PNG, a 2 × 2 grid of ``FIGSIZE`` inches at
-    ``dpi``; with a device, the five figures in a 2 × 3 grid of ``FIGSIZE_DEVICE`` inches, the
-    legend in the sixth cell. Needs matplotlib (``pip install onnxscore[plot]``)."""
+    ``dpi``; with a device or measured latencies, the five figures in a 2 × 3 grid of
+    ``FIGSIZE_DEVICE`` inches, the legend in the sixth cell; with both, the six figures in a
+    2 × 3 grid of ``FIGSIZE_SIX`` inches, the legend under them. Needs matplotlib
+    (``pip install onnxscore[plot]``)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -744,15 +777,17 @@ def plot_png(study, path: str, dpi: int = 150) -> None:
              "grid.color": "#e3e7ec", "grid.linewidth": 0.8}
     halo = [patheffects.withStroke(linewidth=2.2, foreground="white")]
     with plt.rc_context(style):
-        five = len(figs) == 5
-        fig, axes = plt.subplots(2, 3 if five else 2, figsize=FIGSIZE_DEVICE if five else FIGSIZE)
-        fig.subplots_adjust(left=0.04 if five else 0.055, right=0.985, top=0.925, bottom=0.09 if five else 0.1,
-                            wspace=0.16, hspace=0.36)
+        five, six = len(figs) == 5, len(figs) == 6
+        wide = five or six
+        fig, axes = plt.subplots(2, 3 if wide else 2,
+                                 figsize=FIGSIZE_SIX if six else FIGSIZE_DEVICE if five else FIGSIZE)
+        fig.subplots_adjust(left=0.04 if wide else 0.055, right=0.985, top=0.925,
+                            bottom=0.09 if five else 0.13 if six else 0.1, wspace=0.16, hspace=0.36)
         fig.suptitle(title(data), x=0.055, y=0.985, ha="left", fontsize=14, fontweight="bold")
         fig.text(0.055, 0.948, f"Bubble area ∝ parameters. Labelled: models on a Pareto front and the first and "
                  f"last {LABEL_FIRST} by {LABEL.get(data['by'], data['by'])}.", fontsize=9, color="#57606a")
         for ax, f in zip(axes.flat, figs):
-            _plot_figure(ax, fig, f, data, radius, halo, narrow=five)
+            _plot_figure(ax, fig, f, data, radius, halo, narrow=wide)
         handles = [Line2D([], [], ls="", marker="o", ms=2 * radius(n), mfc=MACS_COLOR, mec=MACS_COLOR, alpha=0.4,
                           label=f"{si(n)} parameters") for n in size_key(data)]
         handles += [Line2D([], [], ls="", marker="o", ms=8, mfc=PARAMS_COLOR, mec="#9a5513",
@@ -761,10 +796,14 @@ def plot_png(study, path: str, dpi: int = 150) -> None:
                     Line2D([], [], color=PARAMS_COLOR, lw=1.6, drawstyle="steps-post",
                            label="Pareto front, top-1 vs MACs"),
                     Line2D([], [], color=ISO_COLOR, lw=1, ls=(0, (5, 4)), label="equal NetScore (dB)")]
+        timing = [(LATENCY_NAME[f.id], ORDINAL[i]) for i, f in enumerate(figs) if f.id in LATENCY_NAME]
+        if timing:
+            handles[-3].set_label("on a Pareto front (top-1 vs MACs in the first figure, "
+                                  + ", ".join(f"vs {name} in the {nth}" for name, nth in timing)
+                                  + ";\nvs MACs or parameters in the others)")
+            handles[-2].set_label("Pareto front, top-1 vs MACs (first figure)\nor "
+                                  + " or ".join(f"vs {name} ({nth})" for name, nth in timing))
         if five:
-            handles[-3].set_label("on a Pareto front (top-1 vs MACs in the first figure, vs estimated\n"
-                                  "latency in the fifth; vs MACs or parameters in the others)")
-            handles[-2].set_label("Pareto front, top-1 vs MACs (first figure)\nor vs estimated latency (fifth)")
             legend_ax = axes.flat[5]
             legend_ax.axis("off")
             legend_ax.legend(handles=handles, loc="center left", ncol=1, frameon=False, fontsize=9,
@@ -783,7 +822,7 @@ def _plot_figure(ax, fig, f: Figure, data: Mapping[str, Any], radius, halo, narr
         import textwrap
 
         width_pt = ax.get_window_extent().width * 72.0 / fig.dpi
-        caption = textwrap.fill(caption, max(40, int(width_pt / (0.47 * 7.5))))
+        caption = textwrap.fill(caption, max(40, int(width_pt / (0.55 * 7.5))))  # 7.5 pt, generous
     ax.annotate(caption, xy=(0, 0), xycoords="axes fraction", xytext=(0, -44), textcoords="offset points",
                 fontsize=7.5, color="#57606a", va="top", ha="left", wrap=not narrow)
     if not f.points:

@@ -133,6 +133,30 @@ def measured_section(report: Report, m, top: int = 10, layers: bool = True) -> O
                    TIMING_NUMERIC, fold=layers)
 
 
+def measured_hotspot_section(report: Report, m, k: int = 10) -> Optional[Section]:
+    """The ``k`` layers with the longest measured time (``hotspots --measure --by time``): share
+    and cumulative share of the layers' summed time, beside their share of MACs."""
+    top = measured_top(m, k)
+    if not top:
+        return None
+    by_name = {x.name: x for x in report.top_layers}
+    rows, running = [], 0.0
+    for i, x in enumerate(top, 1):
+        running += x.share
+        rows.append((str(i), display_name(by_name[x.name]) if x.name in by_name else x.name, x.op_type,
+                     ms(x.seconds), _pct(x.share), _pct(running), _pct(x.mac_share)))
+    title = (f"Top {len(top)} layers by measured time ({100 * running:.0f}% of the layers' time; onnxruntime, "
+             "optimizations off)")
+    return Section(title, ("#", "layer", "op", "ms", "share", "cum.", "MAC share"), tuple(rows),
+                   TIMING_NUMERIC | {"#", "share", "cum."})
+
+
+def measured_top(m, k: int = 10) -> tuple:
+    """The ``k`` top-level layers with the longest measured time, longest first (graph order
+    among equals)."""
+    return tuple(sorted(m.layers, key=lambda x: -x.seconds)[:k])
+
+
 def mislead_section(report: Report, m, top: int = 10) -> Optional[Section]:
     """The layers whose share of measured time most exceeds their share of MACs."""
     if not m.mislead:

@@ -36,8 +36,8 @@ from html.parser import HTMLParser
 import pytest
 
 from onnxscore.errors import UsageError
-from onnxscore.render.study_figures import (FIGURE_IDS, LATENCY_FIGURE_ID, figures, iso_netscore, linear_axis,
-                                            log_axis, place_labels, plot_png, size_key, to_html)
+from onnxscore.render.study_figures import (FIGURE_IDS, LATENCY_FIGURE_ID, MEASURED_FIGURE_ID, figures, iso_netscore,
+                                            linear_axis, log_axis, place_labels, plot_png, size_key, to_html)
 from tests.render.test_html import Page
 
 EVIL = '<b>&"x'
@@ -574,3 +574,83 @@ def test_png_with_a_device_is_a_2_by_3_grid(dpi, tmp_path):
     # the fifth figure (second row, second column) is drawn on
     h, w = pixels.shape[:2]
     assert pixels[h // 2:, w // 3:2 * w // 3, :3].std() > 0.05
+
+
+# --------------------------------------------------------------------------- measured latency (rank --measure)
+
+# p50 ms as measured (made up): bloat could not be measured (left out); noacc has no accuracy,
+# broken failed. Front of top-1 against it, fastest first: mid (3 ms, 70), tiny (4, 50 < 70: no),
+# big (6, 76), nomacs (8, 30: no), <b>&"x (9, 60: no), huge (20, 78).
+MEASURED = {"tiny": 4.0, "mid": 3.0, EVIL: 9.0, "big": 6.0, "huge": 20.0, "bloat": None, "noacc": 1.0,
+            "nomacs": 8.0, "broken": None}
+MEASURED_DRAWN = {"tiny", "mid", EVIL, "big", "huge", "nomacs"}
+MEASURED_FRONT = {"mid", "big", "huge"}
+
+
+def measured_study(data=None):
+    data = data or hand_study()
+    data["measure"] = {"runtime": "onnxruntime", "version": "9.9.9", "provider": "CPUExecutionProvider", "runs": 2,
+                       "warmup": 1, "threads": None}
+    for r in data["rows"]:
+        p50 = MEASURED[r["model"]]
+        r["latency_ms"], r["latency_p90_ms"] = p50, None if p50 is None else 1.5 * p50
+        r["latency_error"] = "zoo/bloat.onnx: onnxruntime cannot load the model (made up)" if r["model"] == "bloat" \
+            else None
+        r["pareto"]["latency"] = r["model"] in MEASURED_FRONT
+    data["pareto"]["latency"] = ["mid", "big", "huge"]
+    return data
+
+
+def test_no_measure_no_measured_figure(page):
+    text, _, _ = page
+    assert MEASURED_FIGURE_ID not in text
+    assert MEASURED_FIGURE_ID not in {f.id for f in figures(device_study())}
+
+
+def test_figure_top1_against_measured_latency():
+    text = to_html(measured_study())
+    tables, svg = Page(text), Svg(text)
+    assert tables.ids[MEASURED_FIGURE_ID] == "svg" and LATENCY_FIGURE_ID not in text  # no device: no estimate
+    pts = svg.points(MEASURED_FIGURE_ID)
+    assert len(pts) == len(MEASURED_DRAWN) and {p["data-model"] for p in pts} == MEASURED_DRAWN
+    assert {p["data-model"] for p in pts if "front" in p["class"].split()} == MEASURED_FRONT
+    (fig,) = [f for f in figures(measured_study()) if f.id == MEASURED_FIGURE_ID]
+    assert fig.title == "Top-1 against measured latency" and fig.x.log and not fig.y.log
+    assert fig.x.label == "measured latency, p50 (ms, log scale)"
+    assert fig.step == ((3.0, 70.0), (6.0, 70.0), (6.0, 76.0), (20.0, 76.0), (20.0, 78.0))
+    assert fig.caption() == ("6 of 9 model(s) drawn; left out: 1 without an accuracy, 1 without a measured latency, "
+                             "1 failed. p50 of 2 run(s) with onnxruntime 9.9.9 on this machine's CPU (its default "
+                             "threads); measured times vary from run to run.")
+    (tip,) = [t for a, t in svg.figs[MEASURED_FIGURE_ID]["circles"] if a.get("data-model") == "big"]
+    assert "measured latency p50 6 ms, p90 9 ms" in tip.split("\n")
+    assert "Pareto front of top-1 against MACs and parameters and measured latency" in tip
+    assert tables.column("study-leaderboard", "latency p50 (ms)")[:2] == [4.0, 3.0]  # the study's order
+    assert tables.column("study-leaderboard", "latency p90 (ms)")[:2] == [6.0, 4.5]
+    assert "1 model(s) not measured (listed without a latency):" in text and "(made up)" in text
+
+
+def test_with_a_device_both_latency_figures():
+    data = measured_study(device_study())
+    ids = [f.id for f in figures(data)]
+    assert ids == [*FIGURE_IDS, LATENCY_FIGURE_ID, MEASURED_FIGURE_ID]
+    tables = Page(to_html(data))
+    header = tables.tables["study-leaderboard"]["header"]
+    assert header[4:8] == ["MACs (count)", "est. latency (ms)", "latency p50 (ms)", "latency p90 (ms)"]
+    assert tables.column("study-leaderboard", "est. latency (ms)")[:2] == [2.0, 5.0]
+    assert tables.column("study-leaderboard", "latency p50 (ms)")[:2] == [4.0, 3.0]
+
+
+@pytest.mark.parametrize("with_device, inches", [(False, (24, 12.5)), (True, (24, 13.5))])
+def test_png_with_measured_latency(with_device, inches, tmp_path):
+    pytest.importorskip("matplotlib", reason="the PNG needs matplotlib")
+    from matplotlib.image import imread
+
+    dpi = 60
+    path = tmp_path / "study.png"
+    plot_png(measured_study(device_study() if with_device else None), str(path), dpi=dpi)
+    assert png_size(path) == (inches[0] * dpi, inches[1] * dpi)  # FIGSIZE_DEVICE, or FIGSIZE_SIX with both
+    pixels = imread(str(path))
+    h, w = pixels.shape[:2]
+    # the last figure drawn on: the fifth (second row, middle) alone, the sixth (second row, right) with both
+    column = slice(2 * w // 3, w) if with_device else slice(w // 3, 2 * w // 3)
+    assert pixels[h // 2:, column, :3].std() > 0.05
