@@ -90,14 +90,18 @@ def torch_style(paths) -> Tuple[str, ...]:
 
 _DEVICE_PREFIX = re.compile(r"^(gpu|cpu)_\d+/")
 _WEIGHT_SUFFIX = re.compile(r"_[A-Za-z]+_\d+$")
+_PARAMETER_WORDS = frozenset({"weight", "bias", "w", "b", "kernel", "gamma", "beta", "scale"})
 
 
 def _scope_of_weight(name: str) -> Tuple[str, ...]:
     """The module path a weight's name spells:
     ``layers.0.attn.qkv.weight`` -> (layers, layers.0, attn, qkv);
     Caffe2's ``gpu_0/res2_0_branch2a_w_0`` -> (res2, res2_0, res2_0_branch2a);
-    ``inception_3a/1x1_w_0`` -> (inception_3a, 1x1)."""
+    ``inception_3a/1x1_w_0`` -> (inception_3a, 1x1); a parameter's own name alone (``bias``,
+    ``W``) spells no module: ()."""
     base = _DEVICE_PREFIX.sub("", name)
+    if base.lower() in _PARAMETER_WORDS:
+        return ()
     if "." in base and "/" not in base:
         parts = base.split(".")[:-1]  # the last part names the parameter: weight, bias, ...
         return torch_style(".".join(parts[: i + 1]) for i in range(len(parts)))

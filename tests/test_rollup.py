@@ -117,3 +117,24 @@ def test_a_block_with_an_output_of_unknown_size_has_unknown_activation_bytes():
     assert blocks["lost"].activation_bytes is None
     ops = {o.key: o for o in r.by_op_type()}
     assert ops["NonZero"].activation_bytes is None and ops["Relu"].activation_bytes == 64
+
+
+def test_a_parameter_named_only_bias_is_no_scope():
+    """Flat node names, and the weights named ``bias`` and ``W``: such a name spells no module
+    (it used to make a scope ``bias`` of every node reading it, then of every node after)."""
+    from onnx import TensorProto, helper, numpy_helper
+    import numpy as np
+
+    nodes = [helper.make_node("Add", ["x", "bias"], ["a"], name="n0"),
+             helper.make_node("Relu", ["a"], ["r"], name="n1"),
+             helper.make_node("MatMul", ["r", "W"], ["y"], name="n2"),
+             helper.make_node("MatMul", ["y", "fc2.weight"], ["z"], name="n3")]
+    inits = [numpy_helper.from_array(np.zeros(8, np.float32), "bias"),
+             numpy_helper.from_array(np.zeros((8, 8), np.float32), "W"),
+             numpy_helper.from_array(np.zeros((8, 4), np.float32), "fc2.weight")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 4])], inits)
+    r = onnxscore.analyze(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    # the first three inherit the scope of n3's weight (their first consumer's), none is "bias" or "W"
+    assert [x.scope for x in r.layers] == ["fc2"] * 4
+    assert [row.key for row in r.by_scope(1)] == ["fc2"]
