@@ -213,7 +213,15 @@ class Report:
         """Top-level layers grouped by the first ``depth`` parts of their scope, in graph order;
         the rows sum exactly to the totals. Identical sibling blocks (same op sequence and cost)
         share a ``pattern`` such as ``layers.N`` and know how many ``repeats`` there are."""
-        rows = _rollup(self.top_layers, lambda layer: scope_key(layer.scope, depth), ordered=True)
+        keys: Dict[str, str] = {}  # scope -> its key (many layers share a scope)
+
+        def key(layer) -> str:
+            k = keys.get(layer.scope)
+            if k is None:
+                k = keys[layer.scope] = scope_key(layer.scope, depth)
+            return k
+
+        rows = _rollup(self.top_layers, key, ordered=True)
         return _mark_repeats(rows, self.top_layers, depth)
 
     def to_dict(self, depth: int = 1, objects: bool = False) -> dict:
@@ -376,9 +384,13 @@ def _mark_repeats(rows: Tuple[Rollup, ...], layers, depth: int) -> Tuple[Rollup,
     trailing number, and they have the same sequence of layers with weights or MACs and the
     same parameters and MACs (a pooling or activation attached at a block's edge may differ)."""
     ops: Dict[str, list] = {}
+    keys: Dict[str, str] = {}  # scope -> its key, worked out once
     for layer in layers:
         if layer.params or layer.macs or layer.macs_formula is not None:
-            ops.setdefault(scope_key(layer.scope, depth), []).append(layer.op_type)
+            k = keys.get(layer.scope)
+            if k is None:
+                k = keys[layer.scope] = scope_key(layer.scope, depth)
+            ops.setdefault(k, []).append(layer.op_type)
     signature = {r.key: (tuple(ops.get(r.key, ())), r.params, r.macs, str(r.macs_formula)) for r in rows}
     groups: Dict[tuple, list] = {}
     for r in rows:

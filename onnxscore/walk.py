@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import functools
 from functools import partial
 from itertools import accumulate
-from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 import onnx
 
@@ -172,35 +172,42 @@ def _claim_inputs(G: Graph, key: str, rule: Optional[Rule], w: _Walk, layer: str
     return new, first
 
 
-def _bytes(G: Graph, names: Sequence[str], shapes: Sequence, dtypes: Sequence[int]) -> Optional[int]:
-    """Bytes of the activation tensors among ``names`` (None when a shape is unknown); constants,
-    and tensors that are a constant re-typed or re-shaped, are weights and left out. Each
-    tensor's size is worked out once per graph."""
+def _sizer(G: Graph) -> Callable[[Sequence[str], Sequence, Sequence[int]], Optional[int]]:
+    """A function giving the bytes of the activation tensors among ``names`` (None when a
+    shape is unknown); constants, and tensors that are a constant re-typed or re-shaped, are
+    weights and left out. Each tensor's size is worked out once per graph (``sizes``)."""
     sizes = G.graph.get("sizes")
     if sizes is None:
         sizes = G.graph["sizes"] = {}
-    total = 0
-    for name, shape, dtype in zip(names, shapes, dtypes):
-        n = sizes.get(name, -1)
-        if n == -1:
-            n = sizes[name] = _activation_bytes(G, name, shape, dtype)
-        if n is None:
-            return None
-        total += n
-    return total
+    consts = G.graph["constants"]
+    roots = G.graph.get("roots")
+    if roots is None:
+        roots = G.graph["roots"] = _roots(G)
 
+    def size(names: Sequence[str], shapes: Sequence, dtypes: Sequence[int]) -> Optional[int]:
+        total = 0
+        for name, shape, dtype in zip(names, shapes, dtypes):
+            n = sizes.get(name, -1)
+            if n == -1:
+                if not name or name in consts or name in roots:
+                    n = 0
+                elif shape is None:
+                    n = None
+                else:
+                    count = 1
+                    for d in shape:
+                        if not isinstance(d, int):
+                            count = None
+                            break
+                        count *= d
+                    n = None if count is None else storage_bytes(dtype, count)
+                sizes[name] = n
+            if n is None:
+                return None
+            total += n
+        return total
 
-def _activation_bytes(G: Graph, name: str, shape, dtype: int) -> Optional[int]:
-    if not name or _root(G, name) is not None:
-        return 0
-    if shape is None:
-        return None
-    n = 1
-    for d in shape:
-        if not isinstance(d, int):
-            return None
-        n *= d
-    return storage_bytes(dtype, n)
+    return size
 
 
 def _looker(values):
@@ -245,9 +252,8 @@ def _walk(G: Graph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, int, 
     known = True
     nodes = G.nodes
     consts = G.graph["constants"]
-    roots = G.graph.get("roots")
-    if roots is None:
-        roots = G.graph["roots"] = _roots(G)
+    nbytes = _sizer(G)
+    roots = G.graph["roots"]
     lookup = functools.lru_cache(maxsize=None)(ops.lookup)  # per op type, once a walk
     look = _looker(G.graph["values"])
     top = parent is None
@@ -293,8 +299,8 @@ def _walk(G: Graph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, int, 
             layer_params, cost.macs if exact else None, cost.flops if exact else None, status, note,
             parent, tuple(new), scopes.get(scope) or scopes.setdefault(scope, "/".join(scope)),
             cost.macs if symbolic else None, cost.flops if symbolic else None,
-            _bytes(G, ins, nd["input_shapes"], nd["input_dtypes"]),
-            _bytes(G, nd["outputs"], nd["output_shapes"], nd["output_dtypes"]),
+            nbytes(ins, nd["input_shapes"], nd["input_dtypes"]),
+            nbytes(nd["outputs"], nd["output_shapes"], nd["output_dtypes"]),
             sum(w.consts[r].nbytes or 0 for r in first) if first else 0,
             attr_params, trees, tree_nodes, tree_leaves))
         params += layer_params
@@ -583,12 +589,13 @@ def peak_activation_bytes(G: Graph) -> Optional[int]:
     sizes = G.graph.get("sizes")
     if sizes is None:
         sizes = G.graph["sizes"] = {}
+    nbytes = _sizer(G)
     delta = [0] * (end + 2)
     for name, start in born.items():
         size = sizes.get(name, -1)
         if size == -1:
             shape, dtype = tensors.get(name, (None, 0))
-            size = sizes[name] = _activation_bytes(G, name, shape, dtype)
+            size = nbytes((name,), (shape,), (dtype,))
         if size is None:
             return None
         if size:  # live during steps [start, stop), stop <= end + 1

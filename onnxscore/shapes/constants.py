@@ -25,7 +25,7 @@ class ConstTensor:
     value: Optional[np.ndarray] = None  # small inline constants only
     source: str = "initializer"  # initializer | Constant | ConstantOfShape
 
-    @property
+    @functools.cached_property
     def numel(self) -> Optional[int]:
         return None if self.shape is None else int(math.prod(self.shape))
 
@@ -70,6 +70,7 @@ for _name, _bits in (("INT4", 4), ("UINT4", 4), ("FLOAT4E2M1", 4), ("INT2", 2), 
         _SUB_BYTE_BITS[getattr(TensorProto, _name)] = _bits
 
 
+@functools.lru_cache(maxsize=None)
 def dtype_name(dtype: int) -> str:
     try:
         return TensorProto.DataType.Name(dtype).lower()
