@@ -307,7 +307,7 @@ def analyze(models, dims, input_shapes, values, accuracy, alpha, beta, gamma, fm
                       html)
             if plot:
                 from onnxscore.render.plot import to_png
-                to_png(reports, plot, depth=depth, top=top)
+                to_png(reports, plot, depth=depth, top=top, estimates=estimates, measurements=measurements)
         except OnnxScoreError as e:
             _fail(str(e))
             sys.exit(EXIT_BAD_INPUT)
