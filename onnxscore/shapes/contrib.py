@@ -10,11 +10,13 @@ onnxruntime's ``onnxruntime/tools/symbolic_shape_infer.py`` states a contract, t
 data-dependent length (Unique, RemovePadding's token count), a symbolic spatial dim of a
 strided window (for now), a value that is not a constant.
 
-Dtypes. A rule returns the dtype of an output whose type the schema fixes or an attribute
-chooses (int32 of MatMulInteger16, uint8 of QuantizeLinear without a zero point, float of
-QGemm without y_scale, GemmFloat8's ``dtype``). An output typed like one of its inputs
-(QLinearAdd's C like A) is listed in :data:`DTYPE_FROM_INPUT`, read by :func:`input_dtypes`;
-the engine's default for the rest is the first float input's dtype.
+Dtypes. Every op's input and output types are in :data:`TYPES`, as its schema states them:
+an output of a fixed type (SkipLayerNormalization's float mean, EmbedLayerNormalization's int32
+mask_index) or typed like its inputs of the same type variable (QLinearAdd's C like A,
+Attention's output like input). :func:`input_dtypes` reads it. A rule returns the dtype of an
+output an attribute or an absent input chooses (int32 of MatMulInteger16, uint8 of
+QuantizeLinear without a zero point, float of QGemm without y_scale, GemmFloat8's ``dtype``),
+and wins; the engine's default for what neither decides is the first float input's dtype.
 
 Conv and pool windows: :func:`window_out`, on ints; a symbolic spatial dim stays unknown.
 """
@@ -38,37 +40,175 @@ I32, I64, U8, I8, U32 = (TensorProto.INT32, TensorProto.INT64, TensorProto.UINT8
                          TensorProto.UINT32)
 BOOL = TensorProto.BOOL
 
-# op_type -> per output, the input whose dtype that output takes (the schema's shared type
-# variable); None leaves the output to the rule or to the engine's float default.
-DTYPE_FROM_INPUT: Dict[str, Tuple[Optional[int], ...]] = {
-    **{op: (0,) for op in ("QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu",
-                           "QLinearSoftmax", "QLinearAveragePool", "QLinearGlobalAveragePool",
-                           "QLinearReduceMean", "NhwcMaxPool", "GatherND", "TorchEmbedding",
-                           "ExpandDims", "Trilu", "Unique", "Tokenizer", "UnfoldTensor", "SampleOp")},
-    "QLinearWhere": (1,),        # Z is T, as X
-    "QLinearConcat": (1,),       # Y is T8, as Y_zero_point
-    "QLinearConv": (7,),         # y is T3, as y_zero_point
-    "QGemm": (8,),               # a quantized Y is TYZ, as y_zero_point (no y_scale: float)
-    "QuantizeLinear": (2,),      # y is T2, as y_zero_point (none: uint8)
-    "DequantizeLinear": (1,),    # y is T2, as x_scale
-    "GatherBlockQuantized": (2,),  # output is T2, as scales
-    "GemmaRotaryEmbedding": (1, 3),  # T (float16) of q and k; emb is U (float)
-    "PagedAttention": (None, 3, 4),  # the caches keep their (possibly int8) type
-    "GroupQueryAttention": (None, 3, 4),
-    "SparseAttention": (None, 3, 4),
+# op_type -> (the type of each input, the type of each output), as onnxruntime's schema states
+# them (docs/ContribOperators.md, generated from the schemas compiled into onnxruntime): a type
+# variable (T, T1, M, ...) or a fixed type ("float", "int32"; also a variable allowed only one
+# type, as SkipLayerNormalization's U). A variadic last input repeats its type. Departures from
+# the schema: QGemm's quantized Y is typed like y_zero_point (TYZ; the schema's TY, and float
+# without y_scale, which its rule gives). tests/shapes/test_contrib_dtypes.py checks this table
+# against the installed onnxruntime's schemas.
+TYPES: Dict[str, Tuple[str, str]] = {
+    "Attention": ("T T T M T T M", "T T"),
+    "BeamSearch": ("F I I I I T T M M I I I", "int32 T T"),
+    "BiasAdd": ("T T T", "T"),
+    "BiasDropout": ("T T T T1 T2", "T bool"),
+    "BiasGelu": ("T T", "T"),
+    "BiasSoftmax": ("T T", "T"),
+    "BiasSplitGelu": ("T T", "T"),
+    "BitmaskBiasDropout": ("T T T T1 T2", "T uint32"),
+    "BitmaskDropout": ("T T1 T2", "T uint32"),
+    "BranchwiseRMSNorm": ("T M", "T"),
+    "CDist": ("T T", "T"),
+    "CausalConvWithState": ("T T T T", "T T T"),
+    "ComplexMul": ("T T", "T"),
+    "ComplexMulConj": ("T T", "T"),
+    "ConvStateReplay": ("T T T TI", "T"),
+    "ConvTransposeWithDynamicPads": ("T T int64 T", "T"),
+    "CropAndResize": ("T1 T1 T2 T2", "T1"),
+    "DecoderMaskedMultiHeadAttention": ("T T T M T T T M M M T", "T T T QK"),
+    "DecoderMaskedSelfAttention": ("T T T M T T M M M", "T T"),
+    "DequantizeLinear": ("T1 T2 T1", "T2"),
+    "DequantizeWithOrder": ("Q S", "F"),
+    "DynamicQuantizeLSTM": ("T T2 T2 T T1 T T T T T2 T T2", "float float float"),
+    "DynamicQuantizeMatMul": ("T1 T2 T1 T2 T1", "float"),
+    "DynamicTimeWarping": ("F", "int32"),
+    "EmbedLayerNormalization": ("T1 T1 T T T T T T1 T1", "T int32 T"),
+    "EngramGate": ("T T T T T T", "T T"),
+    "ExpandDims": ("T int32", "T"),
+    "FastGelu": ("T T", "T"),
+    "FusedConv": ("T T T T", "T"),
+    "FusedGemm": ("T T T", "T"),
+    "FusedMatMul": ("T T", "T"),
+    "FusedMatMulActivation": ("T T", "T"),
+    "GatedAdd": ("T T T T", "T"),
+    "GatedDeltaNet": ("T T T TI TG TG TS TS TS TI TI", "T float float"),
+    "GatedRMSNorm": ("T T T", "T"),
+    "GatedRelativePositionBias": ("T T T T T T M", "T"),
+    "GatherBlockQuantized": ("T1 Tind T2 T1", "T2"),
+    "GatherND": ("T Tind", "T"),
+    "GatherPacked": ("T1 Tind", "T2"),
+    "Gelu": ("T", "T"),
+    "GemmFastGelu": ("T T T", "T"),
+    "GemmFloat8": ("TA TB TC TS TS TS", "TR"),
+    "GemmaRotaryEmbedding": ("U T T T T", "float16 float16"),
+    "GreedySearch": ("I I I T I I I", "int32"),
+    "GridSample": ("T1 T1", "T2"),
+    "GroupNorm": ("T M M", "T"),
+    "GroupQueryAttention": ("T T T T_CACHE T_CACHE M M T T int64 T T T_KV_SCALE T_KV_SCALE T T M",
+                           "T T_CACHE T_CACHE T"),
+    "HyperConnectionLowRankMix": ("T T T T T T T", "T T T"),
+    "HyperConnectionPostMix": ("T T M M", "T"),
+    "HyperConnectionPreMix": ("T M", "T"),
+    "Inverse": ("T", "T"),
+    "Irfft": ("T", "T"),
+    "IsAllFinite": ("V", "bool"),
+    "LinearAttention": ("T T T S T T", "T S"),
+    "LinearAttentionGate": ("T TF TF T", "T T"),
+    "MRotaryEmbedding": ("T M T T", "T"),
+    "MatMulBlockQuantizedFp4Weight": ("T T1 T2 T3 T3 T", "T"),
+    "MatMulBlockQuantizedFp8Weight": ("T T1 T2 T2 T", "T"),
+    "MatMulBnb4": ("T1 T2 T1", "T1"),
+    "MatMulFpQ4": ("T1 T2 T3", "float"),
+    "MatMulInteger16": ("T1 T2", "T3"),
+    "MatMulIntegerToFloat": ("T1 T2 T3 T3 T1 T2 T3", "T3"),
+    "MatMulNBits": ("T1 T2 T1 T3 T4 T1", "T1"),
+    "MatMulNBitsMlp": ("T1 T1 T1 T2 T1 T1 T2 T1 T1", "T1 T1"),
+    "MatMulNBitsQLoRA": ("T TQ T TQ T TQ T", "T"),
+    "MatMulNBitsQkv": ("T1 T1 T1 T2 T1 T1 T2 T1 T1 T2 T1 T1", "T1 T1 T1 T1"),
+    "MatMulPacked": ("T1 T2 Tscale", "T1"),
+    "MaxpoolWithMask": ("T int32", "float"),
+    "MoE": ("T T T T T T T T", "T"),
+    "MoEPacked": ("T TR T2 T2 T2 TR", "T"),
+    "MulInteger": ("T T T T", "int32"),
+    "MultiHeadAttention": ("T T T T M T T T M M", "T T T QK"),
+    "NGramRepeatBlock": ("Tid T", "float"),
+    "NhwcConv": ("T T T", "T"),
+    "NhwcFusedConv": ("T T T T", "T"),
+    "NhwcMaxPool": ("T", "T"),
+    "PackedAttention": ("T T T M M T", "T"),
+    "PackedMultiHeadAttention": ("T T T T M M T", "T"),
+    "Pad": ("T int64 T", "T"),
+    "PagedAttention": ("T T T T_CACHE T_CACHE S S S T T S T T T T_KV_SCALE T_KV_SCALE S", "T T_CACHE T_CACHE"),
+    "QAttention": ("T1 T2 T3 T3 T3 T4 T1 T2 T3", "T3 T3"),
+    "QEmbedLayerNormalization": ("T1 T1 T2 T2 T2 T2 T2 T1 T T T T T T2 T2 T2 T2 T2", "float int32"),
+    "QGemm": ("TA T TA TB T TB TC T TYZ", "TYZ"),
+    "QLinearAdd": ("T float T T float T float T", "T"),
+    "QLinearAveragePool": ("T float T float T", "T"),
+    "QLinearConcat": ("TF T8 TV", "T8"),
+    "QLinearConv": ("T1 float T1 T2 float T2 float T3 T4", "T3"),
+    "QLinearGlobalAveragePool": ("T float T float T", "T"),
+    "QLinearLeakyRelu": ("T float T float T", "T"),
+    "QLinearMul": ("T float T T float T float T", "T"),
+    "QLinearReduceMean": ("T float T float T", "T"),
+    "QLinearSigmoid": ("T float T float T", "T"),
+    "QLinearSoftmax": ("T float T float T", "T"),
+    "QLinearWhere": ("B T TF T T TF T TF T", "T"),
+    "QMoE": ("T T T1 T2 T T1 T2 T T1 T2 T T1 T1 T1 T T4 T4 T4 T4 T2 T2", "T"),
+    "QOrderedGelu": ("Q S S", "int8"),
+    "QOrderedLayerNormalization": ("Q S F F S", "int8"),
+    "QuantizeLinear": ("T1 T1 T2", "T2"),
+    "QuantizeWithOrder": ("F S", "int8"),
+    "QuickGelu": ("T", "T"),
+    "RMSNormRotary": ("T F I TCos TCos TI", "TOut float"),
+    "Range": ("T T T", "T"),
+    "ReduceSumInteger": ("T1", "T2"),
+    "RemovePadding": ("T M", "T int32 int32 int32"),
+    "RestorePadding": ("T M", "T"),
+    "Rfft": ("T", "T"),
+    "RotaryEmbedding": ("T M T T", "T"),
+    "RouterGateUpProj": ("T T", "T T"),
+    "SampleOp": ("T", "T"),
+    "Sampling": ("I I I T I I I I I", "int32 float"),
+    "ScaledSiLU": ("T M", "T"),
+    "SkipGroupNorm": ("T M M T T", "T T"),
+    "SkipLayerNormalization": ("T T T T T", "T float float T"),
+    "SkipSimplifiedLayerNormalization": ("T T T T", "T float float T"),
+    "SparseAttention": ("T T T T T M M M M T T", "T T T"),
+    "SwiGLU": ("T T", "T"),
+    "Tokenizer": ("T", "string"),
+    "TorchEmbedding": ("T int64 int64 bool", "T"),
+    "TransposeMatMul": ("T T", "T"),
+    "Trilu": ("T int64", "T"),
+    "UnfoldTensor": ("T", "T"),
+    "Unique": ("T", "T int64 int64"),
+    "VarlenCausalConvWithState": ("T T M T T M T T", "T T T"),
+    "WhisperBeamSearch": ("F I I I I T T M M I I I I I T", "int32 T T float T"),
 }
+
+DTYPE_NAMES = {name.lower(): value for name, value in TensorProto.DataType.items()}  # "float": 1, ...
+# The beam searches' scores are of the type of the logits their decoder subgraph returns
+# (length_penalty and repetition_penalty, of that type too, are optional and seldom given).
+DECODER_TYPED = {"BeamSearch": "T", "WhisperBeamSearch": "T"}
 
 
 def input_dtypes(node, dtypes: Sequence[int]) -> List[int]:
-    """Per output of ``node``, the dtype of the input it is typed like (:data:`DTYPE_FROM_INPUT`),
-    0 when none is listed or that input's dtype is not known."""
-    like = DTYPE_FROM_INPUT.get(node.op_type, ())
-    out = []
-    for j in range(len(node.output)):
-        k = like[j] if j < len(like) else None
-        out.append(dtypes[k] if k is not None and k < len(dtypes) and k < len(node.input)
-                   and node.input[k] else 0)
-    return out
+    """Per output of ``node``, the dtype its schema gives it (:data:`TYPES`): a fixed type, or
+    the dtype of the first input of the same type variable whose dtype is known (an input of
+    unknown dtype is passed over: the next one of that variable decides). 0 when neither says
+    (a type chosen by an attribute, or no input of that variable at hand): the shape rule or
+    the engine's default decides."""
+    sig = TYPES.get(node.op_type)
+    if sig is None:
+        return [0] * len(node.output)
+    ins, outs = sig[0].split(), sig[1].split()
+    known: Dict[str, int] = {}
+    for k, name in enumerate(node.input):
+        var = ins[min(k, len(ins) - 1)] if ins else ""
+        if name and k < len(dtypes) and dtypes[k] and var not in known:
+            known[var] = dtypes[k]
+    decoded = DECODER_TYPED.get(node.op_type)
+    if decoded and decoded not in known:
+        known[decoded] = _logits_dtype(node)
+    types = outs[:len(node.output)] + [""] * (len(node.output) - len(outs))
+    return [DTYPE_NAMES.get(t) or known.get(t, 0) for t in types]
+
+
+def _logits_dtype(node) -> int:
+    """The dtype of the logits (first output) of ``node``'s decoder subgraph, 0 when unknown."""
+    for a in node.attribute:
+        if a.name == "decoder" and a.HasField("g") and a.g.output:
+            return a.g.output[0].type.tensor_type.elem_type
+    return 0
 
 
 def _ms(*ops: str):

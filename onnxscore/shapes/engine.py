@@ -361,7 +361,7 @@ def _visit(s: Shapes, i: int, node: NodeProto) -> None:
                 s.corrected.add(name)
     _store_shapes(s, node, ours, our_dtypes)
 
-    if not all(_known_shape(s.tensors[n][0]) for n in node.output if n):
+    if not all(_known_shape(s.tensors[n][0]) and s.tensors[n][1] for n in node.output if n):
         cvals = [s.values.get(n) if n else None for n in ins]
         inferred = infer_node(node, shapes, dtypes, cvals, s.opsets)
         if inferred is not None:
