@@ -7,7 +7,6 @@ import csv
 import io
 import json
 
-import onnx
 import pytest
 from click.testing import CliRunner
 
@@ -15,18 +14,11 @@ from onnxscore.cli import main
 from onnxscore.measure import Latency, LayerTime, Measurement
 from onnxscore.render.hotspots import render_hotspots
 from onnxscore.walk import analyze
-from tests.test_cli_device import PROFILE, tiny
+from tests.test_cli_device import files  # noqa: F401  (a fixture: model, profile, a wider model)
 
 FEW = ("--measure", "--runs", "2", "--warmup", "1", "--threads", "1")
 
 
-@pytest.fixture
-def files(tmp_path):
-    profile = tmp_path / "toy.toml"
-    profile.write_text(PROFILE)
-    model = tmp_path / "tiny.onnx"
-    onnx.save_model(tiny(), str(model))
-    return str(model), str(profile)
 
 
 @pytest.fixture
@@ -49,7 +41,7 @@ def made_up(report, seconds):
 
 
 def test_by_time_ranks_by_measured_seconds_with_shares(files):
-    model, _ = files
+    model, _, _ = files
     report = analyze(model)
     # the Transpose (no MACs) measured slowest: 3 ms of 5; the MatMul 1.5 ms; the Relu 0.5 ms
     m = made_up(report, {"/body/mm": 1.5e-3, "/body/relu": 0.5e-3, "/head/t": 3e-3})
@@ -73,14 +65,14 @@ def test_by_time_ranks_by_measured_seconds_with_shares(files):
 
 
 def test_by_time_of_a_model_not_measured_is_empty(files):
-    model, _ = files
+    model, _, _ = files
     report = analyze(model)
     assert json.loads(render_hotspots([report], "json", by="time", measurements=[None]))["rows"] == []
     assert "no layer has any measured time" in render_hotspots([report], "text", by="time", measurements=[None])
 
 
 def test_hotspots_measure_by_time(ort, files):
-    model, profile = files
+    model, profile, _ = files
     res = CliRunner().invoke(main, ["hotspots", model, *FEW, "--by", "time", "--format", "json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
@@ -96,7 +88,7 @@ def test_hotspots_measure_by_time(ort, files):
 
 
 def test_by_time_needs_measure(files):
-    model, _ = files
+    model, _, _ = files
     res = CliRunner().invoke(main, ["hotspots", model, "--by", "time"])
     assert res.exit_code == 2 and res.stdout == ""
     assert res.stderr == "onnxscore: error: --by time ranks by the time measured per layer: give --measure\n"

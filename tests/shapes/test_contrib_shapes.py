@@ -499,6 +499,23 @@ def _feeds(model: onnx.ModelProto) -> dict:
 ORT_CASES = [c for c in CASES if c.ort]
 
 
+def run_in_onnxruntime(model: onnx.ModelProto, outputs: int, op: str) -> list:
+    """``model``'s ``outputs`` first outputs, declared untyped, computed by onnxruntime's CPU
+    kernels on generated inputs (skips the test where there is no kernel for ``op``)."""
+    import onnxruntime as ort
+    from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
+
+    del model.graph.output[:]
+    model.graph.output.extend(helper.make_value_info(f"y{j}", onnx.TypeProto()) for j in range(outputs))
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    except ort_state.NotImplemented:
+        pytest.skip(reason=f"onnxruntime {ort.__version__} has no CPU kernel for {op} of these types")
+    return session.run(None, _feeds(model))
+
+
 @pytest.mark.parametrize("case", ORT_CASES, ids=[c.id for c in ORT_CASES])
 def test_onnxruntime_produces_the_same_shapes(case):
     """The shape onnxruntime's CPU kernel produces agrees with the rule's, dim by dim (a dim the
@@ -507,16 +524,7 @@ def test_onnxruntime_produces_the_same_shapes(case):
     from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
     if not any(s.name == case.op and s.domain == MS for s in ort_state.get_all_operator_schema()):
         pytest.skip(reason=f"onnxruntime {ort.__version__} does not have {case.op} yet")
-    model = _model(case)
-    del model.graph.output[:]
-    model.graph.output.extend(helper.make_value_info(f"y{j}", onnx.TypeProto()) for j in range(len(case.expect)))
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    try:
-        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    except ort_state.NotImplemented:
-        pytest.skip(reason=f"onnxruntime {ort.__version__} has no CPU kernel for {case.op}")
-    got = session.run(None, _feeds(model))
+    got = run_in_onnxruntime(_model(case), len(case.expect), case.op)
     for j, want in enumerate(case.expect):
         if want is not None:
             assert len(got[j].shape) == len(want)
