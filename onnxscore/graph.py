@@ -121,14 +121,26 @@ def weight_like(c: ConstTensor, dtype: int = 0) -> bool:
 def _scopes_from_weight_names(G: Graph, consts: Mapping[str, ConstTensor]) -> None:
     """Flat node names (``n0``, ``n1``): scope each node that reads a weight (or makes one, as a
     Constant or ConstantOfShape does) by that weight's name."""
-    known: Dict[str, Tuple[str, ...]] = {}  # tensor -> its scope, () when not a weight
+    known: Dict[str, Tuple[str, ...]] = {}  # constant -> its scope, () when not a weight
+    modules: Dict[str, Tuple[str, ...]] = {}  # torch-style module path -> its scope
 
     def scope_of(names: Sequence[str]) -> Tuple[str, ...]:
         for n in names:
             scope = known.get(n)
             if scope is None:
                 c = consts.get(n)
-                scope = known[n] = _scope_of_weight(n) if c is not None and weight_like(c) else ()
+                if c is None:  # an activation
+                    continue
+                if not weight_like(c):
+                    scope = known[n] = ()
+                else:  # a module's weights share its path (``fc.weight``, ``fc.bias``)
+                    module = n.rpartition(".")[0] if "/" not in n else ""
+                    scope = modules.get(module) if module else None
+                    if scope is None:
+                        scope = _scope_of_weight(n)
+                        if module:
+                            modules[module] = scope
+                    known[n] = scope
             if scope:
                 return scope
         return ()

@@ -38,7 +38,7 @@ class _InlineConst(ConstTensor):
                  tensor: TensorProto, source: str) -> None:
         # the fields but ``value``, which the property below reads when first asked
         _set_fields(self, name=name, shape=shape, dtype=dtype, nbytes=nbytes, external=False,
-                    source=source, _tensor=tensor)
+                    source=source, _tensor=tensor, numel=int(math.prod(shape)))
 
     @functools.cached_property
     def value(self) -> Optional[np.ndarray]:
@@ -50,7 +50,8 @@ class _InlineConst(ConstTensor):
 
 def _set_fields(c: ConstTensor, **fields) -> ConstTensor:
     """Set a new constant's fields at once: faster than the frozen dataclass's __init__, one
-    attribute at a time (a large model has 100,000 initializers)."""
+    attribute at a time (a large model has 100,000 initializers); ``numel`` among them, the
+    cached property's value known already."""
     c.__dict__.update(fields)
     return c
 
@@ -117,7 +118,7 @@ def tensor_const(t: TensorProto, name: str, source: str = "initializer") -> Cons
     elif n <= KEEP_VALUES_UP_TO and dtype != TensorProto.STRING:
         return _InlineConst(name, shape, dtype, nbytes, t, source)
     return _set_fields(object.__new__(ConstTensor), name=name, shape=shape, dtype=dtype, nbytes=nbytes,
-                       external=external, value=None, source=source)
+                       external=external, value=None, source=source, numel=n)
 
 
 def constant_node_tensor(node: onnx.NodeProto) -> Optional[ConstTensor]:
