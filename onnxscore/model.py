@@ -1,13 +1,17 @@
 """Path -> ModelProto without reading weight bytes; dimension overrides; shape inference."""
 from __future__ import annotations
 
+import atexit
 import contextlib
+import faulthandler
 import functools
 import gc
 import math
 import os
 import signal
+import struct
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import AbstractSet, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -486,62 +490,116 @@ def _address_space() -> int:
 
 def _contained_inference(model: ModelProto, data_prop: bool, graph_only: bool = False,
                          meanwhile: Optional[Callable[[], None]] = None) -> ModelProto:
-    """ONNX's C++ shape inference in a forked child, so that a crash of the native library (a
+    """ONNX's C++ shape inference in a child process, so that a crash of the native library (a
     segfault on a malformed ai.onnx.ml graph) or a runaway allocation ends that child, not the
-    analysis; inline where fork is not available.
+    analysis; inline where fork is not available. A small model goes to this process's
+    :class:`_InferenceServer`, a child kept for the next one (a fork costs more than a small
+    model's inference); a large one to a child forked for it, which inherits the model rather
+    than have it serialized on the way.
 
     ``graph_only``, for a model without subgraphs, functions or training graphs (where ONNX's
     inference changes nothing but the main graph's inputs, outputs and value_info): the child
     sends only those, and they replace ``model``'s own, in place; not the whole model, weights
     included, both ways through the pipe. ``meanwhile`` runs in this process while the child
     infers (without fork, not at all)."""
-    def infer() -> ModelProto:
-        return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False,
-                                                 data_prop=data_prop)
-
     if not hasattr(os, "fork"):
-        return infer()
-    read_end, write_end = os.pipe()
+        return _infer(model, data_prop)
+    if len(model.graph.node) <= SERVED_NODES and model.ByteSize() <= SERVED_BYTES:
+        payload = _InferenceServer.infer(model, data_prop, graph_only, meanwhile)
+    else:
+        payload = _forked_inference(model, data_prop, graph_only, meanwhile)
+    if payload[:2] != b"ok":
+        raise RuntimeError(payload[2:].decode("utf-8", "replace") or "no result")
+    if graph_only:  # parsed in place (the bytes are our child's own serialization)
+        for name in _INFERRED_FIELDS:
+            model.graph.ClearField(name)
+        model.graph.MergeFromString(payload[2:])
+        return model
+    inferred = ModelProto()
+    inferred.ParseFromString(payload[2:])
+    return inferred
+
+
+# Models served by the long-lived inference child: up to this many nodes and serialized bytes
+# (weights above KEEP_VALUES_UP_TO elements are dropped when read, so this is mostly graph).
+SERVED_NODES = 5_000
+SERVED_BYTES = 8 << 20
+
+
+def _infer(model: ModelProto, data_prop: bool) -> ModelProto:
+    return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=data_prop)
+
+
+def _inferred_payload(model: ModelProto, data_prop: bool, graph_only: bool) -> bytes:
+    """In a child: b"ok" and the inferred model (its main graph's inferred fields alone, with
+    ``graph_only``), or b"no" and why, in a line."""
+    try:
+        inferred = _infer(model, data_prop)
+        if graph_only:
+            inferred = inferred.graph
+            for f, _ in inferred.ListFields():
+                if f.name not in _INFERRED_FIELDS:
+                    inferred.ClearField(f.name)
+        return b"ok" + inferred.SerializeToString()
+    except BaseException as e:  # noqa: BLE001 - reported to the parent as text
+        return b"no" + _short(e).encode("utf-8", "replace")
+
+
+def _become_child(parent: int, die_with_parent: Optional[Callable[[], None]]) -> None:
+    """In a child just forked by ``parent``: killed with it, quiet, its address space capped."""
+    if die_with_parent is not None:  # killed with its parent, whatever ends the parent
+        die_with_parent()
+        if os.getppid() != parent:
+            os._exit(0)
+    quiet = os.open(os.devnull, os.O_WRONLY)  # a failed C++ assertion writes to stderr
+    os.dup2(quiet, 1)
+    os.dup2(quiet, 2)
+    faulthandler.disable()  # a crash here is expected and reported by the parent (pytest enables it)
+    limit = _address_space() + INFERENCE_MEMORY  # on top of what the process maps now
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)  # a cap set from outside (ulimit -v) stays the cap
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _fork_child(body: Callable[[], None]) -> Tuple[int, bool]:
+    """Fork a child that becomes an inference child (:func:`_become_child`), runs ``body`` and
+    exits without running this process's code. SIGINT is blocked across the fork, so the child,
+    born with it blocked, never sees a Ctrl-C (its parent stops it): the caller unblocks it
+    (:func:`_unblock_interrupts` of the flag returned with the pid) once it can stop the child."""
     parent, die_with_parent = os.getpid(), _death_signal()
-    # SIGINT blocked across the fork: the child, born with it blocked, never sees a Ctrl-C (its
-    # parent stops it), and the parent's own interrupt is raised inside the try below
     masked = _block_interrupts()
     try:
         pid = os.fork()
     except BaseException:
         _unblock_interrupts(masked)
+        raise
+    if pid == 0:
+        try:
+            _become_child(parent, die_with_parent)
+            body()
+        finally:  # whatever happens (the parent gone: BrokenPipeError), the child exits here
+            os._exit(0)
+    return pid, masked
+
+
+def _forked_inference(model: ModelProto, data_prop: bool, graph_only: bool,
+                      meanwhile: Optional[Callable[[], None]]) -> bytes:
+    """The payload of :func:`_inferred_payload`, from a child forked for this model."""
+    read_end, write_end = os.pipe()
+
+    def body() -> None:
+        os.close(read_end)
+        payload = _inferred_payload(model, data_prop, graph_only)
+        with os.fdopen(write_end, "wb") as out:
+            out.write(payload)
+
+    try:
+        pid, masked = _fork_child(body)
+    except BaseException:
         os.close(read_end)
         os.close(write_end)
         raise
-    if pid == 0:  # the child: infer, send the result, exit without cleanup
-        if die_with_parent is not None:  # killed with its parent, whatever ends the parent
-            die_with_parent()
-            if os.getppid() != parent:
-                os._exit(0)
-        os.close(read_end)
-        quiet = os.open(os.devnull, os.O_WRONLY)  # a failed C++ assertion writes to stderr
-        os.dup2(quiet, 1)
-        os.dup2(quiet, 2)
-        try:
-            limit = _address_space() + INFERENCE_MEMORY  # on top of what the process maps now
-            soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-            if hard != resource.RLIM_INFINITY:
-                limit = min(limit, hard)  # a cap set from outside (ulimit -v) stays the cap
-            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-            inferred = infer()
-            if graph_only:
-                inferred = inferred.graph
-                for f, _ in inferred.ListFields():
-                    if f.name not in _INFERRED_FIELDS:
-                        inferred.ClearField(f.name)
-            payload = b"ok" + inferred.SerializeToString()
-        except BaseException as e:  # noqa: BLE001 - reported to the parent as text
-            payload = b"no" + _short(e).encode("utf-8", "replace")
-        try:
-            with os.fdopen(write_end, "wb") as out:
-                out.write(payload)
-        finally:  # the parent gone (BrokenPipeError): the child still never runs its code
-            os._exit(0)
     os.close(write_end)
     inp = os.fdopen(read_end, "rb")
     try:
@@ -559,16 +617,123 @@ def _contained_inference(model: ModelProto, data_prop: bool, graph_only: bool = 
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):
         raise RuntimeError(f"it crashed (signal {os.WTERMSIG(status)})")
-    if payload[:2] != b"ok":
-        raise RuntimeError(payload[2:].decode("utf-8", "replace") or "no result")
-    if graph_only:  # parsed in place (the bytes are our child's own serialization)
-        for name in _INFERRED_FIELDS:
-            model.graph.ClearField(name)
-        model.graph.MergeFromString(payload[2:])
-        return model
-    inferred = ModelProto()
-    inferred.ParseFromString(payload[2:])
-    return inferred
+    return payload
+
+
+_HEADER = struct.Struct("<QB")  # payload length; flags (1: data propagation, 2: graph only)
+_LENGTH = struct.Struct("<Q")
+
+
+class _InferenceServer:
+    """A child of this process that runs ONNX's inference for one model after another: sent a
+    serialized model, it answers with :func:`_inferred_payload`. It is started on first use
+    (after ONNX's operator schemas are built, which it inherits) and again after it crashed
+    on a malformed model (that model gets "it crashed", as from a forked child); it dies with
+    this process, and a process forked from this one starts its own. One request at a time
+    (a lock: Dask runs analyses in threads)."""
+
+    _current: Optional["_InferenceServer"] = None
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        requests_read, self._requests = os.pipe()
+        self._replies, replies_write = os.pipe()
+
+        def serve() -> None:
+            os.close(self._requests)
+            os.close(self._replies)
+            while True:
+                header = _read_exactly(requests_read, _HEADER.size)
+                if header is None:  # this process closed the pipe, or ended
+                    return
+                size, flags = _HEADER.unpack(header)
+                model = ModelProto()
+                model.ParseFromString(_read_exactly(requests_read, size) or b"")
+                payload = _inferred_payload(model, bool(flags & 1), bool(flags & 2))
+                _write_all(replies_write, _LENGTH.pack(len(payload)) + payload)
+
+        try:
+            self.pid, self.masked = _fork_child(serve)
+        except BaseException:
+            os.close(self._requests)
+            os.close(self._replies)
+            raise
+        finally:
+            os.close(requests_read)
+            os.close(replies_write)
+        self.owner = os.getpid()
+
+    @classmethod
+    def infer(cls, model: ModelProto, data_prop: bool, graph_only: bool,
+              meanwhile: Optional[Callable[[], None]]) -> bytes:
+        request = model.SerializeToString()
+        with cls._lock:
+            server = cls._current
+            if server is None or server.owner != os.getpid():  # none yet, or the parent's
+                _schemas_loaded()
+                server = cls._current = cls()
+            try:
+                _unblock_interrupts(server.masked)  # a Ctrl-C of the meantime is raised here
+                server.masked = False
+                _write_all(server._requests, _HEADER.pack(len(request), int(data_prop) | 2 * int(graph_only)))
+                _write_all(server._requests, request)
+                if meanwhile is not None:
+                    meanwhile()
+                header = _read_exactly(server._replies, _LENGTH.size)
+                payload = _read_exactly(server._replies, _LENGTH.unpack(header)[0]) if header else None
+            except BrokenPipeError:
+                payload = None
+            except BaseException:  # noqa: BLE001 - (an interrupt) a server in mid-answer is stopped
+                server.stop(kill=True)
+                raise
+            if payload is None:  # it died on this model
+                status = server.stop(kill=False)
+                raise RuntimeError(f"it crashed (signal {os.WTERMSIG(status)})" if os.WIFSIGNALED(status)
+                                   else "the inference child ended without an answer")
+            return payload
+
+    def stop(self, kill: bool) -> int:
+        """Stop serving (killed, or told by its pipe closing), wait for the child; its status."""
+        if _InferenceServer._current is self:
+            _InferenceServer._current = None
+        for fd in (self._requests, self._replies):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if kill:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        _, status = os.waitpid(self.pid, 0)
+        return status
+
+
+@atexit.register
+def _stop_inference_server() -> None:
+    """At exit, the server is told to end (its pipe closed) and waited for: no zombie."""
+    server = _InferenceServer._current
+    if server is not None and server.owner == os.getpid():
+        server.stop(kill=False)
+
+
+def _read_exactly(fd: int, n: int) -> Optional[bytes]:
+    """``n`` bytes from ``fd``, or None at the end of the pipe."""
+    chunks, left = [], n
+    while left:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _block_interrupts() -> bool:
