@@ -457,6 +457,21 @@ def _stop_pool(pool) -> None:
     pool.shutdown(wait=True, cancel_futures=True)  # the pool sees its workers dead: no waiting
 
 
+# Models a pool task analyzes, at most: one task a model spent more on sending it and its
+# result between processes than on analyzing a small one.
+CHUNK = 16
+
+
+def _analyze_chunk(paths: Sequence[str], args: tuple) -> List[Dict[str, Any]]:
+    """:func:`analyze_figures` of each model, in a pool's worker."""
+    out = []
+    for n, path in enumerate(paths, 1):
+        out.append(analyze_figures(path, *args))
+        if len(paths) > 1:  # what this analysis left in cycles, before the next
+            gc.collect(0 if n % FULL_COLLECTION_EVERY else 2)
+    return out
+
+
 def _run_local(todo: Sequence[int], models: Sequence[_Model], args: tuple, jobs: int,
                finished: Callable[[int, Dict[str, Any]], None]) -> None:
     """Analyze ``todo`` in this process (``jobs == 1`` or one model) or in a pool of ``jobs``
@@ -481,21 +496,24 @@ def _run_local(todo: Sequence[int], models: Sequence[_Model], args: tuple, jobs:
                                    initializer=_leave_interrupts_to_the_study)
         broken: List[int] = []
         futures = {}
+        size = max(1, min(CHUNK, len(batch) // (jobs * 4)))  # a few chunks a worker, to balance the end
+        chunks = [batch[k:k + size] for k in range(0, len(batch), size)]
         try:
             with _interrupts_held():  # the pool's processes start here: none of them sees a Ctrl-C
-                for n, i in enumerate(batch):
+                for n, chunk in enumerate(chunks):
                     try:
-                        futures[pool.submit(analyze_figures, models[i].path, *args)] = i
+                        futures[pool.submit(_analyze_chunk, [models[i].path for i in chunk], args)] = chunk
                     except BrokenProcessPool:  # a worker died while the rest were being submitted
-                        broken += batch[n:]
+                        broken += [i for c in chunks[n:] for i in c]
                         break
             for future in as_completed(futures):
                 try:
-                    result = future.result()
+                    results = future.result()
                 except BrokenProcessPool:
-                    broken.append(futures[future])
+                    broken += futures[future]
                     continue
-                finished(futures[future], result)
+                for i, result in zip(futures[future], results):
+                    finished(i, result)
         except BaseException:  # an interrupt (Ctrl-C), or ``finished`` raised: stop at once
             _stop_pool(pool)
             raise
