@@ -386,10 +386,10 @@ def graph_of(path: Union[str, os.PathLike, onnx.ModelProto], dims: Optional[Mapp
              input_shapes: Optional[Mapping[str, Any]] = None,
              values: Optional[Mapping[str, Any]] = None) -> Graph:
     """:func:`load_graph` without the conversion to networkx (what the analysis itself uses)."""
-    loaded = load_model(path, dims, input_shapes, values, early=structure)
+    loaded = load_model(path, dims, input_shapes, values, early=structure, read_types=True)
     opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in loaded.proto.opset_import}
     shapes = infer_graph(loaded.proto.graph, opsets, loaded.path, dims=loaded.dims,
-                         input_values=loaded.values, facts=loaded.facts)
+                         input_values=loaded.values, facts=loaded.facts, types=loaded.types)
     G = build_graph(loaded.proto.graph, shapes, loaded.early)
     loaded.early = None
     loaded.warnings.extend(f"--dim {n} does not name a dimension of this model"

@@ -8,6 +8,7 @@ import functools
 import gc
 import math
 import os
+import pickle
 import signal
 import struct
 import sys
@@ -53,6 +54,9 @@ class LoadedModel:
     facts: Optional[object] = field(default=None, repr=False)
     # what load_model's ``early`` made of those facts meanwhile (the graph's structure)
     early: Optional[object] = field(default=None, repr=False)
+    # the inferred types of the main graph's tensors (onnxscore.shapes.engine.value_infos),
+    # read by ONNX's inference child: then the graph's value_info is left empty
+    types: Optional[Dict[str, Tuple]] = field(default=None, repr=False)
 
 
 def read_model(path: Union[str, os.PathLike]) -> ModelProto:
@@ -489,7 +493,8 @@ def _address_space() -> int:
 
 
 def _contained_inference(model: ModelProto, data_prop: bool, graph_only: bool = False,
-                         meanwhile: Optional[Callable[[], None]] = None) -> ModelProto:
+                         meanwhile: Optional[Callable[[], None]] = None,
+                         tables: Optional[list] = None) -> ModelProto:
     """ONNX's C++ shape inference in a child process, so that a crash of the native library (a
     segfault on a malformed ai.onnx.ml graph) or a runaway allocation ends that child, not the
     analysis; inline where fork is not available. A small model goes to this process's
@@ -501,19 +506,29 @@ def _contained_inference(model: ModelProto, data_prop: bool, graph_only: bool = 
     inference changes nothing but the main graph's inputs, outputs and value_info): the child
     sends only those, and they replace ``model``'s own, in place; not the whole model, weights
     included, both ways through the pipe. ``meanwhile`` runs in this process while the child
-    infers (without fork, not at all)."""
+    infers (without fork, not at all). ``tables``, with ``graph_only``: the child also reads
+    the graph's tensor types into the table of the shapes stage (name -> (shape, dtype), see
+    :func:`onnxscore.shapes.engine.value_infos`), appended to ``tables``, and sends that
+    instead of the value_info, which stays out of ``model``: at 200,000 tensors, reading them
+    costs half a second, better spent in the child while this process reads the nodes."""
     if not hasattr(os, "fork"):
         return _infer(model, data_prop)
+    flags = int(data_prop) | 2 * int(graph_only) | 4 * int(graph_only and tables is not None)
     if len(model.graph.node) <= SERVED_NODES and model.ByteSize() <= SERVED_BYTES:
-        payload = _InferenceServer.infer(model, data_prop, graph_only, meanwhile)
+        payload = _InferenceServer.infer(model, flags, meanwhile)
     else:
-        payload = _forked_inference(model, data_prop, graph_only, meanwhile)
+        payload = _forked_inference(model, flags, meanwhile)
     if payload[:2] != b"ok":
         raise RuntimeError(payload[2:].decode("utf-8", "replace") or "no result")
     if graph_only:  # parsed in place (the bytes are our child's own serialization)
+        body = memoryview(payload)[2:]
+        if flags & 4:
+            size = _LENGTH.unpack(body[:_LENGTH.size])[0]
+            tables.append(pickle.loads(body[_LENGTH.size + size:]))
+            body = body[_LENGTH.size:_LENGTH.size + size]
         for name in _INFERRED_FIELDS:
             model.graph.ClearField(name)
-        model.graph.MergeFromString(payload[2:])
+        model.graph.MergeFromString(body)
         return model
     inferred = ModelProto()
     inferred.ParseFromString(payload[2:])
@@ -530,16 +545,25 @@ def _infer(model: ModelProto, data_prop: bool) -> ModelProto:
     return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=data_prop)
 
 
-def _inferred_payload(model: ModelProto, data_prop: bool, graph_only: bool) -> bytes:
-    """In a child: b"ok" and the inferred model (its main graph's inferred fields alone, with
-    ``graph_only``), or b"no" and why, in a line."""
+def _inferred_payload(model: ModelProto, flags: int) -> bytes:
+    """In a child: b"ok" and the inferred model, or b"no" and why, in a line. ``flags``: 1,
+    data propagation; 2, the main graph's inferred fields alone; 4, with 2, the value_info
+    as the shapes stage's table instead: the graph's length, the graph, the pickled table
+    (see :func:`_contained_inference`)."""
     try:
-        inferred = _infer(model, data_prop)
-        if graph_only:
+        inferred = _infer(model, bool(flags & 1))
+        if flags & 2:
             inferred = inferred.graph
             for f, _ in inferred.ListFields():
                 if f.name not in _INFERRED_FIELDS:
                     inferred.ClearField(f.name)
+        if flags & 4:
+            from onnxscore.shapes.engine import value_infos
+
+            table = pickle.dumps(value_infos(inferred), protocol=pickle.HIGHEST_PROTOCOL)
+            inferred.ClearField("value_info")
+            graph = inferred.SerializeToString()
+            return b"ok" + _LENGTH.pack(len(graph)) + graph + table
         return b"ok" + inferred.SerializeToString()
     except BaseException as e:  # noqa: BLE001 - reported to the parent as text
         return b"no" + _short(e).encode("utf-8", "replace")
@@ -583,14 +607,13 @@ def _fork_child(body: Callable[[], None]) -> Tuple[int, bool]:
     return pid, masked
 
 
-def _forked_inference(model: ModelProto, data_prop: bool, graph_only: bool,
-                      meanwhile: Optional[Callable[[], None]]) -> bytes:
+def _forked_inference(model: ModelProto, flags: int, meanwhile: Optional[Callable[[], None]]) -> bytes:
     """The payload of :func:`_inferred_payload`, from a child forked for this model."""
     read_end, write_end = os.pipe()
 
     def body() -> None:
         os.close(read_end)
-        payload = _inferred_payload(model, data_prop, graph_only)
+        payload = _inferred_payload(model, flags)
         with os.fdopen(write_end, "wb") as out:
             out.write(payload)
 
@@ -620,7 +643,7 @@ def _forked_inference(model: ModelProto, data_prop: bool, graph_only: bool,
     return payload
 
 
-_HEADER = struct.Struct("<QB")  # payload length; flags (1: data propagation, 2: graph only)
+_HEADER = struct.Struct("<QB")  # payload length; flags (see _inferred_payload)
 _LENGTH = struct.Struct("<Q")
 
 
@@ -649,7 +672,7 @@ class _InferenceServer:
                 size, flags = _HEADER.unpack(header)
                 model = ModelProto()
                 model.ParseFromString(_read_exactly(requests_read, size) or b"")
-                payload = _inferred_payload(model, bool(flags & 1), bool(flags & 2))
+                payload = _inferred_payload(model, flags)
                 _write_all(replies_write, _LENGTH.pack(len(payload)) + payload)
 
         try:
@@ -664,8 +687,7 @@ class _InferenceServer:
         self.owner = os.getpid()
 
     @classmethod
-    def infer(cls, model: ModelProto, data_prop: bool, graph_only: bool,
-              meanwhile: Optional[Callable[[], None]]) -> bytes:
+    def infer(cls, model: ModelProto, flags: int, meanwhile: Optional[Callable[[], None]]) -> bytes:
         request = model.SerializeToString()
         with cls._lock:
             server = cls._current
@@ -675,7 +697,7 @@ class _InferenceServer:
             try:
                 _unblock_interrupts(server.masked)  # a Ctrl-C of the meantime is raised here
                 server.masked = False
-                _write_all(server._requests, _HEADER.pack(len(request), int(data_prop) | 2 * int(graph_only)))
+                _write_all(server._requests, _HEADER.pack(len(request), flags))
                 _write_all(server._requests, request)
                 if meanwhile is not None:
                     meanwhile()
@@ -784,21 +806,23 @@ _INFERRED_FIELDS = ("input", "output", "value_info")
 
 
 def infer_shapes(model: ModelProto, subgraphs: Optional[bool] = None,
-                 meanwhile: Optional[Callable[[bool], None]] = None) -> Tuple[ModelProto, List[str]]:
+                 meanwhile: Optional[Callable[[bool], None]] = None,
+                 tables: Optional[list] = None) -> Tuple[ModelProto, List[str]]:
     """ONNX shape inference with data propagation (without it when an integer tensor is
     declared too large for a shape computation), contained in a child process; on failure or
     a crash, keep the declared shapes (onnxscore's own shapes stage still runs). ``subgraphs``:
     whether any node holds a graph, if known; when none does (and there are no functions),
     the child returns only what inference adds, and ``model`` itself is returned with it in
     place. ``meanwhile(in_place)`` runs while the child infers, told whether ``model`` is the
-    one returned if inference succeeds."""
+    one returned if inference succeeds. ``tables``: see :func:`_contained_inference` (the
+    tensor types are appended to it when the child read them)."""
     huge = _huge_integer_tensor(model)
     warnings = [f"integer tensor {huge!r} is declared with over {MAX_PROPAGATED:,} elements: ONNX's "
                 "data propagation skipped"] if huge else []
     graph_only = subgraphs is False and not model.functions and not model.training_info
     try:
         return _contained_inference(model, huge is None, graph_only,
-                                    meanwhile and functools.partial(meanwhile, graph_only)), warnings
+                                    meanwhile and functools.partial(meanwhile, graph_only), tables), warnings
     except Exception as e:  # onnx raises several types, incl. plain RuntimeError
         return model, warnings + [f"ONNX shape inference failed ({_short(e)}); using declared shapes only"]
 
@@ -853,10 +877,14 @@ def collector_paused():
 def load_model(path: Union[str, os.PathLike, ModelProto], dims: Optional[Mapping[str, int]] = None,
                input_shapes: Optional[Mapping[str, Sequence[int]]] = None,
                values: Optional[Mapping[str, object]] = None,
-               early: Optional[Callable[[object, str, int], object]] = None) -> LoadedModel:
+               early: Optional[Callable[[object, str, int], object]] = None,
+               read_types: bool = False) -> LoadedModel:
     """Read, check, bind dimensions and infer shapes; the file is only ever read. While ONNX's
     inference runs in its child, the graph's nodes are read (``LoadedModel.facts``) and
-    ``early(facts, path, opset)`` makes what it can of them (``LoadedModel.early``)."""
+    ``early(facts, path, opset)`` makes what it can of them (``LoadedModel.early``). With
+    ``read_types``, the child reads the inferred types of the main graph's tensors into
+    ``LoadedModel.types`` for :func:`onnxscore.shapes.infer_graph`, and the graph's
+    value_info stays empty (where the child can: a graph without subgraphs)."""
     if isinstance(path, ModelProto):
         proto = ModelProto()
         proto.CopyFrom(path)
@@ -896,12 +924,15 @@ def load_model(path: Union[str, os.PathLike, ModelProto], dims: Optional[Mapping
             except Exception:  # noqa: BLE001 - read again later, and raised then
                 pass
 
-    proto, inference_warnings = infer_shapes(proto, bool(scan.subgraphs), meanwhile)
+    tables: Optional[list] = [] if read_types else None
+    proto, inference_warnings = infer_shapes(proto, bool(scan.subgraphs), meanwhile, tables)
     loaded = LoadedModel(path, proto, warnings + inference_warnings, notes, unused_dims=unused_dims,
                          declared_inputs=declared, dims=dict(dims or {}), values=given,
                          facts=next((f for f in facts if f.graph is proto.graph), None))
     if loaded.facts is not None and made:
         loaded.early = made[0]
+    if tables:
+        loaded.types = tables[0]
     for vi in proto.graph.input:
         if vi.name not in init_names:
             loaded.input_shapes[vi.name] = shape_of(vi.type)

@@ -253,6 +253,26 @@ def test_inference_of_a_graph_without_subgraphs_is_sent_back_alone():
     assert [d.dim_value for d in alone.graph.output[1].type.tensor_type.shape.dim] == [1, 4, 6, 6]
 
 
+def test_the_child_can_send_the_tensor_types_read():
+    # with ``tables``, the child reads the value_info into the shapes stage's table and sends
+    # that instead: the same table as read here from the whole inferred model, the value_info
+    # left out of the model
+    from onnxscore.model import _contained_inference
+    from onnxscore.shapes.engine import value_infos
+
+    m = node_model("Conv", [("x", TensorProto.FLOAT, [1, 3, 8, 8]), ("w", TensorProto.FLOAT, [4, 3, 3, 3])],
+                   [("y", TensorProto.FLOAT, None)], initializers=[weight("w", [4, 3, 3, 3])])
+    m.graph.node.append(helper.make_node("Relu", ["y"], ["z"]))
+    m.graph.output.append(helper.make_tensor_value_info("z", TensorProto.FLOAT, None))
+    whole = _contained_inference(onnx.ModelProto.FromString(m.SerializeToString()), True)
+    tables = []
+    alone = _contained_inference(onnx.ModelProto.FromString(m.SerializeToString()), True, graph_only=True,
+                                 tables=tables)
+    assert tables == [value_infos(whole.graph)]
+    assert tables[0]["y"] == ((1, 4, 6, 6), TensorProto.FLOAT)  # (8 - 3) + 1 = 6
+    assert len(alone.graph.value_info) == 0 and list(alone.graph.output) == list(whole.graph.output)
+
+
 def test_the_facts_read_while_onnx_infers_are_those_the_shapes_stage_reads():
     from onnxscore.shapes import infer_graph
 

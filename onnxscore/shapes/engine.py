@@ -126,7 +126,9 @@ def _unique_key(name: str, op_type: str, i: int, seen: set) -> str:
     return key
 
 
-def _value_infos(graph: GraphProto) -> Dict[str, Tuple[Optional[Tuple], int]]:
+def value_infos(graph: GraphProto) -> Dict[str, Tuple[Optional[Tuple], int]]:
+    """The types the graph declares (inputs, value_info, outputs): name -> (shape, dtype); a
+    known shape wins over an unknown one for a name given twice."""
     table: Dict[str, Tuple[Optional[Tuple], int]] = {}
     read: Dict[bytes, Tuple[Optional[Tuple], int]] = {}  # a type's bytes -> (shape, dtype)
     for vi in [*graph.input, *graph.value_info, *graph.output]:
@@ -208,7 +210,8 @@ def graph_facts(graph: GraphProto, path: str = "<model>") -> GraphFacts:
 def infer_graph(graph: GraphProto, opsets: Mapping[str, int], path: str = "<model>",
                 outer: Optional[Shapes] = None, dims: Optional[Mapping[str, int]] = None,
                 input_values: Optional[Mapping[str, np.ndarray]] = None,
-                input_shapes: Sequence[Shape] = (), facts: Optional[GraphFacts] = None) -> Shapes:
+                input_shapes: Sequence[Shape] = (), facts: Optional[GraphFacts] = None,
+                types: Optional[Mapping[str, Tuple[Shape, int]]] = None) -> Shapes:
     """The shapes, dtypes and small values of every tensor of ``graph`` (and its subgraphs).
 
     ``outer`` is the enclosing graph's result (for a subgraph); ``dims`` sets named dims,
@@ -216,7 +219,9 @@ def infer_graph(graph: GraphProto, opsets: Mapping[str, int], path: str = "<mode
     ``input_shapes`` are a subgraph's formal inputs' shapes at its call site (a Loop body's
     carried state), which fill what the body declares unknown or symbolic; ``facts`` are the
     graph's :class:`GraphFacts` if already read (``LoadedModel.facts``: the graph unchanged
-    since), for one call: their per-node part is let go once read.
+    since), for one call: their per-node part is let go once read. ``types``: the graph's
+    :func:`value_infos` if already read (``LoadedModel.types``: its value_info then left out
+    of ``graph``).
     """
     if facts is None or facts.graph is not graph or facts.ops is None:
         facts = graph_facts(graph, path)
@@ -231,7 +236,7 @@ def infer_graph(graph: GraphProto, opsets: Mapping[str, int], path: str = "<mode
     for c in facts.initializers:
         s.constants[c.name] = c
         s.tensors[c.name] = (c.shape, c.dtype)
-    for k, v in _value_infos(graph).items():
+    for k, v in (value_infos(graph) if types is None else types).items():
         if k not in s.tensors or v[0] is not None:
             s.tensors[k] = v
     for vi, actual in zip(graph.input, input_shapes):
@@ -262,7 +267,7 @@ def infer_graph(graph: GraphProto, opsets: Mapping[str, int], path: str = "<mode
         if c is not None:
             s.constants[c.name] = c
     # ONNX's unk__N names never reach the user. Most tensors share their shape tuple (one per
-    # type, see _value_infos): one seen clean is not looked at again (by id: the table holds
+    # type, see value_infos): one seen clean is not looked at again (by id: the table holds
     # it, so no other tuple takes its id meanwhile)
     local = s.tensors.maps[0] if outer is not None else s.tensors
     clean = set()
