@@ -63,7 +63,7 @@ class _Walk:
     errors_logged: Set[str] = field(default_factory=set)
     logical: Dict[str, int] = field(default_factory=dict)  # packed weight -> parameter count
     formula: Optional[Cost] = Cost()  # total as polynomials; None once a cost is truly unknown
-    kinds: Dict[tuple, Optional[str]] = field(default_factory=dict)  # see _claim_inputs
+    kinds: Dict[tuple, Tuple[str, bool]] = field(default_factory=dict)  # see _claim_inputs
 
     def count(self, root: str) -> Optional[int]:
         """Parameters a constant holds: its logical count when packed, else its elements."""
@@ -103,13 +103,6 @@ def _roots(G: Graph) -> Dict[str, str]:
     return roots
 
 
-def _folds_constant(G: Graph, key: str) -> bool:
-    """A transparent node whose data input is a constant: it prepares a weight, not a layer."""
-    nd = G.nodes[key]
-    return (_is_default(nd["domain"]) and nd["op_type"] in TRANSPARENT and bool(nd["inputs"])
-            and _root(G, nd["inputs"][0]) is not None)
-
-
 def _tables(G: Graph) -> Dict[str, str]:
     """The computed tables of ``G`` (see :mod:`onnxscore.buffers`), found once per graph."""
     if "tables" not in G.graph:
@@ -117,49 +110,47 @@ def _tables(G: Graph) -> Dict[str, str]:
     return G.graph["tables"]
 
 
-def _claim_kind(role: str, dtype: int, const: ConstTensor, table: bool = False) -> Optional[str]:
-    if role == WEIGHT:
-        return WEIGHT
-    if role == DATA:
-        if not weight_like(const, dtype):
-            return None
-        return BUFFER if table else WEIGHT
-    if role in (BUFFER, QUANT):
-        return role
-    return None
-
-
-def _claim_inputs(G: Graph, key: str, rule: Optional[Rule], w: _Walk, layer: str,
-                  logical: Mapping[int, int]) -> Tuple[List[str], List[str]]:
-    """Record each constant input of node ``key`` by its role; return the new parameters and
-    every constant first claimed here (whose bytes this layer reads first). ``logical`` gives
-    the parameter count of packed inputs (an int4 MatMulNBits weight holds K*N weights in
-    K*N/2 bytes), set by the rule."""
-    nd = G.nodes[key]
+def _claim_inputs(G: Graph, nd: dict, rule: Optional[Rule], w: _Walk, layer: str,
+                  logical: Mapping[int, int], consts: Mapping[str, ConstTensor],
+                  roots: Mapping[str, str]) -> Tuple[List[str], List[str]]:
+    """Record each constant input of node ``nd`` (of graph ``G``, whose ``constants`` and
+    ``roots`` these are) by its role; return the new parameters and every constant first
+    claimed here (whose bytes this layer reads first). ``logical`` gives the parameter count
+    of packed inputs (an int4 MatMulNBits weight holds K*N weights in K*N/2 bytes), set by
+    the rule."""
     new: List[str] = []
     first: List[str] = []
-    skip_first = _folds_constant(G, key)
-    for i, name in enumerate(nd["inputs"]):
+    ins = nd["inputs"]
+    op, domain = nd["op_type"], nd["domain"]
+    default = domain == "" or domain == "ai.onnx"
+    # a transparent node whose data input is a constant prepares a weight: not its reader
+    skip_first = default and op in TRANSPARENT and bool(ins) and (ins[0] in consts or ins[0] in roots)
+    claims, kinds = w.claims, w.kinds
+    for i, name in enumerate(ins):
         if not name or (i == 0 and skip_first):
             continue
-        root = _root(G, name)
+        root = name if name in consts else roots.get(name)
         if root is None:
             continue
-        const = G.graph["constants"][root]
-        seen = (id(G), nd["op_type"], nd["domain"], i, nd["input_dtypes"][i], root)
-        kind = w.kinds.get(seen, w)
-        if kind is w:  # how this op reads this constant at this input: worked out once
-            role = rule.role(i) if rule is not None else DATA
-            table = root in _tables(G) or (_is_default(nd["domain"]) and activation_only(nd["op_type"], i))
-            kind = w.kinds[seen] = _claim_kind(role, nd["input_dtypes"][i], const, table)
+        const = consts[root]
+        how = kinds.get((id(rule), op, default, i))
+        if how is None:  # how this op reads its input i: worked out once
+            how = kinds[(id(rule), op, default, i)] = (rule.role(i) if rule is not None else DATA,
+                                                 default and activation_only(op, i))
+        role, activation = how
+        if role == DATA:
+            kind = ((BUFFER if activation or root in _tables(G) else WEIGHT)
+                    if weight_like(const, nd["input_dtypes"][i]) else None)
+        else:
+            kind = role if role in (WEIGHT, BUFFER, QUANT) else None
         if kind is None:
             continue
         w.consts.setdefault(root, const)
         if i in logical:
             w.logical[root] = int(logical[i])
-        claim = w.claims.get(root)
+        claim = claims.get(root)
         if claim is None:
-            w.claims[root] = _Claim(kind, layer, {layer: None})
+            claims[root] = _Claim(kind, layer, {layer: None})
             first.append(root)
             if kind == WEIGHT:
                 new.append(root)
@@ -286,7 +277,7 @@ def _walk(G: Graph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, int, 
         ins = nd["inputs"]
         for n in ins:
             if n in consts or n in roots:
-                new, first = _claim_inputs(G, key, rule, w, name, logical)
+                new, first = _claim_inputs(G, nd, rule, w, name, logical, consts, roots)
                 break
         else:
             new = first = ()
