@@ -15,7 +15,10 @@ Each run is a whole process (interpreter start and imports included) under ``/us
   ``--jobs 2`` and ``--scheduler local:2`` (a 2-worker Dask LocalCluster, started by the run);
 * the same command again on the cache of the ``--jobs 2`` run: every model from the cache;
 * onnx-tool analyzing the same files one after another in one process (``onnx_tool.Model``,
-  ``graph.shape_infer`` with zero inputs, ``graph.profile``), as ``benchmarks/llm.py`` drives it.
+  ``graph.shape_infer`` with zero inputs, ``graph.profile``), as ``benchmarks/llm.py`` drives it;
+* ``--jobs 1`` and ``--jobs 2`` again on a zoo of the first 10 models alone: what a run pays
+  whatever its size (interpreter, imports, ONNX's schema registry, the pool's start), taken off
+  the whole runs to give the models' own rate and the ratio of the two without it.
 
 Every onnxscore study is checked against the hand counts (parameters, MACs and top-1 of every
 model, no failure, the counts of analyzed and cached models), so a fast wrong answer fails the
@@ -63,6 +66,8 @@ N_QUICK = 200
 N_RESUME = 200
 CACHE_FILE = "results.sqlite"  # onnxscore.cache.Cache keeps its store under this name
 RUNS = ("--jobs 1", "--jobs 2", "local:2", "cached", "onnx-tool")
+N_START = 10  # the zoo whose runs stand for what every run pays once
+START_RUNS = ("--jobs 1, 10 models", "--jobs 2, 10 models")
 GOAL_JOBS = 1.7   # --jobs 2 over --jobs 1, models per second
 GOAL_CACHED = 20  # cold over fully cached, wall time
 
@@ -327,6 +332,8 @@ def speed(count: int, runs: int) -> List[str]:
         built = build_zoo(folder, count)
         print(f"{count} models built in {time.perf_counter() - t0:.1f} s "
               f"({sum(os.path.getsize(b.path) for b in built) / 2**20:.1f} MB)")
+        small = os.path.join(folder, "start")
+        few = build_zoo(small, min(N_START, count))  # the same seed: the zoo's first models
         has_tool = _importable("onnx_tool")
         has_dask = _importable("distributed")
         best: Dict[str, Timed] = {}
@@ -339,6 +346,9 @@ def speed(count: int, runs: int) -> List[str]:
                 plan.append(("local:2", ["--scheduler", "local:2"]))
             for label, options in plan:
                 _keep(best, label, run_onnxscore(label, folder, built, caches[label], options, count, 0)[0])
+            for k, (label, (_, options)) in enumerate(zip(START_RUNS, plan)):
+                _keep(best, label, run_onnxscore(label, small, few, os.path.join(small, f"cache-{k}-{n}"), options,
+                                                 len(few), 0)[0])
             for _ in range(3):  # cheap: best of three, on the --jobs 2 run's cache
                 _keep(best, "cached", run_onnxscore("cached", folder, built, caches["--jobs 2"], ["--jobs", "2"],
                                                     0, count)[0])
@@ -351,7 +361,7 @@ def speed(count: int, runs: int) -> List[str]:
         notes["onnx-tool"] = "onnx-tool not installed: skipped"
     print("\n| run | wall s | models/s | CPU s | peak RSS MB (main process) | load avg (1 min) before → after |")
     print("|---|--:|--:|--:|--:|---|")
-    for label in RUNS:
+    for label in RUNS + START_RUNS:
         t = best.get(label)
         if t is None:
             print(f"| {label} | - | - | - | - | {notes.get(label, '')} |")
@@ -359,8 +369,9 @@ def speed(count: int, runs: int) -> List[str]:
         name = {"cached": "cached re-run (--jobs 2)", "onnx-tool": "onnx-tool, one process"}.get(label, label)
         # CPU: what /usr/bin/time counts, the process and the children it waited for: all of the
         # work in one process (its inference children included), not a pool's or a cluster's
-        cpu = f"{t.cpu:.2f}" if t.cpu is not None and label not in ("--jobs 2", "local:2") else "-"
-        print(f"| {name} | {t.wall:.2f} | {count / t.wall:,.0f} | {cpu} | {t.rss_mb or 0:,.0f} | "
+        cpu = f"{t.cpu:.2f}" if t.cpu is not None and label not in ("--jobs 2", "local:2", START_RUNS[1]) else "-"
+        models = min(N_START, count) if label in START_RUNS else count
+        print(f"| {name} | {t.wall:.2f} | {models / t.wall:,.0f} | {cpu} | {t.rss_mb or 0:,.0f} | "
               f"{t.load[0]:.2f} → {t.load[1]:.2f} |")
     lines = []
     j1, j2, dk, ca, tool = (best.get(k) for k in RUNS)
@@ -373,6 +384,13 @@ def speed(count: int, runs: int) -> List[str]:
         r = j1.wall / j2.wall
         lines.append(f"--jobs 2 / --jobs 1, models per second: {r:.2f}x (goal >= {GOAL_JOBS}x)  "
                      f"{_verdict(r >= GOAL_JOBS)}{_goal_note(count)}")
+    s1, s2 = (best.get(k) for k in START_RUNS)
+    if j1 and j2 and s1 and s2 and count > N_START:
+        rest = count - N_START
+        w1, w2 = j1.wall - s1.wall, j2.wall - s2.wall
+        lines.append(f"what every run pays (the {N_START}-model runs): --jobs 1 {s1.wall:.2f} s, --jobs 2 "
+                     f"{s2.wall:.2f} s; the other {rest} models: --jobs 1 {w1:.2f} s ({rest / w1:,.0f} models/s), "
+                     f"--jobs 2 {w2:.2f} s ({rest / w2:,.0f} models/s), {w1 / w2:.2f}x")
     if j1 and dk:
         lines.append(f"local:2 (Dask LocalCluster, 2 workers) / --jobs 1: {j1.wall / dk.wall:.2f}x")
     if ca:

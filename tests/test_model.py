@@ -237,15 +237,21 @@ def test_a_name_that_is_not_utf8_is_corrupt_a_doc_string_is_not(tmp_path):
     assert load_model(str(path)).input_shapes == {"x": (1, 4)}
 
 
+def _conv_relu() -> onnx.ModelProto:
+    """Conv 3x3 of [1, 3, 8, 8] to 4 channels, then Relu; the outputs' shapes undeclared."""
+    m = node_model("Conv", [("x", TensorProto.FLOAT, [1, 3, 8, 8]), ("w", TensorProto.FLOAT, [4, 3, 3, 3])],
+                   [("y", TensorProto.FLOAT, None)], initializers=[weight("w", [4, 3, 3, 3])])
+    m.graph.node.append(helper.make_node("Relu", ["y"], ["z"]))
+    m.graph.output.append(helper.make_tensor_value_info("z", TensorProto.FLOAT, None))
+    return m
+
+
 def test_inference_of_a_graph_without_subgraphs_is_sent_back_alone():
     # the child sends only the graph's inputs, outputs and value_info: the model they make
     # is the one ONNX's inference returns whole
     from onnxscore.model import _contained_inference
 
-    m = node_model("Conv", [("x", TensorProto.FLOAT, [1, 3, 8, 8]), ("w", TensorProto.FLOAT, [4, 3, 3, 3])],
-                   [("y", TensorProto.FLOAT, None)], initializers=[weight("w", [4, 3, 3, 3])])
-    m.graph.node.append(helper.make_node("Relu", ["y"], ["z"]))
-    m.graph.output.append(helper.make_tensor_value_info("z", TensorProto.FLOAT, None))
+    m = _conv_relu()
     whole = _contained_inference(onnx.ModelProto.FromString(m.SerializeToString()), True)
     alone = onnx.ModelProto.FromString(m.SerializeToString())
     assert _contained_inference(alone, True, graph_only=True) is alone
@@ -260,10 +266,7 @@ def test_the_child_can_send_the_tensor_types_read():
     from onnxscore.model import _contained_inference
     from onnxscore.shapes.engine import value_infos
 
-    m = node_model("Conv", [("x", TensorProto.FLOAT, [1, 3, 8, 8]), ("w", TensorProto.FLOAT, [4, 3, 3, 3])],
-                   [("y", TensorProto.FLOAT, None)], initializers=[weight("w", [4, 3, 3, 3])])
-    m.graph.node.append(helper.make_node("Relu", ["y"], ["z"]))
-    m.graph.output.append(helper.make_tensor_value_info("z", TensorProto.FLOAT, None))
+    m = _conv_relu()
     whole = _contained_inference(onnx.ModelProto.FromString(m.SerializeToString()), True)
     tables = []
     alone = _contained_inference(onnx.ModelProto.FromString(m.SerializeToString()), True, graph_only=True,
