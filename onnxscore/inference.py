@@ -12,6 +12,7 @@ inference runs inline, contained in nothing.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import faulthandler
 import functools
 import os
@@ -408,23 +409,17 @@ class _InferenceServer:
             return None
         if self.status is None:
             if kill:
-                try:
+                with contextlib.suppress(ProcessLookupError):  # gone already
                     os.kill(self.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            try:
+            with contextlib.suppress(ChildProcessError):  # reaped by someone else
                 self.status = os.waitpid(self.pid, 0)[1]
-            except ChildProcessError:
-                pass
         return self.status
 
     def _close(self) -> None:
         for fd in (self._requests, self._replies):
             if fd >= 0:
-                try:
+                with contextlib.suppress(OSError):
                     os.close(fd)
-                except OSError:
-                    pass
         self._requests = self._replies = -1  # never closed twice: the numbers are reused
 
 
@@ -463,10 +458,8 @@ def _close_all_but(*keep: int) -> None:
     except (ValueError, OSError):
         high = 1 << 16
     os.closerange(low, max(high, low))
-    try:
+    with contextlib.suppress(ValueError, OSError):  # not the main thread
         signal.set_wakeup_fd(-1)  # an event loop's, closed now
-    except (ValueError, OSError):
-        pass
 
 
 def _read_exactly(fd: int, n: int) -> Optional[bytes]:

@@ -16,10 +16,7 @@ from onnx import ModelProto, TensorProto
 
 from onnxscore import kvcache
 from onnxscore.errors import GraphError, ModelLoadError, UsageError
-# ONNX's inference, contained in a child process, moved there; imported from here as before
-from onnxscore.inference import (INFERENCE_MEMORY, MAX_PROPAGATED, _address_space,  # noqa: F401
-                                 _block_interrupts, _contained_inference, _death_signal, _schemas_loaded,
-                                 _short, infer_shapes)
+from onnxscore.inference import _short, infer_shapes  # ONNX's inference, contained in a child
 
 
 # Larger than any real tensor dimension; a dim past it is corruption, not a model.

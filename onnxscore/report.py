@@ -4,8 +4,9 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
+import functools
 from functools import cached_property
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from onnxscore.netscore import NetScore
 from onnxscore.poly import Floor, Poly, evaluate
@@ -213,16 +214,9 @@ class Report:
         """Top-level layers grouped by the first ``depth`` parts of their scope, in graph order;
         the rows sum exactly to the totals. Identical sibling blocks (same op sequence and cost)
         share a ``pattern`` such as ``layers.N`` and know how many ``repeats`` there are."""
-        keys: Dict[str, str] = {}  # scope -> its key (many layers share a scope)
-
-        def key(layer) -> str:
-            k = keys.get(layer.scope)
-            if k is None:
-                k = keys[layer.scope] = scope_key(layer.scope, depth)
-            return k
-
-        rows = _rollup(self.top_layers, key, ordered=True)
-        return _mark_repeats(rows, self.top_layers, depth)
+        key = _scope_keys(depth)
+        rows = _rollup(self.top_layers, lambda layer: key(layer.scope), ordered=True)
+        return _mark_repeats(rows, self.top_layers, key)
 
     def to_dict(self, depth: int = 1, objects: bool = False) -> dict:
         """The JSON form (schema ``onnxscore.report/1``), raw integers throughout. With
@@ -324,6 +318,11 @@ def scope_key(scope: str, depth: int) -> str:
     return "/".join(parts[:depth]) if parts else TOP
 
 
+def _scope_keys(depth: int) -> Callable[[str], str]:
+    """:func:`scope_key` at ``depth``, worked out once per scope (many layers share one)."""
+    return functools.lru_cache(maxsize=None)(functools.partial(scope_key, depth=depth))
+
+
 def _rollup(layers, key, ordered: bool = False) -> Tuple[Rollup, ...]:
     """Sum ``layers`` by ``key``: costliest first (polynomial MACs by :func:`growth`), or
     (``ordered``) in the order of each group's first layer that does any work (weight-making
@@ -379,18 +378,15 @@ def _formula_sum(layers, by: str = "macs"):
 _TRAILING_INDEX = re.compile(r"\d+$")
 
 
-def _mark_repeats(rows: Tuple[Rollup, ...], layers, depth: int) -> Tuple[Rollup, ...]:
+def _mark_repeats(rows: Tuple[Rollup, ...], layers, key: Callable[[str], str]) -> Tuple[Rollup, ...]:
     """Mark sibling blocks that are the same block repeated: their names differ only in a
     trailing number, and they have the same sequence of layers with weights or MACs and the
-    same parameters and MACs (a pooling or activation attached at a block's edge may differ)."""
+    same parameters and MACs (a pooling or activation attached at a block's edge may differ).
+    ``key`` gives a scope its row's key."""
     ops: Dict[str, list] = {}
-    keys: Dict[str, str] = {}  # scope -> its key, worked out once
     for layer in layers:
         if layer.params or layer.macs or layer.macs_formula is not None:
-            k = keys.get(layer.scope)
-            if k is None:
-                k = keys[layer.scope] = scope_key(layer.scope, depth)
-            ops.setdefault(k, []).append(layer.op_type)
+            ops.setdefault(key(layer.scope), []).append(layer.op_type)
     signature = {r.key: (tuple(ops.get(r.key, ())), r.params, r.macs, str(r.macs_formula)) for r in rows}
     groups: Dict[tuple, list] = {}
     for r in rows:

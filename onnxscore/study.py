@@ -446,7 +446,7 @@ def _leave_interrupts_to_the_study() -> None:
 
 def _stop_pool(pool) -> None:
     """Stop a process pool at once: the workers are killed with the analyses in flight (their
-    shape-inference children die with them, see :func:`onnxscore.model._contained_inference`),
+    shape-inference children die with them, see :func:`onnxscore.inference._contained_inference`),
     nothing more starts, and the pool's threads and queues are wound up before this returns.
     What finished is already in the cache."""
     for process in list((getattr(pool, "_processes", None) or {}).values()):

@@ -122,7 +122,7 @@ def _claim_inputs(G: Graph, nd: dict, rule: Optional[Rule], w: _Walk, layer: str
     first: List[str] = []
     ins = nd["inputs"]
     op, domain = nd["op_type"], nd["domain"]
-    default = domain == "" or domain == "ai.onnx"
+    default = _is_default(domain)
     # a transparent node whose data input is a constant prepares a weight: not its reader
     skip_first = default and op in TRANSPARENT and bool(ins) and (ins[0] in consts or ins[0] in roots)
     claims, kinds = w.claims, w.kinds
@@ -577,16 +577,11 @@ def peak_activation_bytes(G: Graph) -> Optional[int]:
     for name in G.graph["outputs"]:
         last_use[name] = end
     tensors = G.graph["tensors"]
-    sizes = G.graph.get("sizes")
-    if sizes is None:
-        sizes = G.graph["sizes"] = {}
     nbytes = _sizer(G)
     delta = [0] * (end + 2)
     for name, start in born.items():
-        size = sizes.get(name, -1)
-        if size == -1:
-            shape, dtype = tensors.get(name, (None, 0))
-            size = nbytes((name,), (shape,), (dtype,))
+        shape, dtype = tensors.get(name, (None, 0))
+        size = nbytes((name,), (shape,), (dtype,))
         if size is None:
             return None
         if size:  # live during steps [start, stop), stop <= end + 1

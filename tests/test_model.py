@@ -249,7 +249,7 @@ def _conv_relu() -> onnx.ModelProto:
 def test_inference_of_a_graph_without_subgraphs_is_sent_back_alone():
     # the child sends only the graph's inputs, outputs and value_info: the model they make
     # is the one ONNX's inference returns whole
-    from onnxscore.model import _contained_inference
+    from onnxscore.inference import _contained_inference
 
     m = _conv_relu()
     whole = _contained_inference(onnx.ModelProto.FromString(m.SerializeToString()), True)
@@ -263,7 +263,7 @@ def test_the_child_can_send_the_tensor_types_read():
     # with ``tables``, the child reads the value_info into the shapes stage's table and sends
     # that instead: the same table as read here from the whole inferred model, the value_info
     # left out of the model
-    from onnxscore.model import _contained_inference
+    from onnxscore.inference import _contained_inference
     from onnxscore.shapes.engine import value_infos
 
     m = _conv_relu()

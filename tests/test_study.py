@@ -564,10 +564,10 @@ def test_ctrl_c_leaves_the_workers_alone_stops_them_and_keeps_what_finished(tmp_
 INFERS_FOREVER = """
 import sys, time
 import onnx
-from onnxscore import model
+from onnxscore import inference
 
 onnx.shape_inference.infer_shapes = lambda *args, **kwargs: time.sleep(600)  # in the forked child
-model._contained_inference(onnx.load(sys.argv[1]), True)
+inference._contained_inference(onnx.load(sys.argv[1]), True)
 """
 
 
