@@ -509,6 +509,34 @@ class CheckResult:
         return tuple(m for m in self.models if m.violations)
 
 
+def figures_key(path: str, dims: Mapping[str, int], input_shapes: Mapping[str, Sequence[int]],
+                values: Optional[Mapping[str, Any]] = None, device=None) -> Optional[str]:
+    """The key under which a model's figures are cached, by ``check`` and ``rank`` alike: the
+    file's digest, the options, and with ``device`` its whole profile (an edited profile is a
+    new key, never a stale estimate). None when the file cannot be read (its analysis will say
+    why)."""
+    from onnxscore.cache import cache_key, file_digest
+
+    options = {"dims": dict(sorted(dims.items())),
+               "inputs": {k: list(v) for k, v in sorted(input_shapes.items())},
+               "values": dict(sorted((values or {}).items()))}
+    if device is not None:
+        options["device"] = device.to_dict()
+    try:
+        return cache_key(file_digest(path), options)
+    except OSError:
+        return None
+
+
+_FIGURE_FIELDS = {"params", "macs", "flops", "weight_bytes", "complete"}
+
+
+def usable_hit(hit: Any, device=None) -> bool:
+    """Whether a cached value holds figures (with ``device``, an estimate on it too)."""
+    return (isinstance(hit, dict) and _FIGURE_FIELDS <= set(hit)
+            and (device is None or hit.get("latency_device") is not None))
+
+
 def figures_for(path: str, dims: Mapping[str, int], input_shapes: Mapping[str, Sequence[int]],
                 cache=None, values: Optional[Mapping[str, Any]] = None, device=None) -> Tuple[Figures, bool]:
     """The model's figures, from the cache when the file, version and options are unchanged
@@ -517,20 +545,10 @@ def figures_for(path: str, dims: Mapping[str, int], input_shapes: Mapping[str, S
     cache key holds the whole profile: an edited profile is a new key, never a stale estimate."""
     key = None
     if cache is not None:
-        from onnxscore.cache import cache_key, file_digest
-
-        options = {"dims": dict(sorted(dims.items())),
-                   "inputs": {k: list(v) for k, v in sorted(input_shapes.items())},
-                   "values": dict(sorted((values or {}).items()))}
-        if device is not None:
-            options["device"] = device.to_dict()
-        try:
-            key = cache_key(file_digest(path), options)
-        except OSError:
-            key = None  # analyze() will say what is wrong with the file
+        key = figures_key(path, dims, input_shapes, values, device)
         if key is not None:
             hit = cache.get(key)
-            if hit is not None and (device is None or hit.get("latency_device") is not None):
+            if usable_hit(hit, device):
                 return Figures.from_dict(hit), True
     if device is not None:
         from onnxscore.device import analyze_for_estimate, estimate

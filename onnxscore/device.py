@@ -50,7 +50,7 @@ from functools import cached_property
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from onnxscore.errors import UsageError
-from onnxscore.report import Report, scope_key
+from onnxscore.report import Report, scope_keys
 
 log = logging.getLogger(__name__)
 
@@ -415,7 +415,7 @@ def _local_device(entry: Mapping[str, Any]) -> Device:
         raise ValueError("calibration without a rate")
     import numpy as np
 
-    sources = (f"measured {entry.get('when', '')} on {entry.get('cpu', cpu_model())}: float32 = a "
+    sources = (f"measured {entry.get('when', '')} on {entry.get('cpu') or cpu_model()}: float32 = a "
                f"{m['gemm_size']}x{m['gemm_size']} float32 matmul (numpy {np.__version__}), best of "
                f"{m['repeats']}",
                f"bandwidth = a copy of {m['copy_bytes'] >> 20} MiB in {m['threads']} thread(s), bytes read + "
@@ -648,7 +648,8 @@ class Estimate:
     def by_scope(self, depth: int = 1) -> Tuple[EstimateShare, ...]:
         """Estimated seconds per block (the first ``depth`` parts of each layer's scope), in the
         order of each block's first layer; the shares sum to 1."""
-        return self._group(lambda x: scope_key(x.scope, depth), ordered=True)
+        key = scope_keys(depth)
+        return self._group(lambda x: key(x.scope), ordered=True)
 
     def by_op_type(self) -> Tuple[EstimateShare, ...]:
         """Estimated seconds per op type, the longest first; the shares sum to 1."""
@@ -692,9 +693,6 @@ class Estimate:
             "by_op_type": [asdict(r) for r in self.by_op_type()],
             "by_scope": {"depth": depth, "rows": [asdict(r) for r in self.by_scope(depth)]},
         }
-
-
-FOLDED, FUSED = "folded", "fused"
 
 
 def estimate_layer(layer, device: Device, info: Optional[LayerInfo] = None, fuse: bool = True) -> LayerEstimate:

@@ -214,7 +214,7 @@ class Report:
         """Top-level layers grouped by the first ``depth`` parts of their scope, in graph order;
         the rows sum exactly to the totals. Identical sibling blocks (same op sequence and cost)
         share a ``pattern`` such as ``layers.N`` and know how many ``repeats`` there are."""
-        key = _scope_keys(depth)
+        key = scope_keys(depth)
         rows = _rollup(self.top_layers, lambda layer: key(layer.scope), ordered=True)
         return _mark_repeats(rows, self.top_layers, key)
 
@@ -318,7 +318,7 @@ def scope_key(scope: str, depth: int) -> str:
     return "/".join(parts[:depth]) if parts else TOP
 
 
-def _scope_keys(depth: int) -> Callable[[str], str]:
+def scope_keys(depth: int) -> Callable[[str], str]:
     """:func:`scope_key` at ``depth``, worked out once per scope (many layers share one)."""
     return functools.lru_cache(maxsize=None)(functools.partial(scope_key, depth=depth))
 

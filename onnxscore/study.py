@@ -63,6 +63,7 @@ from dataclasses import dataclass
 from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple,
                     Union)
 
+from onnxscore.budget import figures_for, figures_key, usable_hit
 from onnxscore.errors import OnnxScoreError, UsageError
 from onnxscore.netscore import ALPHA, BETA, GAMMA, netscore
 
@@ -316,8 +317,6 @@ def analyze_figures(path: str, dims: Mapping[str, int], input_shapes: Mapping[st
     the same file and options give the same result, nothing is written, so a process pool or a
     Dask cluster may run it again after a lost worker."""
     try:
-        from onnxscore.budget import figures_for
-
         figures, _ = figures_for(path, dims, input_shapes, None, values, device)
         return {"figures": figures.to_dict(), "error": None, "internal": False}
     except OnnxScoreError as e:
@@ -359,23 +358,8 @@ def measure_figures(path: str, dims: Mapping[str, int], input_shapes: Mapping[st
     return dict(NOT_MEASURED, latency_error=error if error.startswith(path) else f"{path}: {error}")
 
 
-def cache_key_for(path: str, dims: Mapping[str, int], input_shapes: Mapping[str, Sequence[int]],
-                  values: Optional[Mapping[str, Any]] = None, device=None) -> Optional[str]:
-    """The key under which ``onnxscore check`` (:func:`onnxscore.budget.figures_for`) caches the
-    model's figures: the same key, so either command's results serve the other (with ``device``,
-    its whole profile is in the key). None when the file cannot be read (its analysis will say
-    why)."""
-    from onnxscore.cache import cache_key, file_digest
-
-    options = {"dims": dict(sorted(dims.items())),
-               "inputs": {k: list(v) for k, v in sorted(input_shapes.items())},
-               "values": dict(sorted((values or {}).items()))}
-    if device is not None:
-        options["device"] = device.to_dict()
-    try:
-        return cache_key(file_digest(path), options)
-    except OSError:
-        return None
+# the key ``onnxscore check`` caches a model's figures under: either command's results serve the other
+cache_key_for = figures_key
 
 
 def _pool_context():
@@ -1032,8 +1016,7 @@ def rank(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
             if cache is not None:
                 keys[i] = cache_key_for(m.path, *args)
                 hit = cache.get(keys[i]) if keys[i] is not None else None
-            if isinstance(hit, dict) and {"params", "macs", "flops", "weight_bytes", "complete"} <= set(hit) \
-                    and (device is None or hit.get("latency_device") is not None):
+            if usable_hit(hit, device):
                 results[i], cached[i] = {"figures": hit, "error": None, "internal": False}, True
             else:
                 todo.append(i)

@@ -72,7 +72,7 @@ def _section(report: Report, index: int, depth: int, top: int, all_layers: bool,
                      'bounds (see the warnings below).</p>')
     charts = _figure(_chart_top(report, top), "wide-left") + _figure(_chart_blocks(report, depth), "wide-right")
     if est is not None:
-        charts += _figure(_chart_top_est(report, est, top), "wide-left")
+        charts += _figure(_chart_top_est(est, top), "wide-left")
     parts.append('<div class="charts">' + charts + _figure(_chart_depth(report, depth), "full") + '</div>')
     parts.append(_summary_table(report, est, meas))
     parts.append(_top_table(report, top, est))
@@ -447,7 +447,7 @@ def _chart_top(report: Report, top: int) -> str:
     return _svg(chart_id, width, plot_bottom + 46, title, desc, body)
 
 
-def _chart_top_est(report: Report, est, top: int) -> str:
+def _chart_top_est(est, top: int) -> str:
     """Horizontal bars: the layers with the longest estimated time, coloured by their bound."""
     chart_id = "chart-top-est"
     bars = est.top(top)

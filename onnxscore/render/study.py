@@ -77,21 +77,18 @@ def header(data: Mapping[str, Any]) -> Tuple[str, ...]:
         + ((MEASURED_HEADER,) if measured(data) else ()) + HEADER[5:]
 
 
-def est_ms(row: Mapping[str, Any]) -> str:
-    """The estimated latency in ms, 3 significant digits (``≥`` a lower bound), ``-`` unknown."""
-    value = row.get("est_latency_ms")
-    if value is None:
-        return "-"
-    text = f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
-    return ("≥" if row.get("est_latency_unknown") else "") + text
-
-
 def measured_ms(row: Mapping[str, Any], key: str = "latency_ms") -> str:
     """The measured latency in ms, 3 significant digits, ``-`` not measured."""
     value = row.get(key)
     if value is None:
         return "-"
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def est_ms(row: Mapping[str, Any]) -> str:
+    """The estimated latency in ms, 3 significant digits (``≥`` a lower bound), ``-`` unknown."""
+    bound = row.get("est_latency_unknown") and row.get("est_latency_ms") is not None
+    return ("≥" if bound else "") + measured_ms(row, "est_latency_ms")
 
 
 def leaderboard_rows(data: Mapping[str, Any]) -> List[Tuple[str, ...]]:

@@ -129,7 +129,8 @@ def _fmt_count(v: float) -> str:
     return si(int(round(v))) if v >= 1 else f"{v:g}"
 
 
-def _fmt_pm(v: float) -> str:
+def _fmt_thousands(v: float) -> str:
+    """A tick on a log axis of p·m or milliseconds: grouped digits from 1,000 up."""
     return f"{v:,.0f}" if v >= 1000 else f"{v:g}"
 
 
@@ -294,10 +295,6 @@ def _density_axis(values: Sequence[float]) -> Axis:
     return linear_axis(label, values)
 
 
-def _fmt_ms(v: float) -> str:
-    return f"{v:,.0f}" if v >= 1000 else f"{v:g}"
-
-
 def figures(study) -> Tuple[Figure, ...]:
     """The four figures of a study (its ``to_dict()`` form, or the Study); then top-1 against the
     estimated latency when it has a device (``data["device"]``), and top-1 against the measured
@@ -340,7 +337,7 @@ def figures(study) -> Tuple[Figure, ...]:
     out.append(make(
         FIGURE_IDS[3], "Top-1 against p·m", _pm, lambda r: r["top1"] or None, ("macs", "params"), either,
         "with no parameters or no MACs (or a top-1 of 0)",
-        lambda v: log_axis("p·m = parameters (M) × MACs (G), log scale", v, _fmt_pm),
+        lambda v: log_axis("p·m = parameters (M) × MACs (G), log scale", v, _fmt_thousands),
         lambda v: log_axis("top-1 accuracy (%, log scale)", v), iso))
     device = (data.get("device") or {}).get("name")
     if device:
@@ -348,7 +345,7 @@ def figures(study) -> Tuple[Figure, ...]:
             LATENCY_FIGURE_ID, f"Top-1 against estimated latency on {device}",
             lambda r: r.get("est_latency_ms") or None, lambda r: r["top1"], ("est_latency",),
             "on the Pareto front of top-1 against estimated latency", "without an estimated latency",
-            lambda v: log_axis(f"estimated latency on {device} (ms, log scale)", v, _fmt_ms),
+            lambda v: log_axis(f"estimated latency on {device} (ms, log scale)", v, _fmt_thousands),
             lambda v: linear_axis("top-1 accuracy (%)", v), lambda pts, x, y: {"step": _step(pts)})
         lower = sum(1 for p in fig.points if data["rows"][p.row].get("est_latency_unknown"))
         note = "Roofline estimates from the device profile, not measurements" + (
@@ -360,7 +357,7 @@ def figures(study) -> Tuple[Figure, ...]:
             MEASURED_FIGURE_ID, "Top-1 against measured latency",
             lambda r: r.get("latency_ms") or None, lambda r: r["top1"], ("latency",),
             "on the Pareto front of top-1 against measured latency", "without a measured latency",
-            lambda v: log_axis("measured latency, p50 (ms, log scale)", v, _fmt_ms),
+            lambda v: log_axis("measured latency, p50 (ms, log scale)", v, _fmt_thousands),
             lambda v: linear_axis("top-1 accuracy (%)", v), lambda pts, x, y: {"step": _step(pts)})
         threads = f"{m['threads']} thread(s)" if m.get("threads") else "its default threads"
         out.append(replace(fig, note=f"p50 of {m['runs']} run(s) with onnxruntime {m['version']} on this machine's "
