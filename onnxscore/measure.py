@@ -32,6 +32,7 @@ benchmarks, never in tests.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -166,20 +167,18 @@ class _Runnable:
     same: bool
     external: bool
 
+    @functools.cached_property
+    def serialized(self) -> bytes:
+        """``proto``'s bytes, made once for every session (weights included)."""
+        return self.proto.SerializeToString()
+
 
 def _load_for_run(path: str) -> _Runnable:
     """The model with its inline weights (onnxruntime needs them), functions inlined as onnxscore
     inlines them, every node named after its onnxscore layer; external data checked, not read."""
-    from onnxscore.model import inline_functions, parse_model
+    from onnxscore.model import _read_file, inline_functions, parse_model
 
-    if not os.path.isfile(path):
-        raise ModelLoadError(f"{path}: no such file")
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise ModelLoadError(f"{path}: cannot read ({e.strerror or e})") from None
-    proto = parse_model(data, path)
+    proto = parse_model(_read_file(path), path)
     external = _check_external_data(proto, path)
     inlined, _ = inline_functions(proto)
     before = _node_names(inlined.graph)
@@ -430,7 +429,7 @@ def _session(ort, model: _Runnable, path: str, level, threads: Optional[int],
                                f"onnxruntime {ort.__version__} cannot run a renamed copy whose weights are "
                                "in external data files; install onnxruntime >= 1.21")
         so.add_session_config_entry(_EXTERNAL_FOLDER_KEY, os.path.dirname(os.path.abspath(path)))
-        source = model.proto.SerializeToString()
+        source = model.serialized
     try:
         return ort.InferenceSession(source, so, providers=[PROVIDER])
     except Exception as e:  # onnxruntime raises its own types: one line, its first
