@@ -70,14 +70,10 @@ _MAX_HOPS = 8
 def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Dict[str, str]:
     """Constant name -> why it is a computed table, for the constants of ``G`` (``root`` finds
     the constant a tensor is, looking through casts and reshapes)."""
-    consts = G.graph["constants"]
-    producers = G.graph["producers"]
+    consts, producers, tensors = G.graph["constants"], G.graph["producers"], G.graph["tensors"]
+    nodes = G.nodes
     found: Dict[str, str] = {}
-    present = {nd["op_type"] for _, nd in G.nodes(data=True)}
-    rotary, bias = "Mul" in present, "Softmax" in present  # what each search needs to find
-    if not (rotary or bias):
-        return found
-    static = static_tensors(G) if bias else set()
+    static = set(consts)  # tensors computed from constants only (no graph input on any path to them)
 
     def table(name: str) -> Optional[str]:
         r = root(G, name) if name else None
@@ -88,23 +84,30 @@ def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Di
 
     def op(name: str) -> Optional[dict]:
         key = producers.get(name)
-        return G.nodes[key] if key is not None else None
+        return nodes[key] if key is not None else None
 
-    for key in G.graph["order"]:
-        nd = G.nodes[key]
-        if nd["domain"] not in ("", "ai.onnx"):
+    for key in G.graph["order"]:  # one pass: a node's inputs are static or not by then
+        nd = nodes[key]
+        ins = nd["inputs"]
+        for n in ins:  # most nodes fail at their first input: an activation
+            if n and n not in static:
+                break
+        else:
+            if any(ins) and not nd["subgraphs"] and nd["op_type"] not in _RANDOM:
+                static.update(n for n in nd["outputs"] if n)
+        op_type = nd["op_type"]
+        if (op_type != "Add" and op_type != "Sub") or len(ins) != 2 or nd["domain"] not in ("", "ai.onnx"):
             continue
-        if rotary and nd["op_type"] in ("Add", "Sub") and len(nd["inputs"]) == 2:
-            muls = [op(n) for n in nd["inputs"]]
-            if all(m is not None and m["op_type"] == "Mul" and len(m["inputs"]) == 2 for m in muls):
-                tables = [_activation_times_table(m, table, root, G) for m in muls]
-                if all(t is not None for t in tables):
-                    for t in tables:
-                        found[t] = ROTARY
-        if bias and nd["op_type"] == "Add" and len(nd["inputs"]) == 2:
-            for i, name in enumerate(nd["inputs"]):
-                shape = G.graph["tensors"].get(name, (None, 0))[0]  # as added, after any reshape
-                other = nd["inputs"][1 - i]
+        muls = [op(n) for n in ins]
+        if all(m is not None and m["op_type"] == "Mul" and len(m["inputs"]) == 2 for m in muls):
+            tables = [_activation_times_table(m, table, root, G) for m in muls]
+            if all(t is not None for t in tables):
+                for t in tables:
+                    found[t] = ROTARY
+        if op_type == "Add":
+            for i, name in enumerate(ins):
+                shape = tensors.get(name, (None, 0))[0]  # as added, after any reshape
+                other = ins[1 - i]
                 if name not in static or other in static or shape is None or len(shape) < 2 or \
                         not isinstance(shape[-1], int) or not shape[-1] == shape[-2] > 1 or \
                         not (_from_scores(G, other, op) and _to_softmax(G, key)):
@@ -127,23 +130,6 @@ _WEIGHT_POSITION = {("MatMul", 1), ("Gemm", 1), ("Gemm", 2), ("Conv", 1), ("Conv
 _ELEMENTWISE = frozenset({"Add", "Sub", "Mul", "Div"})
 _RANDOM = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
                      "Multinomial", "Bernoulli"})
-
-
-def static_tensors(G: Graph) -> set:
-    """Tensors computed from constants only (no graph input on any path to them)."""
-    consts = G.graph["constants"]
-    static = set(consts)
-    nodes = G.nodes
-    for key in G.graph["order"]:
-        nd = nodes[key]
-        ins = nd["inputs"]
-        for n in ins:  # most nodes fail at their first input: an activation
-            if n and n not in static:
-                break
-        else:
-            if any(ins) and not nd["subgraphs"] and nd["op_type"] not in _RANDOM:
-                static.update(n for n in nd["outputs"] if n)
-    return static
 
 
 def _built_from(G: Graph, name: str, root) -> List[str]:

@@ -63,7 +63,10 @@ class _Walk:
     errors_logged: Set[str] = field(default_factory=set)
     logical: Dict[str, int] = field(default_factory=dict)  # packed weight -> parameter count
     formula: Optional[Cost] = Cost()  # total as polynomials; None once a cost is truly unknown
-    kinds: Dict[tuple, Tuple[str, bool]] = field(default_factory=dict)  # see _claim_inputs
+    kinds: Dict[Tuple[str, str], List[Tuple[str, bool]]] = field(default_factory=dict)  # see _claim_inputs
+    # of the main graph's tensors, the step of its order that makes each, and the last that reads it
+    made_at: Dict[str, int] = field(default_factory=dict)
+    last_read: Dict[str, int] = field(default_factory=dict)
 
     def count(self, root: str) -> Optional[int]:
         """Parameters a constant holds: its logical count when packed, else its elements."""
@@ -112,32 +115,30 @@ def _tables(G: Graph) -> Dict[str, str]:
 
 def _claim_inputs(G: Graph, nd: dict, rule: Optional[Rule], w: _Walk, layer: str,
                   logical: Mapping[int, int], consts: Mapping[str, ConstTensor],
-                  roots: Mapping[str, str]) -> Tuple[List[str], List[str]]:
+                  roots: Mapping[str, str], constant: int) -> Tuple[List[str], List[str]]:
     """Record each constant input of node ``nd`` (of graph ``G``, whose ``constants`` and
-    ``roots`` these are) by its role; return the new parameters and every constant first
-    claimed here (whose bytes this layer reads first). ``logical`` gives the parameter count
-    of packed inputs (an int4 MatMulNBits weight holds K*N weights in K*N/2 bytes), set by
-    the rule."""
+    ``roots`` these are; bit i of ``constant`` set for its input i if it is one) by its role;
+    return the new parameters and every constant first claimed here (whose bytes this layer
+    reads first). ``logical`` gives the parameter count of packed inputs (an int4 MatMulNBits
+    weight holds K*N weights in K*N/2 bytes), set by the rule."""
     new: List[str] = []
     first: List[str] = []
     ins = nd["inputs"]
     op, domain = nd["op_type"], nd["domain"]
     default = _is_default(domain)
-    # a transparent node whose data input is a constant prepares a weight: not its reader
-    skip_first = default and op in TRANSPARENT and bool(ins) and (ins[0] in consts or ins[0] in roots)
-    claims, kinds = w.claims, w.kinds
+    if default and op in TRANSPARENT:
+        constant &= ~1  # a transparent node whose data input is a constant prepares a weight: not its reader
+    claims = w.claims
+    hows = w.kinds.get((op, domain))  # how this op reads each input: worked out once
+    if hows is None or len(hows) < len(ins):
+        hows = w.kinds[(op, domain)] = [(rule.role(i) if rule is not None else DATA,
+                                         default and activation_only(op, i)) for i in range(len(ins))]
     for i, name in enumerate(ins):
-        if not name or (i == 0 and skip_first):
+        if not constant >> i & 1:
             continue
-        root = name if name in consts else roots.get(name)
-        if root is None:
-            continue
+        root = name if name in consts else roots[name]
         const = consts[root]
-        how = kinds.get((id(rule), op, default, i))
-        if how is None:  # how this op reads its input i: worked out once
-            how = kinds[(id(rule), op, default, i)] = (rule.role(i) if rule is not None else DATA,
-                                                 default and activation_only(op, i))
-        role, activation = how
+        role, activation = hows[i]
         if role == DATA:
             kind = ((BUFFER if activation or root in _tables(G) else WEIGHT)
                     if weight_like(const, nd["input_dtypes"][i]) else None)
@@ -244,54 +245,78 @@ def _walk(G: Graph, w: _Walk, parent: Optional[str] = None) -> Tuple[Cost, int, 
     nodes = G.nodes
     consts = G.graph["constants"]
     nbytes = _sizer(G)
-    roots = G.graph["roots"]
+    roots, sizes = G.graph["roots"], G.graph["sizes"]
     lookup = functools.lru_cache(maxsize=None)(ops.lookup)  # per op type, once a walk
     look = _looker(G.graph["values"])
     top = parent is None
     scopes: Dict[Tuple[str, ...], str] = {}  # a scope's path, joined once
-    memo: Dict[tuple, tuple] = {}  # the cost of nodes alike (see _alike)
-    for key in G.graph["order"]:
+    memo: Dict[tuple, list] = {}  # what nodes alike share (see _alike)
+    made_at, last_read = (w.made_at, w.last_read) if top else ({}, {})
+    for step, key in enumerate(G.graph["order"]):
         nd = nodes[key]
         name = key if top else f"{parent}/{key}"
         rule = lookup(nd["domain"], nd["op_type"])
         sub_params: List[int] = []
+        alike = _alike(nd)
+        try:
+            seen = memo.get(alike) if alike is not None else None
+        except TypeError:  # an array-valued attribute
+            alike = seen = None
+        if seen is None:
+            # the shapes as tuples, held once for the nodes alike; the rule's result if it
+            # can be reused (below); the activation bytes by which operands are constants
+            seen = ([alike[2], alike[4]] if alike is not None else
+                    [tuple(nd["input_shapes"]), tuple(nd["output_shapes"])]) + [None, {}]
+            if alike is not None:
+                memo[alike] = seen
+        in_shapes, out_shapes, hit, io = seen
         if rule is not None and rule.zero_cost and not nd["subgraphs"]:
             status, note, cost, extras = ZERO, "", ZERO_COST, _NO_EXTRAS  # moves data: no rule to run
+        elif hit is not None and rule.kind != "control_flow":
+            status, note, cost, extras = hit
         else:
-            alike = _alike(nd) if rule is not None and rule.kind != "control_flow" else None
-            try:
-                hit = memo.get(alike) if alike is not None else None
-            except TypeError:  # an array-valued attribute
-                alike = hit = None
-            if hit is not None:
-                status, note, cost, extras = hit
-            else:
-                ctx = _ctx(G, key, nd, look)
-                if nd["subgraphs"] or (rule is not None and rule.kind == "control_flow"):
-                    ctx.subgraph_cost = _subgraph_coster(G, key, w, name, sub_params)
-                status, note, cost = _apply(rule, ctx, nd, name, w, G, key)
-                extras = (ctx.logical_params, ctx.attr_params, ctx.trees, ctx.tree_nodes, ctx.tree_leaves)
-                if alike is not None and (status == OK or status == ZERO) and not ctx.read_values:
-                    memo[alike] = (status, note, cost, extras)
+            ctx = _ctx(G, key, nd, look)
+            if nd["subgraphs"] or (rule is not None and rule.kind == "control_flow"):
+                ctx.subgraph_cost = _subgraph_coster(G, key, w, name, sub_params)
+            status, note, cost = _apply(rule, ctx, nd, name, w, G, key)
+            extras = (ctx.logical_params, ctx.attr_params, ctx.trees, ctx.tree_nodes, ctx.tree_leaves)
+            if alike is not None and (status == OK or status == ZERO) and not ctx.read_values:
+                seen[2] = (status, note, cost, extras)
         logical, attr_params, trees, tree_nodes, tree_leaves = extras
-        ins = nd["inputs"]
+        ins, outs = nd["inputs"], nd["outputs"]
+        constant = 0  # a bit per operand, inputs then outputs, set for a constant
+        bit = 1
         for n in ins:
+            last_read[n] = step
             if n in consts or n in roots:
-                new, first = _claim_inputs(G, nd, rule, w, name, logical, consts, roots)
-                break
+                constant |= bit
+            bit <<= 1
+        for n in outs:
+            made_at[n] = step
+            if n in consts or n in roots:
+                constant |= bit
+            bit <<= 1
+        if constant & ((1 << len(ins)) - 1):
+            new, first = _claim_inputs(G, nd, rule, w, name, logical, consts, roots, constant)
         else:
             new = first = ()
+        moved = io.get(constant)
+        if moved is None:
+            moved = (nbytes(ins, nd["input_shapes"], nd["input_dtypes"]),
+                     nbytes(outs, nd["output_shapes"], nd["output_dtypes"]))
+            if alike is not None:
+                io[constant] = moved
+        elif len(outs) == 1:
+            sizes[outs[0]] = moved[1]  # for peak_activation_bytes
         layer_params = (_params_of(new, w) if new else 0) + (sum(sub_params) if sub_params else 0) + attr_params
         exact = cost is not None and status != SYMBOLIC
         symbolic = status == SYMBOLIC
         scope = nd["scope"]
         w.layers.append(LayerCost(  # positionally, in the order of its fields: faster
-            name, nd["op_type"], nd["domain"], tuple(nd["input_shapes"]), tuple(nd["output_shapes"]),
+            name, nd["op_type"], nd["domain"], in_shapes, out_shapes,
             layer_params, cost.macs if exact else None, cost.flops if exact else None, status, note,
             parent, tuple(new), scopes.get(scope) or scopes.setdefault(scope, "/".join(scope)),
-            cost.macs if symbolic else None, cost.flops if symbolic else None,
-            nbytes(ins, nd["input_shapes"], nd["input_dtypes"]),
-            nbytes(nd["outputs"], nd["output_shapes"], nd["output_dtypes"]),
+            cost.macs if symbolic else None, cost.flops if symbolic else None, moved[0], moved[1],
             sum(w.consts[r].nbytes or 0 for r in first) if first else 0,
             attr_params, trees, tree_nodes, tree_leaves))
         params += layer_params
@@ -493,7 +518,7 @@ def analyze_graph(G: Graph, accuracy: Optional[float] = None, alpha: float = ALP
         else:
             quant += const.numel
         by_dtype[dtype_name(const.dtype)] += const.nbytes or 0
-    used = _used_tensors(G)
+    used = _used_tensors(G, w.last_read)
     unused = [n for n in G.graph["initializers"] if n not in used]
     if unused:
         w.warnings.append(f"{len(unused)} initializer(s) are not used by any node and not counted "
@@ -527,7 +552,7 @@ def analyze_graph(G: Graph, accuracy: Optional[float] = None, alpha: float = ALP
     totals = Totals(params=params, buffers=buffers, macs=total.macs, flops=total.flops,
                     weight_bytes=sum(by_dtype.values()), weight_bytes_by_dtype=dict(by_dtype),
                     quant_overhead=quant, complete=complete, params_complete=params_complete,
-                    peak_activation_bytes=peak_activation_bytes(G),
+                    peak_activation_bytes=peak_activation_bytes(G, w.made_at, w.last_read),
                     macs_formula=w.formula.macs if symbolic else None,
                     flops_formula=w.formula.flops if symbolic else None, attr_params=attr_params,
                     trees=trees, tree_nodes=tree_nodes, tree_leaves=tree_leaves)
@@ -547,47 +572,44 @@ def analyze_graph(G: Graph, accuracy: Optional[float] = None, alpha: float = ALP
                   notes=tuple(loaded.notes), warnings=tuple(w.warnings))
 
 
-def _used_tensors(G: Graph) -> Set[str]:
+def _used_tensors(G: Graph, read: Optional[Mapping[str, int]] = None) -> Set[str]:
     """Every tensor a node of ``G`` or of its subgraphs reads (an If branch reads weights of
-    the enclosing graph by name)."""
-    used: Set[str] = set()
+    the enclosing graph by name); ``read``: those the nodes of ``G`` itself read, if known."""
+    used: Set[str] = set(read) if read is not None else set()
     for _, nd in G.nodes(data=True):
-        used.update(nd["inputs"])
+        if read is None:
+            used.update(nd["inputs"])
         for sub in nd["subgraphs"].values():
             used |= _used_tensors(sub)
     return used
 
 
-def peak_activation_bytes(G: Graph) -> Optional[int]:
+def peak_activation_bytes(G: Graph, made_at: Mapping[str, int], last_read: Mapping[str, int]) -> Optional[int]:
     """The most activation memory alive at once when the nodes run in graph order: a tensor
     lives from the node that makes it (graph inputs: from the start) to its last reader (graph
-    outputs: to the end). Weights are not activations. None when a size is unknown."""
-    order = G.graph["order"]
-    nodes = G.nodes
-    end = len(order)
-    last_use: Dict[str, int] = {}
-    born: Dict[str, int] = dict.fromkeys(G.graph["inputs"], -1)
-    for step, key in enumerate(order):
-        nd = nodes[key]
-        for name in nd["inputs"]:
-            last_use[name] = step
-        for name in nd["outputs"]:
-            born[name] = step
+    outputs: to the end). ``made_at`` and ``last_read``: tensor -> the step of ``G``'s order
+    that makes it, that reads it last, as the walk saw. Weights are not activations. None when
+    a size is unknown."""
+    end = len(G.graph["order"])
+    born = dict(made_at)
     born.pop("", None)
-    for name in G.graph["outputs"]:
-        last_use[name] = end
-    tensors = G.graph["tensors"]
-    nbytes = _sizer(G)
+    for name in G.graph["inputs"]:
+        born.setdefault(name, -1)
+    outputs = set(G.graph["outputs"])
+    tensors, known = G.graph["tensors"], G.graph.get("sizes", {}).get  # the walk sized what nodes read and make
+    nbytes, last = _sizer(G), last_read.get
     delta = [0] * (end + 2)
     for name, start in born.items():
-        shape, dtype = tensors.get(name, (None, 0))
-        size = nbytes((name,), (shape,), (dtype,))
+        size = known(name, -1)
+        if size == -1:
+            shape, dtype = tensors.get(name, (None, 0))
+            size = nbytes((name,), (shape,), (dtype,))
         if size is None:
             return None
         if size:  # live during steps [start, stop), stop <= end + 1
             if start < 0:
                 start = 0
-            stop = last_use.get(name, start)
+            stop = end if name in outputs else last(name, start)
             delta[start] += size
             delta[(stop if stop > start else start) + 1] -= size
     return max(0, max(accumulate(delta), default=0))
