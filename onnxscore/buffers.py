@@ -73,6 +73,10 @@ def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Di
     consts, producers, tensors = G.graph["constants"], G.graph["producers"], G.graph["tensors"]
     nodes = G.nodes
     found: Dict[str, str] = {}
+    present = {nd["op_type"] for _, nd in G.nodes(data=True)}
+    rotary, bias = "Mul" in present, "Softmax" in present  # what each search needs to find
+    if not (rotary or bias):
+        return found
     static = set(consts)  # tensors computed from constants only (no graph input on any path to them)
 
     def table(name: str) -> Optional[str]:
@@ -89,22 +93,24 @@ def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Di
     for key in G.graph["order"]:  # one pass: a node's inputs are static or not by then
         nd = nodes[key]
         ins = nd["inputs"]
-        for n in ins:  # most nodes fail at their first input: an activation
-            if n and n not in static:
-                break
-        else:
-            if any(ins) and not nd["subgraphs"] and nd["op_type"] not in _RANDOM:
-                static.update(n for n in nd["outputs"] if n)
+        if bias:
+            for n in ins:  # most nodes fail at their first input: an activation
+                if n and n not in static:
+                    break
+            else:
+                if any(ins) and not nd["subgraphs"] and nd["op_type"] not in _RANDOM:
+                    static.update(n for n in nd["outputs"] if n)
         op_type = nd["op_type"]
         if (op_type != "Add" and op_type != "Sub") or len(ins) != 2 or nd["domain"] not in ("", "ai.onnx"):
             continue
-        muls = [op(n) for n in ins]
-        if all(m is not None and m["op_type"] == "Mul" and len(m["inputs"]) == 2 for m in muls):
-            tables = [_activation_times_table(m, table, root, G) for m in muls]
-            if all(t is not None for t in tables):
-                for t in tables:
-                    found[t] = ROTARY
-        if op_type == "Add":
+        if rotary:
+            muls = [op(n) for n in ins]
+            if all(m is not None and m["op_type"] == "Mul" and len(m["inputs"]) == 2 for m in muls):
+                tables = [_activation_times_table(m, table, root, G) for m in muls]
+                if all(t is not None for t in tables):
+                    for t in tables:
+                        found[t] = ROTARY
+        if bias and op_type == "Add":
             for i, name in enumerate(ins):
                 shape = tensors.get(name, (None, 0))[0]  # as added, after any reshape
                 other = ins[1 - i]
