@@ -42,6 +42,7 @@ from __future__ import annotations
 from typing import Callable, Dict, List, Optional
 
 from onnxscore.digraph import Graph
+from onnxscore.ops.data import RANDOM_OPS
 from onnxscore.shapes.evaluate import numel
 
 ROTARY = "rotary table"
@@ -98,7 +99,7 @@ def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Di
                 if n and n not in static:
                     break
             else:
-                if any(ins) and not nd["subgraphs"] and nd["op_type"] not in _RANDOM:
+                if any(ins) and not nd["subgraphs"] and nd["op_type"] not in RANDOM_OPS:
                     static.update(n for n in nd["outputs"] if n)
         op_type = nd["op_type"]
         if (op_type != "Add" and op_type != "Sub") or len(ins) != 2 or nd["domain"] not in ("", "ai.onnx"):
@@ -134,9 +135,6 @@ _WEIGHT_POSITION = {("MatMul", 1), ("Gemm", 1), ("Gemm", 2), ("Conv", 1), ("Conv
                     ("GatherND", 0), ("LayerNormalization", 1), ("LayerNormalization", 2),
                     ("PRelu", 1)}
 _ELEMENTWISE = frozenset({"Add", "Sub", "Mul", "Div"})
-_RANDOM = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
-                     "Multinomial", "Bernoulli"})
-
 
 def _built_from(G: Graph, name: str, root) -> List[str]:
     """The constants in data position of the input-independent computation of ``name``."""

@@ -473,8 +473,6 @@ FOLDS_INTO = frozenset({"Conv", "ConvTranspose", "Gemm"})  # affine layers after
 EPILOGUE_HOSTS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul"})  # run an activation, a bias
 ACTIVATIONS = frozenset({"Relu", "LeakyRelu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh"})
 AFFINE = frozenset({"Mul", "Add", "Sub", "Div"})  # with a constant scalar or vector operand
-_RANDOM = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial"})
-
 
 @dataclass(frozen=True)
 class LayerInfo:
@@ -503,6 +501,8 @@ def layer_info(G) -> Dict[str, LayerInfo]:
     * one activation (Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh) after any
       host: applied in its epilogue, as the output is written.
     """
+    from onnxscore.ops.data import RANDOM_OPS  # (the rules are loaded by the analysis that made G)
+
     nodes, order = G.nodes, G.graph["order"]
     producers, outputs = G.graph["producers"], set(G.graph["outputs"])
     tensors = G.graph["tensors"]
@@ -528,7 +528,7 @@ def layer_info(G) -> Dict[str, LayerInfo]:
         ins, op = nd["inputs"], nd["op_type"]
         family = dtype_family(nd["input_dtypes"])
         default = nd["domain"] in ("", "ai.onnx")
-        if ins and all(const(n) for n in ins) and not nd["subgraphs"] and op not in _RANDOM:
+        if ins and all(const(n) for n in ins) and not nd["subgraphs"] and op not in RANDOM_OPS:
             constant.update(n for n in nd["outputs"] if n)
             info[key] = LayerInfo(family, folded=True)
             continue

@@ -46,6 +46,7 @@ import onnx
 from onnx import AttributeProto, ModelProto, TensorProto
 
 from onnxscore.errors import ModelLoadError, OnnxScoreError, UsageError
+from onnxscore.ops.data import RANDOM_OPS
 from onnxscore.report import Report
 
 EXTRA = "onnxscore[measure]"
@@ -592,8 +593,6 @@ def measure(path: str, report: Optional[Report] = None, dims: Optional[Mapping[s
                       profile_runs, mislead_k, frozenset(constant_layers(model.proto.graph, model.proto.ir_version)))
 
 
-_RANDOM = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial"})
-
 
 def constant_layers(graph: onnx.GraphProto, ir_version: int = 4) -> set:
     """Names of the nodes of ``graph`` whose every input is a constant (an initializer, or the
@@ -604,7 +603,7 @@ def constant_layers(graph: onnx.GraphProto, ir_version: int = 4) -> set:
     constant = {t.name for t in graph.initializer if t.name not in inputs}
     out = set()
     for node in graph.node:
-        if node.op_type in _RANDOM or any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS)
+        if node.op_type in RANDOM_OPS or any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS)
                                           for a in node.attribute):
             continue
         if all(not n or n in constant for n in node.input):

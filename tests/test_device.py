@@ -18,6 +18,7 @@ from onnxscore.cache import Cache
 from onnxscore.device import (Device, analyze_for_estimate, builtin_devices, calibrate_local, derived_ratios,
                               dtype_family, estimate, latency_ms, load_device, parse_profile)
 from onnxscore.errors import UsageError
+from onnxscore.measure import constant_layers
 
 FLOAT, FLOAT16 = TensorProto.FLOAT, TensorProto.FLOAT16
 
@@ -263,6 +264,18 @@ def test_layers_of_constants_are_folded():
     assert info["t"].folded and not info["mm"].folded
     est = {x.name: x for x in estimate(report, GIGA, info).layers}
     assert est["t"].seconds == 0 and est["mm"].seconds > 0
+
+
+def test_a_random_op_of_constants_is_drawn_at_run_time_not_folded():
+    # Bernoulli of a constant probability tensor: every input constant, yet a new draw each run
+    p = numpy_helper.from_array(np.full((2, 8), 0.5, np.float32), "p")
+    model = _model([helper.make_node("Bernoulli", ["p"], ["mask"], name="draw"),
+                    helper.make_node("Mul", ["x", "mask"], ["y"], name="mul")],
+                   [helper.make_tensor_value_info("x", FLOAT, [2, 8])],
+                   [helper.make_tensor_value_info("y", FLOAT, [2, 8])], [p])
+    _, info = analyze_for_estimate(model)
+    assert not info["draw"].folded
+    assert constant_layers(model.graph, model.ir_version) == set()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -84,6 +84,9 @@ zero_cost("SequenceInsert", kind="sequence",
           why="inserts a tensor at a position (CONTROL)", roles={2: CONTROL})
 zero_cost("SplitToSequence", kind="sequence",
           why="splits a tensor into a sequence; the split sizes are CONTROL", roles={1: CONTROL})
+# Ops whose output is drawn, not computed: never folded as a constant, whatever their inputs.
+RANDOM_OPS = frozenset({"RandomNormal", "RandomUniform", "Bernoulli", "Multinomial", "RandomNormalLike",
+                        "RandomUniformLike"})
 zero_cost("RandomNormal", "RandomUniform", "Bernoulli", "Multinomial", kind="random",
           why="random generation, not arithmetic on model data")
 zero_cost("RandomNormalLike", "RandomUniformLike", kind="random",
