@@ -9,7 +9,8 @@ weights), and every model's parameters and MACs are known by construction (the b
 docstrings give the formulas); each has a random top-1 in ``accuracy.csv``.
 
 Each run is a whole process (interpreter start and imports included) under ``/usr/bin/time
--v``, with a fresh cache folder:
+-v``, with a fresh cache folder, onnxscore's bytecode compiled first as an install does
+(:func:`fresh_bytecode`):
 
 * ``onnxscore rank ZOO --accuracy accuracy.csv --format json -o OUT`` with ``--jobs 1``,
   ``--jobs 2`` and ``--scheduler local:2`` (a 2-worker Dask LocalCluster, started by the run);
@@ -540,6 +541,32 @@ def resume_check(count: int = N_RESUME) -> List[str]:
 # ---------------------------------------------------------------------------------------------
 
 
+def fresh_bytecode() -> List[str]:
+    """Compile onnxscore's modules whose bytecode is missing or stale, as installing it does (pip
+    compiles every module once); returns them, relative to the repository. With
+    PYTHONDONTWRITEBYTECODE set (as in this project's containers), a module edited since its
+    .pyc was written is compiled again by every process that imports it, 5-30 ms each
+    (study.py and cli.py 13 ms, ops/contrib.py 31 ms): start-up that an installed copy never
+    pays, and that would vary with whoever edited what last."""
+    import compileall
+    import importlib.util
+
+    package = os.path.join(ROOT, "onnxscore")
+    pycs = {}
+    for folder, _, files in os.walk(package):
+        for f in files:
+            if f.endswith(".py"):
+                pycs[os.path.join(folder, f)] = importlib.util.cache_from_source(os.path.join(folder, f))
+
+    def stamps():
+        return {src: os.stat(pyc).st_mtime_ns if os.path.exists(pyc) else None for src, pyc in pycs.items()}
+
+    before = stamps()
+    compileall.compile_dir(package, quiet=1)
+    after = stamps()
+    return sorted(os.path.relpath(src, ROOT) for src in pycs if after[src] != before[src])
+
+
 def main(argv: Sequence[str] = ()) -> int:
     """The speed table, then the interrupt check; ``argv`` are this script's options (none when
     ``make bench`` calls it)."""
@@ -558,6 +585,8 @@ def main(argv: Sequence[str] = ()) -> int:
         args.only = "resume"
     print(f"{os.cpu_count()} cores, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())} "
           f"(1, 5, 15 min), Python {sys.version.split()[0]}")
+    compiled = fresh_bytecode()
+    print(f"bytecode compiled first, as an install does: {', '.join(compiled) if compiled else 'none stale'}")
     if args.only in (None, "speed"):
         speed(args.models, args.runs)
     if args.only in (None, "resume"):

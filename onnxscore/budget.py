@@ -33,6 +33,9 @@ import sys
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+# the key and the hit test of a model's cached figures, rank's as much as check's (kept with the
+# cache: a study whose every model is a hit needs neither this module nor the analyzer)
+from onnxscore.cache import figures_key, usable_hit  # noqa: F401
 from onnxscore.errors import OnnxScoreError
 from onnxscore.netscore import ALPHA, BETA, GAMMA, netscore
 from onnxscore.report import Report
@@ -507,34 +510,6 @@ class CheckResult:
     @property
     def over_budget(self) -> Tuple[ModelResult, ...]:
         return tuple(m for m in self.models if m.violations)
-
-
-def figures_key(path: str, dims: Mapping[str, int], input_shapes: Mapping[str, Sequence[int]],
-                values: Optional[Mapping[str, Any]] = None, device=None) -> Optional[str]:
-    """The key under which a model's figures are cached, by ``check`` and ``rank`` alike: the
-    file's digest, the options, and with ``device`` its whole profile (an edited profile is a
-    new key, never a stale estimate). None when the file cannot be read (its analysis will say
-    why)."""
-    from onnxscore.cache import cache_key, file_digest
-
-    options = {"dims": dict(sorted(dims.items())),
-               "inputs": {k: list(v) for k, v in sorted(input_shapes.items())},
-               "values": dict(sorted((values or {}).items()))}
-    if device is not None:
-        options["device"] = device.to_dict()
-    try:
-        return cache_key(file_digest(path), options)
-    except OSError:
-        return None
-
-
-_FIGURE_FIELDS = {"params", "macs", "flops", "weight_bytes", "complete"}
-
-
-def usable_hit(hit: Any, device=None) -> bool:
-    """Whether a cached value holds figures (with ``device``, an estimate on it too)."""
-    return (isinstance(hit, dict) and _FIGURE_FIELDS <= set(hit)
-            and (device is None or hit.get("latency_device") is not None))
 
 
 def figures_for(path: str, dims: Mapping[str, int], input_shapes: Mapping[str, Sequence[int]],

@@ -6,19 +6,26 @@ data file is not hashed. The store is one SQLite file in WAL mode with a busy ti
 concurrent ``check`` runs (pre-commit on several files, parallel CI jobs) read and write it
 safely; the default location is ``$XDG_CACHE_HOME/onnxscore`` (``~/.cache/onnxscore``),
 ``ONNXSCORE_CACHE_DIR`` or the config's ``cache`` key moves it.
+
+A cache hit needs nothing of the analyzer: this module imports neither onnx nor the walker, so
+a study or a check whose every model is a hit never loads them.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import sqlite3
 import time
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence
 
 from onnxscore import __version__
 
 SCHEMA = 1
+
+# Keys a ``get_many`` query asks for at once: below SQLite's oldest limit of bound variables (999).
+KEYS_PER_QUERY = 500
 
 
 def default_dir() -> str:
@@ -29,18 +36,80 @@ def default_dir() -> str:
 
 
 def file_digest(path: str, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file, read in chunks."""
+    """SHA-256 of a file, read in chunks (unbuffered: a small model is one read)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        while True:
+            block = os.read(fd, chunk)
+            if not block:
+                return h.hexdigest()
             h.update(block)
-    return h.hexdigest()
+    finally:
+        os.close(fd)
 
 
 def cache_key(digest: str, options: Mapping[str, Any]) -> str:
     """The key of one analysis: file digest, analyzer version and options, as one string."""
-    return json.dumps({"sha256": digest, "version": __version__, "schema": SCHEMA,
-                       "options": options}, sort_keys=True)
+    return key_maker(options)(digest)
+
+
+def key_maker(options: Mapping[str, Any]) -> Callable[[str], str]:
+    """``digest -> cache_key(digest, options)``, the options serialized once: the very string of
+    ``json.dumps({"sha256": digest, "version": __version__, "schema": SCHEMA, "options": options},
+    sort_keys=True)``, whose keys sort as options, schema, sha256, version."""
+    head = json.dumps({"options": options, "schema": SCHEMA}, sort_keys=True)[:-1] + ', "sha256": '
+    tail = ', "version": ' + json.dumps(__version__) + "}"
+    return lambda digest: head + json.dumps(digest) + tail
+
+
+def figures_options(dims: Mapping[str, int], input_shapes: Mapping[str, Sequence[int]],
+                    values: Optional[Mapping[str, Any]] = None, device=None) -> Dict[str, Any]:
+    """The options in the key of a model's figures: dims, input shapes, values and, with
+    ``device``, its whole profile (an edited profile is a new key, never a stale estimate)."""
+    options = {"dims": dict(sorted(dims.items())),
+               "inputs": {k: list(v) for k, v in sorted(input_shapes.items())},
+               "values": dict(sorted((values or {}).items()))}
+    if device is not None:
+        options["device"] = device.to_dict()
+    return options
+
+
+def figures_key(path: str, dims: Mapping[str, int], input_shapes: Mapping[str, Sequence[int]],
+                values: Optional[Mapping[str, Any]] = None, device=None) -> Optional[str]:
+    """The key under which a model's figures are cached, by ``check`` and ``rank`` alike: the
+    file's digest and :func:`figures_options`. None when the file cannot be read (its analysis
+    will say why)."""
+    return figures_keys([path], dims, input_shapes, values, device)[0]
+
+
+def figures_keys(paths: Sequence[str], dims: Mapping[str, int], input_shapes: Mapping[str, Sequence[int]],
+                 values: Optional[Mapping[str, Any]] = None, device=None) -> List[Optional[str]]:
+    """:func:`figures_key` of each path, the options serialized once."""
+    key = key_maker(figures_options(dims, input_shapes, values, device))
+    keys: List[Optional[str]] = []
+    for path in paths:
+        try:
+            keys.append(key(file_digest(path)))
+        except OSError:
+            keys.append(None)
+    return keys
+
+
+_FIGURE_FIELDS = {"params", "macs", "flops", "weight_bytes", "complete"}
+
+
+def usable_hit(hit: Any, device=None) -> bool:
+    """Whether a cached value holds figures (with ``device``, an estimate on it too)."""
+    return (isinstance(hit, dict) and _FIGURE_FIELDS <= hit.keys()
+            and (device is None or hit.get("latency_device") is not None))
+
+
+def _loads(text: str) -> Optional[Any]:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 class Cache:
@@ -73,18 +142,40 @@ class Cache:
 
     def get(self, key: str) -> Optional[Any]:
         row = self._retry(lambda: self.db.execute("SELECT value FROM results WHERE key = ?", (key,)).fetchone())
-        if row is None:
-            return None
-        try:
-            return json.loads(row[0])
-        except ValueError:
-            return None
+        return None if row is None else _loads(row[0])
+
+    def get_many(self, keys: Sequence[str]) -> Dict[str, Any]:
+        """``get`` of many keys, in a few queries rather than one a key: key -> value, for
+        the keys found."""
+        found: Dict[str, Any] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), KEYS_PER_QUERY):
+            part = unique[start:start + KEYS_PER_QUERY]
+            sql = "SELECT key, value FROM results WHERE key IN (%s)" % ", ".join("?" * len(part))
+            for key, text in self._retry(lambda: self.db.execute(sql, part).fetchall()):
+                value = _loads(text)
+                if value is not None:
+                    found[key] = value
+        return found
 
     def put(self, key: str, value: Any) -> None:
         text = json.dumps(value, sort_keys=True)
         self._retry(lambda: self.db.execute(
             "INSERT OR REPLACE INTO results (key, value, created) VALUES (?, ?, ?)",
             (key, text, time.time())))
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """The puts made meanwhile in one transaction: one commit for them all, not one a put
+        (about 0.05 ms each). It is committed however the block ends: what was put is kept, as
+        it would have been one by one. Hold it while recording results, not while computing
+        them: it keeps other writers waiting."""
+        self._retry(lambda: self.db.execute("BEGIN"))
+        try:
+            yield
+        finally:
+            if self.db.in_transaction:
+                self._retry(lambda: self.db.execute("COMMIT"))
 
     def close(self) -> None:
         self.db.close()

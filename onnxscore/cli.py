@@ -555,18 +555,27 @@ def accuracy_table_options(fn):
 
 
 def _progress_bar():
-    """A rich progress bar on stderr when it is a terminal, else None (piped, in tests)."""
+    """A rich progress bar on stderr when it is a terminal, else None (piped, in tests). It is
+    redrawn as models finish (at most ten times a second, as rich's refresh thread would), by
+    this thread: no refresh thread, so that the study's pool may start its workers as copies of
+    this process (see onnxscore.study._pool_context)."""
     if not sys.stderr.isatty():
         return None, None
+    import time
+
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     bar = Progress(TextColumn("analyzing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=Console(stderr=True), transient=True)
+                   console=Console(stderr=True), transient=True, auto_refresh=False)
     task = bar.add_task("analyzing", total=None)
+    drawn = [-1.0]  # when last drawn
 
     def update(done: int, total: int) -> None:
         bar.update(task, completed=done, total=total)
+        if time.monotonic() - drawn[0] >= 0.1 or done == total:
+            bar.refresh()
+            drawn[0] = time.monotonic()
 
     return bar, update
 
@@ -689,8 +698,8 @@ def _rank(models, accuracy_file, name_column, accuracy_column, by, jobs, schedul
             bar.stop()
         if cache is not None:
             cache.close()
-    _emit(render_study(study, fmt, width=terminal_width(output)), output)
     data = study.to_dict()
+    _emit(render_study(data, fmt, width=terminal_width(output)), output)
     if fmt != "text" or output:  # the text report has these lines; elsewhere stderr does
         for row in study.failed:
             _fail(row.error)

@@ -55,15 +55,15 @@ import functools
 import gc
 import io
 import json
-import logging
 import math
 import os
 import signal
+import sys
 from dataclasses import dataclass
 from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple,
                     Union)
 
-from onnxscore.budget import figures_for, figures_key, usable_hit
+from onnxscore.cache import Cache, figures_key, figures_keys, usable_hit
 from onnxscore.errors import OnnxScoreError, UsageError
 from onnxscore.netscore import ALPHA, BETA, GAMMA, netscore
 
@@ -316,6 +316,8 @@ def analyze_figures(path: str, dims: Mapping[str, int], input_shapes: Mapping[st
     hold the estimated latency on it, as :func:`onnxscore.budget.figures_for` computes it. Pure:
     the same file and options give the same result, nothing is written, so a process pool or a
     Dask cluster may run it again after a lost worker."""
+    from onnxscore.budget import figures_for  # the analyzer: imported by the first model analyzed
+
     try:
         figures, _ = figures_for(path, dims, input_shapes, None, values, device)
         return {"figures": figures.to_dict(), "error": None, "internal": False}
@@ -362,14 +364,33 @@ def measure_figures(path: str, dims: Mapping[str, int], input_shapes: Mapping[st
 cache_key_for = figures_key
 
 
-def _pool_context():
-    """forkserver where there is one (workers fork from a server that imported the analyzer
-    once), else spawn; never fork (a forked copy of a threaded parent can deadlock)."""
-    import multiprocessing
+ANALYZER = ("onnxscore.walk", "onnxscore.budget")  # what a pool's worker needs imported
 
-    if "forkserver" in multiprocessing.get_all_start_methods():
+
+def _pool_context():
+    """How a pool's workers start. On Linux, when this process runs no other thread: as copies
+    of it (fork), once it has imported the analyzer and built ONNX's registry of operator
+    schemas, so that each worker starts ready, with nothing to import or build (once for all
+    the workers, in one process: their pages shared until written). Else from a forkserver
+    where there is one (a new interpreter that imports the analyzer, then forks the workers:
+    0.2-0.3 s before the first of them exists, more than a hundred small models' analyses),
+    else spawn. Never a fork of a process that runs another thread (a progress bar's, a
+    notebook's): the copy could inherit a lock that thread held, and deadlock."""
+    import importlib
+    import multiprocessing
+    import threading
+
+    methods = multiprocessing.get_all_start_methods()
+    if sys.platform.startswith("linux") and "fork" in methods and threading.active_count() == 1:
+        for name in ANALYZER:
+            importlib.import_module(name)
+        from onnxscore.inference import _schemas_loaded
+
+        _schemas_loaded()
+        return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["onnxscore.walk", "onnxscore.budget"])
+        ctx.set_forkserver_preload(list(ANALYZER))
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -377,7 +398,9 @@ def _pool_context():
 # Between two analyses in one process, only the youngest generation is collected: every object
 # an analysis made is in it (the CLI runs with the collector off), and a full collection, which
 # also visits everything imported and empties the interpreter's type cache, costs 10-20 ms: more
-# than the analysis of a small model. A full one runs every this many models.
+# than the analysis of a small model. A full one runs every this many models. What exists once
+# the analyzer is imported is left out of them (``gc.freeze``), which brings a full collection
+# from about 11 ms to 0.1 ms (0.1 s less over 1,000 small models with --jobs 1).
 FULL_COLLECTION_EVERY = 100
 
 DIED = ("the analysis process died (killed, out of memory or crashed) twice; "
@@ -421,11 +444,22 @@ def _interrupts_ignored():
         signal.signal(signal.SIGINT, previous)
 
 
-def _leave_interrupts_to_the_study() -> None:
+def _start_worker() -> None:
     """A pool worker ignores SIGINT, which a terminal's Ctrl-C sends to every process of the
     foreground group: the process running the study stops the workers (:func:`_stop_pool`),
-    and a worker never dies of it on its own, with a traceback, between two models."""
+    and a worker never dies of it on its own, with a traceback, between two models. It writes
+    (a warning) to its own standard streams: forked from the study's process, it holds copies
+    of what replaced them there (a progress bar's redirection), which would draw a stale bar."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in ("stdout", "stderr"):
+        if getattr(sys, f"__{name}__", None) is not None:
+            setattr(sys, name, getattr(sys, f"__{name}__"))
+    # Collections as with --jobs 1: explicit, between models (:func:`_analyze_chunk`), whatever
+    # the study's process did; and what the worker inherited (the analyzer, imported before the
+    # fork) is left out of them: a full collection visits only what the analyses made, and
+    # writes none of the pages the worker shares with its parent.
+    gc.disable()
+    gc.freeze()
 
 
 def _stop_pool(pool) -> None:
@@ -446,38 +480,51 @@ def _stop_pool(pool) -> None:
 CHUNK = 16
 
 
+_analyzed_here = 0  # models analyzed by this process, in a pool's worker
+
+
 def _analyze_chunk(paths: Sequence[str], args: tuple) -> List[Dict[str, Any]]:
-    """:func:`analyze_figures` of each model, in a pool's worker."""
+    """:func:`analyze_figures` of each model, in a pool's worker, which collects what each
+    analysis left in cycles before the next (see :func:`_start_worker`)."""
+    global _analyzed_here
     out = []
-    for n, path in enumerate(paths, 1):
+    for path in paths:
         out.append(analyze_figures(path, *args))
-        if len(paths) > 1:  # what this analysis left in cycles, before the next
-            gc.collect(0 if n % FULL_COLLECTION_EVERY else 2)
+        _analyzed_here += 1
+        gc.collect(0 if _analyzed_here % FULL_COLLECTION_EVERY else 2)
     return out
 
 
 def _run_local(todo: Sequence[int], models: Sequence[_Model], args: tuple, jobs: int,
-               finished: Callable[[int, Dict[str, Any]], None]) -> None:
+               finished: Callable[[Iterable[Tuple[int, Dict[str, Any]]]], None]) -> None:
     """Analyze ``todo`` in this process (``jobs == 1`` or one model) or in a pool of ``jobs``
-    processes. If a worker process dies, the pool breaks: the models not finished are analyzed
+    processes; ``finished`` is given the models done, as (index, result), a pool's task at a
+    time. If a worker process dies, the pool breaks: the models not finished are analyzed
     again, each in a process of its own, so that a model that kills its process is a failed row
     and the others are unharmed."""
     if jobs <= 1 or len(todo) <= 1:
-        for n, i in enumerate(todo, 1):
-            finished(i, analyze_figures(models[i].path, *args))
-            if len(todo) > 1:  # what this analysis left in cycles, before the next
-                gc.collect(0 if n % FULL_COLLECTION_EVERY else 2)
+        frozen = False
+        try:
+            for n, i in enumerate(todo, 1):
+                finished([(i, analyze_figures(models[i].path, *args))])
+                if n < len(todo):  # before the next, what this analysis left in cycles
+                    if n == 1 and not gc.get_freeze_count():  # the analyzer is imported by now
+                        gc.freeze()
+                        frozen = True
+                    gc.collect(0 if n % FULL_COLLECTION_EVERY else 2)
+        finally:
+            if frozen:
+                gc.unfreeze()
         return
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
-    ctx = _pool_context()
     rounds = [list(todo)]
     isolated = False
     while rounds:
         batch = rounds.pop(0)
-        pool = ProcessPoolExecutor(max_workers=min(jobs, len(batch)), mp_context=ctx,
-                                   initializer=_leave_interrupts_to_the_study)
+        pool = ProcessPoolExecutor(max_workers=min(jobs, len(batch)), mp_context=_pool_context(),
+                                   initializer=_start_worker)
         broken: List[int] = []
         futures = {}
         size = max(1, min(CHUNK, len(batch) // (jobs * 4)))  # a few chunks a worker, to balance the end
@@ -496,17 +543,15 @@ def _run_local(todo: Sequence[int], models: Sequence[_Model], args: tuple, jobs:
                 except BrokenProcessPool:
                     broken += futures[future]
                     continue
-                for i, result in zip(futures[future], results):
-                    finished(i, result)
+                finished(zip(futures[future], results))
         except BaseException:  # an interrupt (Ctrl-C), or ``finished`` raised: stop at once
             _stop_pool(pool)
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         if broken and isolated:
-            for i in broken:
-                finished(i, {"figures": None, "internal": False,
-                             "error": f"{models[i].path}: " + DIED.format(path=models[i].path)})
+            finished([(i, {"figures": None, "internal": False,
+                           "error": f"{models[i].path}: " + DIED.format(path=models[i].path)}) for i in broken])
         elif broken:
             rounds += [[i] for i in sorted(broken)]
             isolated = True
@@ -518,6 +563,8 @@ def _dask_client(scheduler):
         import distributed
     except ImportError:
         raise UsageError("a Dask scheduler needs dask.distributed: pip install onnxscore[dask]") from None
+    import logging
+
     if not isinstance(scheduler, str):
         return scheduler, None
     if scheduler == "local" or scheduler.startswith("local:"):
@@ -539,7 +586,7 @@ def _dask_client(scheduler):
 
 
 def _run_dask(todo: Sequence[int], models: Sequence[_Model], args: tuple, scheduler,
-              finished: Callable[[int, Dict[str, Any]], None]) -> None:
+              finished: Callable[[Iterable[Tuple[int, Dict[str, Any]]]], None]) -> None:
     """Analyze ``todo`` on a Dask cluster. Workers get absolute paths (they must see the same
     files: one machine, or a shared file system); messages are given back the paths as given.
     Each submission has its own key (``pure=False``): a file changed between two studies is
@@ -563,7 +610,7 @@ def _run_dask(todo: Sequence[int], models: Sequence[_Model], args: tuple, schedu
                                    f"{_first_line(str(result))})"}
             elif result.get("error") and full != path:
                 result = dict(result, error=result["error"].replace(full, path))
-            finished(i, result)
+            finished([(i, result)])
     finally:
         if futures:
             try:
@@ -994,7 +1041,6 @@ def rank(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
 
     owned = isinstance(cache, (str, os.PathLike))
     if owned:
-        from onnxscore.cache import Cache
         cache = Cache(os.fspath(cache))
     if isinstance(device, (str, os.PathLike)):
         from onnxscore.device import load_device
@@ -1011,11 +1057,12 @@ def rank(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
     keys: List[Optional[str]] = [None] * total
     todo = []
     try:
-        for i, m in enumerate(models):
-            hit = None
-            if cache is not None:
-                keys[i] = cache_key_for(m.path, *args)
-                hit = cache.get(keys[i]) if keys[i] is not None else None
+        hits: Dict[str, Any] = {}
+        if cache is not None:
+            keys = figures_keys([m.path for m in models], *args)
+            hits = cache.get_many([k for k in keys if k is not None])
+        for i in range(total):
+            hit = hits.get(keys[i]) if keys[i] is not None else None
             if usable_hit(hit, device):
                 results[i], cached[i] = {"figures": hit, "error": None, "internal": False}, True
             else:
@@ -1023,12 +1070,16 @@ def rank(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
         if progress is not None:
             progress(len(results), total)  # the total, and the cache hits, before any analysis
 
-        def finished(i: int, result: Dict[str, Any]) -> None:
-            if result.get("figures") is not None and cache is not None and keys[i] is not None:
-                cache.put(keys[i], result["figures"])
-            results[i] = result
-            if progress is not None:
-                progress(len(results), total)
+        def finished(done: Iterable[Tuple[int, Dict[str, Any]]]) -> None:
+            """Models done: each written to the cache and reported as it comes, in one
+            transaction (committed even if ``progress`` raises: what finished is kept)."""
+            with cache.batch() if cache is not None else contextlib.nullcontext():
+                for i, result in done:
+                    if result.get("figures") is not None and cache is not None and keys[i] is not None:
+                        cache.put(keys[i], result["figures"])
+                    results[i] = result
+                    if progress is not None:
+                        progress(len(results), total)
 
         if todo and scheduler is not None:
             _run_dask(todo, models, args, scheduler, finished)

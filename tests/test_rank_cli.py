@@ -6,13 +6,16 @@ order a, c, d, b, e; f has no accuracy; broken.onnx is not ONNX.
 import csv
 import io
 import json
+import os
+import subprocess
 import sys
+import threading
 import types
 
 import pytest
 from click.testing import CliRunner
 
-from onnxscore.cli import main
+from onnxscore.cli import _progress_bar, main
 from tests.test_study import (EST_MS, make_device_zoo, make_zoo, ns, strip_cache, timm_csv, write_model,
                               write_unrunnable)
 
@@ -191,6 +194,56 @@ def test_cache_second_run_all_from_cache(zoo, tmp_path):
     assert strip_cache(a) == strip_cache(b)
     text = rank(folder, "--accuracy", table, "--jobs", "1", "--cache-dir", str(tmp_path / "c")).stdout
     assert "7 model(s): 0 analyzed, 6 from the cache, 1 failed" in text
+
+
+CACHED_RUN = """
+import json, sys
+from onnxscore.cli import main
+
+try:
+    main(sys.argv[1:], standalone_mode=False)
+except SystemExit as e:
+    assert not e.code, e.code
+analyzer = ("onnx", "numpy", "networkx", "rich", "google", "onnxscore.walk", "onnxscore.graph",
+            "onnxscore.model", "onnxscore.budget", "onnxscore.ops", "onnxscore.inference")
+print(json.dumps(sorted(m for m in sys.modules if m in analyzer or m.startswith(tuple(a + "." for a in analyzer)))))
+"""
+
+
+def test_a_study_all_from_the_cache_imports_no_analyzer(tmp_path, monkeypatch):
+    """Every model a cache hit: digests, one SQLite file and the renderer; not onnx, numpy,
+    networkx, the walker, nor the budget module (in a process of its own, so that nothing
+    imported by the other tests counts)."""
+    monkeypatch.chdir(tmp_path)
+    for name, n in (("a", 10), ("b", 20), ("c", 30)):
+        write_model(tmp_path / "zoo" / f"{name}.onnx", n, 1, 70)
+    args = ["rank", "zoo", "--jobs", "2", "--cache-dir", str(tmp_path / "c"), "--format", "json"]
+    first = rank(*args[1:], "-o", "first.json")
+    assert first.exit_code == 0 and first.stderr.endswith("3 analyzed, 0 from the cache, 0 failed\n")
+    script = tmp_path / "cached_run.py"
+    script.write_text(CACHED_RUN)
+    done = subprocess.run([sys.executable, str(script), *args, "-o", "again.json"], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.endswith("0 analyzed, 3 from the cache, 0 failed\n")
+    assert json.loads(done.stdout) == []
+    assert strip_cache(json.loads((tmp_path / "again.json").read_text())) == \
+        strip_cache(json.loads((tmp_path / "first.json").read_text()))
+
+
+def test_progress_bar_runs_no_thread(monkeypatch):
+    """In a terminal the bar is redrawn by the study's thread as models finish: no refresh thread,
+    so that the pool can fork its workers from the study's process."""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    bar, update = _progress_bar()
+    before = threading.active_count()
+    bar.start()
+    try:
+        update(3, 10)
+        assert threading.active_count() == before
+        assert bar.tasks[0].completed == 3 and bar.tasks[0].total == 10
+    finally:
+        bar.stop()
 
 
 def test_default_cache_folder(zoo, tmp_path):

@@ -22,6 +22,8 @@ The zoo (name: n, B -> params, MACs; top-1 %; Omega; info density a/p):
 Ranks (1 = best): NetScore a1 c2 d3 b4 e5; top-1 b1 d2 a3 c4 e5; density c1 a2 d3 e4 b5.
 """
 import csv
+import gc
+import inspect
 import io
 import json
 import math
@@ -29,6 +31,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -475,7 +478,30 @@ def run_isolated(tmp_path, code, *args, timeout=180):
     return json.loads(out.read_text())
 
 
-POOL_KILL = """
+def pool_workers(psutil, me, before=()):
+    """A pool's workers: this process's children forked as copies of it, or the children of
+    its forkserver (onnxscore.study._pool_context); not the forkserver, nor the resource
+    tracker, nor a worker's shape-inference children, nor the children in ``before`` (this
+    process's own inference child, from an analysis before the study)."""
+    helpers = set(before)
+    for child in me.children():
+        try:
+            if {"forkserver", "resource_tracker"} & set(" ".join(child.cmdline()).replace(".", " ").split()):
+                helpers.add(child.pid)
+        except psutil.NoSuchProcess:
+            pass
+    workers = []
+    for p in me.children(recursive=True):
+        try:
+            parent = p.ppid()
+        except psutil.NoSuchProcess:
+            continue
+        if (parent in helpers and parent not in before) or (parent == me.pid and p.pid not in helpers):
+            workers.append(p)
+    return workers
+
+
+POOL_KILL = inspect.getsource(pool_workers) + """
 import json, os, signal, sys
 import psutil
 import onnxscore
@@ -483,12 +509,9 @@ import onnxscore
 killed = []
 
 def kill_a_worker(done, total):
-    # the pool's workers are the children of the forkserver, itself a child of this process;
     # done == 0 is the call before any analysis
     if done >= 1 and not killed:
-        me = psutil.Process()
-        mine = {p.pid for p in me.children()}
-        workers = [p for p in me.children(recursive=True) if p.ppid() in mine]
+        workers = pool_workers(psutil, psutil.Process())
         if workers:
             os.kill(workers[0].pid, signal.SIGKILL)
             killed.append(workers[0].pid)
@@ -519,15 +542,6 @@ def _interrupt_disposition(pid):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads signal masks from /proc (Linux)")
-def _ppid(psutil, process):
-    """The parent of ``process``, None when it is gone (a short-lived child, e.g. shape inference's
-    fork, may end between the listing and the question)."""
-    try:
-        return process.ppid()
-    except psutil.NoSuchProcess:
-        return None
-
-
 def test_ctrl_c_leaves_the_workers_alone_stops_them_and_keeps_what_finished(tmp_path, monkeypatch):
     """A terminal's Ctrl-C sends SIGINT to every process of the foreground group. The pool's
     workers ignore it (the study goes on); the process running the study gets the
@@ -537,12 +551,11 @@ def test_ctrl_c_leaves_the_workers_alone_stops_them_and_keeps_what_finished(tmp_
     monkeypatch.chdir(tmp_path)
     folder = dask_zoo(tmp_path)  # 20 good models: every one finished is cached
     workers = []
+    before = {p.pid for p in psutil.Process().children()}
 
     def progress(done, total):
         if done == 1:  # the workers are up: each leaves SIGINT to the study, and is sent one
-            me = psutil.Process()
-            servers = {p.pid for p in me.children()}
-            workers.extend(p for p in me.children(recursive=True) if _ppid(psutil, p) in servers)
+            workers.extend(pool_workers(psutil, psutil.Process(), before))
             for worker in workers:
                 deadline = time.monotonic() + 30  # a worker may still be starting
                 while not _interrupt_disposition(worker.pid) and time.monotonic() < deadline:
@@ -559,6 +572,81 @@ def test_ctrl_c_leaves_the_workers_alone_stops_them_and_keeps_what_finished(tmp_
     again = onnxscore.rank(folder, jobs=2, cache=str(tmp_path / "c"))
     assert (again.counts["cached"], again.counts["analyzed"], again.counts["failed"]) == (5, 15, 0)
     assert strip_cache(again.to_dict()) == strip_cache(onnxscore.rank(folder, jobs=1).to_dict())
+
+
+def test_pool_workers_are_copies_of_the_study_unless_another_thread_runs(zoo, monkeypatch):
+    """--jobs 2 forks its workers from the study's process when that runs no other thread (the
+    analyzer imported there once, nothing to import in a worker); with another thread running (a
+    copy could inherit a lock it held), from a forkserver. The study is the same either way."""
+    if threading.active_count() > 1:
+        pytest.skip(reason=f"{threading.active_count() - 1} thread(s) left running by other tests")
+    folder, table = zoo
+    expected = onnxscore.rank(folder, table, jobs=1).to_dict()
+    methods = []
+    real = S._pool_context
+
+    def spy():
+        ctx = real()
+        methods.append(ctx.get_start_method())
+        return ctx
+
+    monkeypatch.setattr(S, "_pool_context", spy)
+    assert onnxscore.rank(folder, table, jobs=2).to_dict() == expected
+    assert methods == ["fork" if sys.platform.startswith("linux") else "forkserver"]
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert onnxscore.rank(folder, table, jobs=2).to_dict() == expected
+    finally:
+        stop.set()
+        other.join()
+    assert methods[1] == "forkserver"
+
+
+def test_jobs_1_leaves_the_collector_as_it_found_it(zoo, monkeypatch):
+    """Between models, what existed once the analyzer was imported is left out of the
+    collections (gc.freeze), and put back afterwards; objects the caller froze stay frozen."""
+    folder, table = zoo
+    frozen_during = []
+    real = S.analyze_figures
+    monkeypatch.setattr(S, "analyze_figures", lambda *a: frozen_during.append(gc.get_freeze_count()) or real(*a))
+    assert gc.get_freeze_count() == 0
+    onnxscore.rank(folder, table, jobs=1)
+    assert frozen_during[0] == 0 and all(n > 0 for n in frozen_during[1:]) and len(frozen_during) == 7
+    assert gc.get_freeze_count() == 0
+    gc.freeze()  # the caller's
+    try:
+        mine = gc.get_freeze_count()
+        onnxscore.rank(folder, table, jobs=1)
+        assert gc.get_freeze_count() == mine
+    finally:
+        gc.unfreeze()
+
+
+def _streams_are_the_process_own():
+    return sys.stdout is sys.__stdout__ and sys.stderr is sys.__stderr__
+
+
+@pytest.mark.parametrize("thread", [False, True])
+def test_a_worker_writes_to_its_own_streams(monkeypatch, thread):
+    """Forked from a process whose stderr is a progress bar's redirection, a worker writes to the
+    process's own stderr, not through a copy of that bar."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)  # with a thread, from a forkserver
+    if thread:
+        other.start()
+    try:
+        with ProcessPoolExecutor(1, mp_context=S._pool_context(), initializer=S._start_worker) as pool:
+            assert pool.submit(_streams_are_the_process_own).result(timeout=120)
+    finally:
+        stop.set()
+        if thread:
+            other.join()
 
 
 INFERS_FOREVER = """

@@ -1,0 +1,82 @@
+"""onnxscore.cache: keys made many at a time are the keys made one at a time, reads of many keys,
+and puts in one transaction that keep what was put however the block ends."""
+import hashlib
+import json
+import sqlite3
+
+import pytest
+
+from onnxscore import __version__
+from onnxscore import cache as C
+from onnxscore.cache import Cache
+
+
+class Profile:
+    """Stands for onnxscore.device.Device: the key holds its ``to_dict()``."""
+
+    def to_dict(self):
+        return {"name": "board-é", "peak_gflops": 12.5, "bandwidth_gbps": [4, 8], "notes": None}
+
+
+@pytest.mark.parametrize("options", [
+    {},
+    {"dims": {}, "inputs": {}, "values": {}},
+    {"dims": {"seq": 128, "batch": 1}, "inputs": {"x": [1, 3, 224, 224]}, "values": {"sr": [16000]}},
+    {"dims": {"b": 1}, "inputs": {}, "values": {}, "device": Profile().to_dict()},
+    {"z": "\"quoted\" \\ and ünïcode", "a": [None, True, 1.5, {"y": 2, "x": 1}]},
+])
+def test_key_maker_is_the_one_json_dumps_of_the_whole_key(options):
+    digest = hashlib.sha256(b"model").hexdigest()
+    whole = json.dumps({"sha256": digest, "version": __version__, "schema": C.SCHEMA, "options": options},
+                       sort_keys=True)
+    assert C.key_maker(options)(digest) == whole == C.cache_key(digest, options)
+
+
+def test_figures_keys_are_figures_key_of_each_file(tmp_path):
+    paths = []
+    for name, body in (("a.onnx", b"a" * 10), ("b.onnx", b"b" * (3 << 20)), ("empty.onnx", b"")):  # b: 3 reads
+        (tmp_path / name).write_bytes(body)
+        paths.append(str(tmp_path / name))
+    paths.append(str(tmp_path / "missing.onnx"))
+    args = ({"batch": 2}, {"x": (2, 8)}, {"sr": 16000}, Profile())
+    keys = C.figures_keys(paths, *args)
+    assert keys == [C.figures_key(p, *args) for p in paths]
+    assert keys[3] is None  # unreadable: its analysis says why
+    assert json.loads(keys[1])["sha256"] == hashlib.sha256(b"b" * (3 << 20)).hexdigest()
+    assert json.loads(keys[2])["sha256"] == hashlib.sha256(b"").hexdigest()
+    assert json.loads(keys[0])["options"] == {"dims": {"batch": 2}, "inputs": {"x": [2, 8]},
+                                              "values": {"sr": 16000}, "device": Profile().to_dict()}
+
+
+def test_get_many_finds_what_get_finds(tmp_path):
+    c = Cache(str(tmp_path))
+    n = C.KEYS_PER_QUERY * 2 + 7  # three queries
+    for i in range(0, n, 2):  # every other key stored
+        c.put(f"k{i}", {"i": i})
+    c.db.execute("INSERT INTO results (key, value, created) VALUES ('bad', 'not json', 0)")
+    asked = [f"k{i}" for i in range(n)] + ["k0", "bad", "absent"]  # a key twice, one unreadable, one absent
+    found = c.get_many(asked)
+    assert found == {k: c.get(k) for k in asked if c.get(k) is not None}
+    assert len(found) == (n + 1) // 2 and found["k4"] == {"i": 4}
+    assert c.get_many([]) == {}
+
+
+def test_batch_commits_once_and_keeps_what_was_put_when_interrupted(tmp_path):
+    c = Cache(str(tmp_path))
+    other = sqlite3.connect(str(tmp_path / "results.sqlite"))
+
+    def stored():
+        return {k for (k,) in other.execute("SELECT key FROM results")}
+
+    with c.batch():
+        c.put("a", 1)
+        c.put("b", 2)
+        assert stored() == set()  # not committed yet
+    assert stored() == {"a", "b"}
+    with pytest.raises(KeyboardInterrupt):
+        with c.batch():
+            c.put("c", 3)
+            raise KeyboardInterrupt
+    assert stored() == {"a", "b", "c"} and not c.db.in_transaction
+    c.put("d", 4)  # back to a commit a put
+    assert stored() == {"a", "b", "c", "d"}
