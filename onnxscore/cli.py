@@ -13,14 +13,14 @@ import shutil
 import sys
 import traceback
 from dataclasses import replace
-from typing import List, Optional
+from typing import List, Optional, Union
 
 import click
 
 from onnxscore.errors import OnnxScoreError, UsageError
 from onnxscore.options import parse_dims, parse_input_shapes, parse_values
 from onnxscore.netscore import ALPHA, BETA, GAMMA
-from onnxscore.render import FORMATS, render
+from onnxscore.render import FORMATS, render_bytes
 from onnxscore.report import MEASURES, Report
 from onnxscore.sweep import parse_sweep, sweep
 
@@ -206,12 +206,12 @@ def terminal_width(output: Optional[str]) -> Optional[int]:
     return max(shutil.get_terminal_size((80, 24)).columns, 80)
 
 
-def _emit(text: str, output: Optional[str]) -> None:
+def _emit(text: Union[str, bytes], output: Optional[str]) -> None:
     if output:
-        with open(output, "w", encoding="utf-8") as f:
-            f.write(text)
+        with open(output, "wb") as f:
+            f.write(text if isinstance(text, bytes) else text.encode())
     else:
-        click.echo(text, nl=False)
+        click.echo(text, nl=False)  # (bytes to the binary stream)
 
 
 def depth_option(fn):
@@ -297,7 +297,7 @@ def analyze(models, dims, input_shapes, values, accuracy, alpha, beta, gamma, fm
     if reports:
         try:
             swept = [sweep(r, grid, dim_values) for r in reports] if grid else None
-            _emit(render(reports, fmt, top=top, depth=depth, layers=layers, all_layers=all_layers,
+            _emit(render_bytes(reports, fmt, top=top, depth=depth, layers=layers, all_layers=all_layers,
                          sweeps=swept, explain=explain, width=terminal_width(output), estimates=estimates,
                          measurements=measurements,
                          **({"indent": True} if indent and fmt == "json" else {})), output)

@@ -1,12 +1,14 @@
-"""Results as dataclasses of raw integers (frozen, but for the many LayerCost rows); units appear only in onnxscore.render."""
+"""Results as dataclasses of raw integers (frozen, but for the many LayerCost and Rollup rows); units appear only in onnxscore.render."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 import functools
 from functools import cached_property
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from itertools import compress, repeat
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from onnxscore.netscore import NetScore
 from onnxscore.poly import Floor, Poly, evaluate
@@ -64,9 +66,11 @@ class LayerCost:
                 self.intensity = self.flops / moved
 
 
-@dataclass(frozen=True)
+@dataclass
 class Rollup:
-    """Layers grouped by a key (a scope path or an op type), raw sums.
+    """Layers grouped by a key (a scope path or an op type), raw sums. Read-only by convention
+    but not frozen, as :class:`LayerCost`: a 200,000-layer model can have 40,000 blocks, and a
+    frozen dataclass takes five times as long to make.
 
     ``unknown`` counts the layers whose MACs/FLOPs are unknown (their cost is not in the sums).
     ``pattern`` and ``repeats`` mark a block that has identical siblings: ``layers.N`` x 24.
@@ -208,15 +212,32 @@ class Report:
 
     def by_op_type(self) -> Tuple[Rollup, ...]:
         """Count, params, MACs, FLOPs and bytes per op type, costliest first."""
-        return _rollup(self.top_layers, lambda layer: layer.op_type)
+        rows = self._rollups.get("op_type")
+        if rows is None:
+            table = self._table
+            rows = self._rollups["op_type"] = _rollup(table, table.op_types, table.op_type_of)
+        return rows
 
     def by_scope(self, depth: int = 1) -> Tuple[Rollup, ...]:
         """Top-level layers grouped by the first ``depth`` parts of their scope, in graph order;
         the rows sum exactly to the totals. Identical sibling blocks (same op sequence and cost)
         share a ``pattern`` such as ``layers.N`` and know how many ``repeats`` there are."""
-        key = scope_keys(depth)
-        rows = _rollup(self.top_layers, lambda layer: key(layer.scope), ordered=True)
-        return _mark_repeats(rows, self.top_layers, key)
+        rows = self._rollups.get(depth)
+        if rows is None:
+            table = self._table
+            blocks, block_of = _numbered([scope_key(scope, depth) for scope in table.scopes])
+            rows = self._rollups[depth] = _rollup(table, blocks, block_of[table.scope_of], blocks=True)
+        return rows
+
+    @cached_property
+    def _table(self) -> "_Table":
+        return _Table(self.layers)
+
+    @cached_property
+    def _rollups(self) -> Dict[Any, Tuple[Rollup, ...]]:
+        """The roll-ups made so far ("op_type", or the scope depth): one rendering asks for
+        them several times (the JSON, the tables and the HTML report of one command)."""
+        return {}
 
     def to_dict(self, depth: int = 1, objects: bool = False) -> dict:
         """The JSON form (schema ``onnxscore.report/1``), raw integers throughout. With
@@ -314,8 +335,10 @@ def leading_term(x):
 
 def scope_key(scope: str, depth: int) -> str:
     """The first ``depth`` parts of a ``/``-separated scope; ``(top)`` for unscoped layers."""
-    parts = [p for p in scope.split("/") if p]
-    return "/".join(parts[:depth]) if parts else TOP
+    parts = scope.split("/", depth)[:depth]
+    if "" in parts:  # a leading, trailing or doubled slash, or no scope: the parts that are not empty
+        parts = [p for p in scope.split("/") if p][:depth]
+    return "/".join(parts) if parts else TOP
 
 
 def scope_keys(depth: int) -> Callable[[str], str]:
@@ -323,44 +346,147 @@ def scope_keys(depth: int) -> Callable[[str], str]:
     return functools.lru_cache(maxsize=None)(functools.partial(scope_key, depth=depth))
 
 
-def _rollup(layers, key, ordered: bool = False) -> Tuple[Rollup, ...]:
-    """Sum ``layers`` by ``key``: costliest first (polynomial MACs by :func:`growth`), or
-    (``ordered``) in the order of each group's first layer that does any work (weight-making
-    nodes come early in some graphs). One pass over the layers."""
-    groups: Dict[str, list] = {}  # key -> [layers, params, macs, flops, act. bytes, weight bytes,
-    #                                        unknown, holds a formula, first working layer]
-    for i, layer in enumerate(layers):
-        k = key(layer)
-        g = groups.get(k)
-        if g is None:
-            g = groups[k] = [[], 0, 0, 0, 0, 0, 0, False, None]
-        g[0].append(layer)
-        g[1] += layer.params
-        if layer.macs is None:
-            g[6] += 1
-        else:
-            g[2] += layer.macs
-        g[3] += layer.flops or 0
-        if layer.activation_bytes is None or g[4] is None:  # unknown, not zero
-            g[4] = None
-        else:
-            g[4] += layer.activation_bytes
-        g[5] += layer.weight_bytes
-        if layer.macs_formula is not None or layer.flops_formula is not None:
-            g[7] = True
-        if g[8] is None and layer.status != ZERO:
-            g[8] = i
-    items = groups.items()
-    if ordered:  # groups doing work by their first working layer, then the rest as met
-        items = sorted(items, key=lambda kg: (kg[1][8] is None, kg[1][8] or 0))
-    rows = [Rollup(key=k, count=len(g[0]), params=g[1], macs=g[2], flops=g[3], activation_bytes=g[4],
-                   weight_bytes=g[5], unknown=g[6],
-                   macs_formula=_formula_sum(g[0]) if g[7] else None,
-                   flops_formula=_formula_sum(g[0], "flops") if g[7] else None)
-            for k, g in items]
-    return tuple(rows) if ordered else tuple(sorted(
-        rows, key=lambda r: (growth(r.macs if r.macs_formula is None else r.macs_formula), r.flops, r.params),
-        reverse=True))
+class _Table:
+    """The top-level layers of ``layers`` as roll-ups read them, made once for all the roll-ups
+    of a report: reading 200,000 layer objects is most of a roll-up's time. A column per field:
+    numbers as numpy arrays that sum exactly (:func:`_summable`), unknown (None) as 0
+    (``no_macs``, ``no_act`` say which); each layer's scope and op type as its number among the
+    distinct ones (``scopes``, ``op_types``)."""
+
+    def __init__(self, layers: Sequence[LayerCost]) -> None:
+        import numpy as np  # (loaded with onnx, as every analysed model was)
+
+        columns = _read(layers)
+        parent = columns.pop()
+        if parent.count(None) < len(parent):  # some layers are inside a subgraph (see top_layers)
+            top = [p is None for p in parent]
+            columns, layers = [list(compress(c, top)) for c in columns], tuple(compress(layers, top))
+        scope, op_type, status, params, macs, flops, act, weight, self.macs_formula, self.flops_formula = columns
+        self.layers = layers
+        self.scopes, self.scope_of = _numbered(scope)
+        self.op_types, self.op_type_of = _numbered(op_type)
+        self.params, self.weight_bytes = _summable(params), _summable(weight)
+        self.no_macs, self.macs = _known(macs)
+        self.no_act, self.activation_bytes = _known(act)
+        self.flops = _known(flops)[1]
+        self.working = np.array(status, dtype=object) != ZERO
+        self.symbolic = _held(self.macs_formula, self.flops_formula)  # the layers holding a polynomial
+        weighted = ((self.params != 0) | (self.macs != 0)).tolist()  # the layers with weights or MACs
+        for i in self.symbolic:
+            weighted[i] = weighted[i] or self.macs_formula[i] is not None
+        self.weighted = np.array(weighted, dtype=bool)
+        self.weighted_ops = list(compress(op_type, weighted))
+
+
+def _read(layers: Sequence[LayerCost]) -> List[list]:
+    """The fields of ``layers`` that roll-ups read, a list each, in one loop of appends (a
+    third faster than a list of tuples transposed by zip): scope, op type, status, params,
+    MACs, FLOPs, activation bytes, weight bytes, MACs and FLOPs formulas, parent."""
+    columns: List[list] = [[] for _ in range(11)]
+    scope, op_type, status, params, macs, flops, act, weight, macs_formula, flops_formula, parent = (
+        c.append for c in columns)
+    for x in layers:
+        scope(x.scope)
+        op_type(x.op_type)
+        status(x.status)
+        params(x.params)
+        macs(x.macs)
+        flops(x.flops)
+        act(x.activation_bytes)
+        weight(x.weight_bytes)
+        macs_formula(x.macs_formula)
+        flops_formula(x.flops_formula)
+        parent(x.parent)
+    return columns
+
+
+def _held(*columns: Sequence[Any]) -> List[int]:
+    """The positions at which some of ``columns`` holds a value (not None); when none does,
+    found out by a scan in C."""
+    if all(c.count(None) == len(c) for c in columns):
+        return []
+    return [i for i, values in enumerate(zip(*columns)) if any(v is not None for v in values)]
+
+
+def _numbered(keys: Sequence[str]) -> Tuple[List[str], Any]:
+    """The distinct ``keys`` in the order first met, and the number of each key among them
+    (a numpy array)."""
+    import numpy as np
+
+    distinct = list(dict.fromkeys(keys))
+    number = dict(zip(distinct, range(len(distinct))))
+    return distinct, np.fromiter(map(number.__getitem__, keys), np.intp, len(keys))
+
+
+def _summable(values: Sequence[int]):
+    """``values`` as a numpy array whose sums are exact: int64 when no sum of them can
+    overflow it, else Python ints (an object array: absurd dims make counts beyond 64 bits)."""
+    import numpy as np
+
+    array = np.array(values)  # int64 when every value is an int that fits in one (none: float64)
+    if array.dtype == np.int64 and max(int(array.max()), -int(array.min())) * len(array) < 2**63:
+        return array
+    return np.array(values, dtype=object)
+
+
+def _known(values: Sequence[Optional[int]]):
+    """Which of ``values`` are None (unknown), and ``values`` with None as 0 (:func:`_summable`)."""
+    import numpy as np
+
+    if None not in values:
+        return np.zeros(len(values), dtype=bool), _summable(values)
+    unknown = [v is None for v in values]
+    return np.array(unknown, dtype=bool), _summable([0 if u else v for v, u in zip(values, unknown)])
+
+
+def _rollup(table: _Table, names: List[str], row_of, blocks: bool = False) -> Tuple[Rollup, ...]:
+    """Sum the layers of ``table`` into a row per name (``row_of``: each layer's), costliest
+    first (polynomial MACs by :func:`growth`), or (``blocks``) in the order of each row's first
+    layer that does any work (weight-making nodes come early in some graphs), then the rest as
+    met, with the repeated blocks marked (:func:`_repeats`)."""
+    import numpy as np
+
+    def total(values) -> list:
+        out = np.zeros(len(names), dtype=values.dtype)
+        np.add.at(out, row_of, values)
+        return out.tolist()
+
+    def count(flags=None) -> list:
+        return np.bincount(row_of if flags is None else row_of[flags], minlength=len(names)).tolist()
+
+    params, macs, flops, weight = (total(c) for c in (table.params, table.macs, table.flops, table.weight_bytes))
+    act = [None if unknown else s for s, unknown in zip(total(table.activation_bytes), count(table.no_act))]
+    macs_formula, flops_formula = _formula_sums(table, row_of, len(names))
+    if not blocks:
+        rows = map(Rollup, names, count(), params, macs, flops, act, weight, count(table.no_macs), repeat(""),
+                   repeat(1), macs_formula, flops_formula)
+        return tuple(sorted(rows, key=lambda r: (growth(r.macs if r.macs_formula is None else r.macs_formula),
+                                                 r.flops, r.params), reverse=True))
+    sequences: List[List[str]] = [[] for _ in names]  # the op types of each row's weighted layers
+    for r, op in zip(row_of[table.weighted].tolist(), table.weighted_ops):
+        sequences[r].append(op)
+    patterns, repeats = _repeats(names, sequences, params, macs, macs_formula)
+    rows = list(map(Rollup, names, count(), params, macs, flops, act, weight, count(table.no_macs), patterns,
+                    repeats, macs_formula, flops_formula))
+    first = np.full(len(names), len(row_of))  # each row's first working layer (none: after the last)
+    np.minimum.at(first, row_of[table.working], np.flatnonzero(table.working))
+    return tuple(rows[r] for r in np.argsort(first, kind="stable").tolist())
+
+
+def _formula_sums(table: _Table, row_of, n: int) -> Tuple[list, list]:
+    """Each of the ``n`` rows' MACs and FLOPs as a polynomial (:func:`_formula_sum`) when some of
+    its layers hold one (``row_of``: each layer's row), else None."""
+    macs: list = [None] * n
+    flops: list = [None] * n
+    if table.symbolic:
+        rows = row_of.tolist()
+        held: Dict[int, list] = {rows[i]: [] for i in table.symbolic}  # the layers of those rows
+        for r, layer in zip(rows, table.layers):
+            if r in held:
+                held[r].append(layer)
+        for r, layers in held.items():
+            macs[r], flops[r] = _formula_sum(layers), _formula_sum(layers, "flops")
+    return macs, flops
 
 
 def _formula_sum(layers, by: str = "macs"):
@@ -378,28 +504,15 @@ def _formula_sum(layers, by: str = "macs"):
 _TRAILING_INDEX = re.compile(r"\d+$")
 
 
-def _mark_repeats(rows: Tuple[Rollup, ...], layers, key: Callable[[str], str]) -> Tuple[Rollup, ...]:
-    """Mark sibling blocks that are the same block repeated: their names differ only in a
-    trailing number, and they have the same sequence of layers with weights or MACs and the
-    same parameters and MACs (a pooling or activation attached at a block's edge may differ).
-    ``key`` gives a scope its row's key."""
-    ops: Dict[str, list] = {}
-    for layer in layers:
-        if layer.params or layer.macs or layer.macs_formula is not None:
-            ops.setdefault(key(layer.scope), []).append(layer.op_type)
-    signature = {r.key: (tuple(ops.get(r.key, ())), r.params, r.macs, str(r.macs_formula)) for r in rows}
-    groups: Dict[tuple, list] = {}
-    for r in rows:
-        if r.key == TOP:
-            continue
-        parent, _, last = r.key.rpartition("/")
-        pattern = "/".join(filter(None, [parent, _TRAILING_INDEX.sub("N", last)]))
-        groups.setdefault((pattern, signature[r.key]), []).append(r.key)
-    marks = {k: (pattern, len(keys)) for (pattern, _), keys in groups.items() if len(keys) > 1
-             for k in keys}
-    for r in rows:  # rows made just now by _rollup, seen by no one yet: set in place
-        mark = marks.get(r.key)
-        if mark is not None:
-            object.__setattr__(r, "pattern", mark[0])
-            object.__setattr__(r, "repeats", mark[1])
-    return rows
+def _repeats(keys: Sequence[str], sequences: Sequence[Sequence[str]], params: Sequence[int],
+             macs: Sequence[int], formulas: Sequence[Any]) -> Tuple[List[str], List[int]]:
+    """Each block's ``pattern`` and number of ``repeats`` (``""`` and 1 if it has no twin).
+    Sibling blocks are the same block repeated when their names differ only in a trailing number
+    (``h/layers.3``: ``h/layers.N``) and they have the same sequence of layers with weights or
+    MACs (``sequences``: each block's op types) and the same parameters and MACs (a pooling or
+    activation attached at a block's edge may differ)."""
+    patterns = list(map(_TRAILING_INDEX.sub, repeat("N"), keys))  # (a key's last part holds its number)
+    signatures = list(zip(patterns, map(tuple, sequences), params, macs, map(str, formulas)))
+    alike = Counter(signatures)
+    repeats = [1 if key == TOP else alike[s] for key, s in zip(keys, signatures)]
+    return [p if n > 1 else "" for p, n in zip(patterns, repeats)], repeats

@@ -138,3 +138,70 @@ def test_a_parameter_named_only_bias_is_no_scope():
     # the first three inherit the scope of n3's weight (their first consumer's), none is "bias" or "W"
     assert [x.scope for x in r.layers] == ["fc2"] * 4
     assert [row.key for row in r.by_scope(1)] == ["fc2"]
+
+
+def test_scope_key_skips_empty_parts():
+    """Leading, trailing and doubled slashes make no empty parts; no scope at all is (top)."""
+    scopes = ["", "/", "//", "a", "a/", "/a", "a/b", "a//b", "/a/b", "a/b/", "a/b/c", "a/b//c", "layers.3/attn/q"]
+    for depth in (1, 2, 3, 4):
+        for s in scopes:
+            parts = [p for p in s.split("/") if p]
+            assert scope_key(s, depth) == ("/".join(parts[:depth]) if parts else "(top)"), (s, depth)
+
+
+def _reference_rollup(layers, key):
+    """The roll-up as one plain loop (what the fast path must equal): per key, in the order
+    first met, [count, params, MACs, FLOPs, activation bytes, weight bytes, unknown]."""
+    groups = {}
+    for x in layers:
+        g = groups.setdefault(key(x), [0, 0, 0, 0, 0, 0, 0])
+        g[0] += 1
+        g[1] += x.params
+        g[2] += x.macs or 0
+        g[3] += x.flops or 0
+        g[4] = None if g[4] is None or x.activation_bytes is None else g[4] + x.activation_bytes
+        g[5] += x.weight_bytes
+        g[6] += x.macs is None
+    return groups
+
+
+def _row_sums(rows):
+    return {r.key: [r.count, r.params, r.macs, r.flops, r.activation_bytes, r.weight_bytes, r.unknown]
+            for r in rows}
+
+
+FIXTURES = os.path.join(os.path.dirname(__file__), os.pardir, "fixtures")
+
+
+@pytest.mark.parametrize("name", ["tv_ssdlite_torchscript.onnx", "bert_unfused.onnx", "tiny_encoder_dynamo.onnx"])
+def test_rollups_equal_a_plain_loop(name):
+    """Subgraph layers left out, unknown MACs counted, unknown activation bytes kept unknown,
+    polynomial costs summed: the numpy roll-ups equal a plain loop over the top-level layers."""
+    path = os.path.join(FIXTURES, name)
+    if not os.path.exists(path):
+        pytest.skip(reason=f"fixture {name} is missing")
+    r = onnxscore.analyze(path)
+    assert _row_sums(r.by_op_type()) == _reference_rollup(r.top_layers, lambda x: x.op_type)
+    for depth in (1, 2, 3):
+        assert _row_sums(r.by_scope(depth)) == _reference_rollup(r.top_layers, lambda x: scope_key(x.scope, depth))
+
+
+def test_rollups_beyond_64_bits(resnet50):
+    """Counts from absurd dims pass 2**63, or their sums do: the roll-ups stay exact."""
+    import dataclasses
+
+    huge = [dataclasses.replace(x, macs=2**62 + i, flops=2**70 + i) for i, x in enumerate(resnet50.layers)]
+    r = dataclasses.replace(resnet50, layers=tuple(huge))
+    for rows in (r.by_op_type(), r.by_scope(1), r.by_scope(2)):
+        assert sum(row.macs for row in rows) == sum(x.macs for x in huge)
+        assert sum(row.flops for row in rows) == sum(x.flops for x in huge)
+    conv = {row.key: row for row in r.by_op_type()}["Conv"]
+    assert conv.macs == sum(x.macs for x in huge if x.op_type == "Conv")
+
+
+def test_rollups_are_made_once(resnet50):
+    """Renderers ask for the same roll-ups again (JSON, tables, HTML): they are kept."""
+    assert resnet50.by_op_type() is resnet50.by_op_type()
+    assert resnet50.by_scope(2) is resnet50.by_scope(2)
+    assert resnet50.by_scope(1) is not resnet50.by_scope(2)
+

@@ -57,3 +57,26 @@ def test_json_with_an_integer_beyond_64_bits(report):
     big = dataclasses.replace(report, totals=dataclasses.replace(report.totals, flops=2**70))
     assert json.loads(render([big], "json"))["totals"]["flops"] == 2**70
     assert json.loads(render([big], "json", indent=True)) == json.loads(render([big], "json"))
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "csv", "md"])
+def test_bytes_are_the_text_encoded(report, fmt):
+    """What ``analyze -o`` writes (JSON straight from its encoder) is the rendering as UTF-8."""
+    from onnxscore.render import render_bytes
+
+    options = dict(top=3, depth=2, **({"indent": True} if fmt == "json" else {}))
+    assert render_bytes([report], fmt, **options) == render([report], fmt, **options).encode()
+
+
+def test_analyze_writes_the_same_bytes_to_a_file_and_to_stdout(tmp_path):
+    import onnx
+    from click.testing import CliRunner
+
+    from onnxscore.cli import main
+
+    path, out = str(tmp_path / "net.onnx"), tmp_path / "out.json"
+    onnx.save(net(), path)
+    to_stdout = CliRunner().invoke(main, ["analyze", path, "--format", "json"], catch_exceptions=False)
+    CliRunner().invoke(main, ["analyze", path, "--format", "json", "-o", str(out)], catch_exceptions=False)
+    assert out.read_bytes() == to_stdout.stdout_bytes
+    assert to_stdout.stdout_bytes.decode() == render([onnxscore.analyze(path)], "json")
