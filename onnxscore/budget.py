@@ -35,7 +35,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 # the key and the hit test of a model's cached figures, rank's as much as check's (kept with the
 # cache: a study whose every model is a hit needs neither this module nor the analyzer)
-from onnxscore.cache import figures_key, usable_hit  # noqa: F401
+from onnxscore.cache import figures_key, usable_hit
 from onnxscore.errors import OnnxScoreError
 from onnxscore.netscore import ALPHA, BETA, GAMMA, netscore
 from onnxscore.report import Report

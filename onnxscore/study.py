@@ -361,9 +361,6 @@ def measure_figures(path: str, dims: Mapping[str, int], input_shapes: Mapping[st
 
 
 # the key ``onnxscore check`` caches a model's figures under: either command's results serve the other
-cache_key_for = figures_key
-
-
 ANALYZER = ("onnxscore.walk", "onnxscore.budget")  # what a pool's worker needs imported
 
 
@@ -402,6 +399,12 @@ def _pool_context():
 # the analyzer is imported is left out of them (``gc.freeze``), which brings a full collection
 # from about 11 ms to 0.1 ms (0.1 s less over 1,000 small models with --jobs 1).
 FULL_COLLECTION_EVERY = 100
+
+
+def _collect_after(n: int) -> None:
+    """What the ``n``-th analysis (or measurement) in this process left in cycles, collected
+    before the next: the youngest generation, and everything every :data:`FULL_COLLECTION_EVERY`."""
+    gc.collect(0 if n % FULL_COLLECTION_EVERY else 2)
 
 DIED = ("the analysis process died (killed, out of memory or crashed) twice; "
         "analyze it alone: onnxscore analyze {path}")
@@ -491,7 +494,7 @@ def _analyze_chunk(paths: Sequence[str], args: tuple) -> List[Dict[str, Any]]:
     for path in paths:
         out.append(analyze_figures(path, *args))
         _analyzed_here += 1
-        gc.collect(0 if _analyzed_here % FULL_COLLECTION_EVERY else 2)
+        _collect_after(_analyzed_here)
     return out
 
 
@@ -511,7 +514,7 @@ def _run_local(todo: Sequence[int], models: Sequence[_Model], args: tuple, jobs:
                     if n == 1 and not gc.get_freeze_count():  # the analyzer is imported by now
                         gc.freeze()
                         frozen = True
-                    gc.collect(0 if n % FULL_COLLECTION_EVERY else 2)
+                    _collect_after(n)
         finally:
             if frozen:
                 gc.unfreeze()
@@ -943,7 +946,7 @@ def _measure_all(models: Sequence[_Model], ok: Sequence[int], args: tuple, runs:
     for n, i in enumerate(ok, 1):
         out[i] = measure_figures(models[i].path, *args, runs=runs, warmup=warmup, threads=threads)
         if len(ok) > 1:  # what this analysis and its session left in cycles, before the next
-            gc.collect(0 if n % FULL_COLLECTION_EVERY else 2)
+            _collect_after(n)
     return out
 
 

@@ -41,7 +41,7 @@ from onnx import TensorProto, helper, numpy_helper
 import onnxscore
 from onnxscore import study as S
 from onnxscore.budget import figures_for
-from onnxscore.cache import Cache
+from onnxscore.cache import Cache, figures_key
 from onnxscore.errors import OnnxScoreError
 from tests.builders import strip_cache
 
@@ -936,7 +936,7 @@ def test_measured_latency_is_never_cached_nor_in_the_key(tmp_path, monkeypatch):
     assert all(r.latency_ms > 0 for r in measured.rows)
     again = onnxscore.rank(folder, jobs=1, cache=cache)
     assert again.counts["cached"] == 3 and strip_cache(again.to_dict()) == strip_cache(plain.to_dict())
-    key = S.cache_key_for(os.path.join(folder, "a.onnx"), {}, {})
+    key = figures_key(os.path.join(folder, "a.onnx"), {}, {})
     assert not {"latency_ms", "latency_p90_ms"} & set(cache.get(key))
     onnxscore.rank(folder, jobs=1, cache=cache, measure=True)
     assert len(calls) == 6  # measured again: a timing is never taken from the cache
