@@ -9,20 +9,18 @@ import functools
 import gc
 import json
 import os
-import shutil
 import sys
-import traceback
-from dataclasses import replace
-from typing import List, Optional, Union
+from typing import TYPE_CHECKING, List, Optional, Union
 
 import click
 
 from onnxscore.errors import OnnxScoreError, UsageError
-from onnxscore.options import parse_dims, parse_input_shapes, parse_values
+from onnxscore.options import MEASURES, parse_dims, parse_input_shapes, parse_values
 from onnxscore.netscore import ALPHA, BETA, GAMMA
-from onnxscore.render import FORMATS, render_bytes
-from onnxscore.report import MEASURES, Report
-from onnxscore.sweep import parse_sweep, sweep
+from onnxscore.render import FORMATS
+
+if TYPE_CHECKING:  # imported where used: a command imports what it needs (a cached rank, no report)
+    from onnxscore.report import Report
 
 EXIT_OK, EXIT_STRICT, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -142,6 +140,8 @@ def _internal(where: str, e: BaseException) -> None:
           f"{first}; rerun with --debug for the traceback")
     if click.get_current_context(silent=True) is not None and \
             click.get_current_context().find_root().params.get("debug"):
+        import traceback
+
         traceback.print_exc()
 
 
@@ -203,6 +203,8 @@ def terminal_width(output: Optional[str]) -> Optional[int]:
     a file, so that what a script reads does not depend on a window)."""
     if output is not None or not sys.stdout.isatty():
         return None
+    import shutil
+
     return max(shutil.get_terminal_size((80, 24)).columns, 80)
 
 
@@ -282,6 +284,9 @@ def analyze(models, dims, input_shapes, values, accuracy, alpha, beta, gamma, fm
       onnxscore analyze resnet50.onnx --device raspberry-pi-5 --no-layers
       onnxscore analyze resnet50.onnx --measure --runs 50 --threads 4
     """
+    from onnxscore.render import render_bytes
+    from onnxscore.sweep import parse_sweep, sweep
+
     grid = parse_sweep(sweeps)
     dim_values = parse_dims(dims)
     clash = sorted(set(grid) & set(dim_values))
@@ -459,6 +464,8 @@ def check_command(models, config_path, dims, input_shapes, values, accuracy, max
       onnxscore check models/mobile.onnx --max-latency-ms 25 --device raspberry-pi-5
       onnxscore check --update-baseline
     """
+    from dataclasses import replace
+
     from onnxscore.budget import budget_values, check, discover, load_config
     from onnxscore.render.budget import render_check
 

@@ -5,6 +5,10 @@ from typing import Dict, List, Sequence, Tuple, Union
 
 from onnxscore.errors import UsageError
 
+# What hotspots may be ranked by (Report.top_layers, ``hotspots --by``): defined here, where the
+# CLI reads its choices without importing the report's classes.
+MEASURES = ("macs", "flops", "params", "memory")
+
 
 def parse_dims(items: Sequence[str]) -> Dict[str, int]:
     """``["batch=1", "seq=128"]`` -> ``{"batch": 1, "seq": 128}``."""

@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from onnxscore.netscore import NetScore
 from onnxscore.poly import Floor, Poly, evaluate
+from onnxscore.options import MEASURES
 
 SCHEMA = "onnxscore.report/1"
 
@@ -277,7 +278,6 @@ def _formulas_as_text(d: dict) -> dict:
 
 
 TOP = "(top)"  # the key of layers that sit at the top of the scope tree
-MEASURES = ("macs", "flops", "params", "memory")
 
 
 def measure(layer: LayerCost, by: str) -> int:

@@ -205,14 +205,16 @@ try:
 except SystemExit as e:
     assert not e.code, e.code
 analyzer = ("onnx", "numpy", "networkx", "rich", "google", "onnxscore.walk", "onnxscore.graph",
-            "onnxscore.model", "onnxscore.budget", "onnxscore.ops", "onnxscore.inference")
+            "onnxscore.model", "onnxscore.budget", "onnxscore.ops", "onnxscore.inference",
+            "onnxscore.report", "onnxscore.sweep", "onnxscore.render.tables", "onnxscore.render.summary")
 print(json.dumps(sorted(m for m in sys.modules if m in analyzer or m.startswith(tuple(a + "." for a in analyzer)))))
 """
 
 
 def test_a_study_all_from_the_cache_imports_no_analyzer(tmp_path, monkeypatch):
-    """Every model a cache hit: digests, one SQLite file and the renderer; not onnx, numpy,
-    networkx, the walker, nor the budget module (in a process of its own, so that nothing
+    """Every model a cache hit: digests, one SQLite file and the study's renderer; not onnx,
+    numpy, networkx, the walker, the budget module, nor a model report's classes and renderers
+    (in a process of its own, so that nothing
     imported by the other tests counts)."""
     monkeypatch.chdir(tmp_path)
     for name, n in (("a", 10), ("b", 20), ("c", 30)):

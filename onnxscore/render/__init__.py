@@ -1,11 +1,20 @@
 """Report -> text, JSON, CSV, Markdown (and HTML, PNG). Units and rounding exist only here.
 
-The terminal renderer (rich) is imported only when text is asked for, so machine formats
-start faster.
+The renderers are imported when a format is asked for: the terminal's (rich) only for text, and
+none by a command that renders no report (a fully cached ``rank`` imports neither the tables nor
+the report's classes), so commands start faster.
 """
-from onnxscore.render.tables import to_csv, to_json, to_json_bytes, to_markdown
-
 FORMATS = ("text", "json", "csv", "md")
+_TABLES = ("to_csv", "to_json", "to_json_bytes", "to_markdown")
+
+
+def __getattr__(name: str):
+    """The renderers of :mod:`onnxscore.render.tables`, imported at first use."""
+    if name in _TABLES:
+        from onnxscore.render import tables
+
+        return getattr(tables, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def to_text(reports, **options) -> str:
@@ -19,13 +28,18 @@ def render(reports, fmt: str = "text", **options) -> str:
     """Render a list of reports in one of :data:`FORMATS`; options: top, depth, layers,
     all_layers, width, sweeps, explain, estimates, measurements (one Estimate / Measurement or
     None per report)."""
-    return {"json": to_json, "csv": to_csv, "md": to_markdown, "text": to_text}[fmt](reports, **options)
+    from onnxscore.render import tables
+
+    return {"json": tables.to_json, "csv": tables.to_csv, "md": tables.to_markdown,
+            "text": to_text}[fmt](reports, **options)
 
 
 def render_bytes(reports, fmt: str = "text", **options) -> bytes:
     """:func:`render` as UTF-8, as a file holds it; JSON as its encoder writes it (not decoded
     to text and encoded back: 100 MB for a 200,000-layer report)."""
     if fmt == "json":
+        from onnxscore.render.tables import to_json_bytes
+
         return to_json_bytes(reports, **options)
     return render(reports, fmt, **options).encode()
 

@@ -12,8 +12,6 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import orjson
 
-from onnxscore.render.summary import Section
-from onnxscore.render.tables import _md_escape, md_table
 from onnxscore.render.units import si
 
 FORMATS = ("text", "md", "csv", "json")
@@ -207,6 +205,7 @@ def to_text(study, width: Optional[int] = None) -> str:
     """The leaderboard, its legend, the rank correlations, then the notes; 80 columns (or
     ``width``), at least :data:`BOTH_WIDTH` when the leaderboard has both an estimated and a
     measured latency column."""
+    from onnxscore.render.summary import Section
     from onnxscore.render.text import console_text, draw
 
     data = _data(study)
@@ -229,6 +228,8 @@ def to_text(study, width: Optional[int] = None) -> str:
 
 
 def to_markdown(study) -> str:
+    from onnxscore.render.tables import _md_escape, md_table
+
     data = _data(study)
     parts = [f"### {_md_escape(title(data))}\n", md_table(header(data), leaderboard_rows(data)) + "\n"]
     parts += [_md_escape(line) + "\n" for line in legend(data)]
