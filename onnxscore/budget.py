@@ -520,7 +520,7 @@ def figures_for(path: str, dims: Mapping[str, int], input_shapes: Mapping[str, S
     cache key holds the whole profile: an edited profile is a new key, never a stale estimate."""
     key = None
     if cache is not None:
-        key = figures_key(path, dims, input_shapes, values, device)
+        key = figures_key(path, dims, input_shapes, values, device, cache)
         if key is not None:
             hit = cache.get(key)
             if usable_hit(hit, device):

@@ -7,6 +7,13 @@ concurrent ``check`` runs (pre-commit on several files, parallel CI jobs) read a
 safely; the default location is ``$XDG_CACHE_HOME/onnxscore`` (``~/.cache/onnxscore``),
 ``ONNXSCORE_CACHE_DIR`` or the config's ``cache`` key moves it.
 
+A file's digest is remembered with its ``stat`` (device, inode, size, modification and change
+times in nanoseconds), as git's index does: a file whose stat is unchanged is not read again, so
+an unchanged zoo of large models costs a ``stat`` a file. Any write moves the change time (which
+no program can set back); a file written less than :data:`RACY_SECONDS` before it was hashed
+could be written again within the clock's granularity without moving it, so its digest is not
+remembered until it is older.
+
 A cache hit needs nothing of the analyzer: this module imports neither onnx nor the walker, so
 a study or a check whose every model is a hit never loads them.
 """
@@ -26,6 +33,8 @@ SCHEMA = 1
 
 # Keys a ``get_many`` query asks for at once: below SQLite's oldest limit of bound variables (999).
 KEYS_PER_QUERY = 500
+# A file changed this recently when hashed has its digest computed again next time (see above).
+RACY_SECONDS = 2.0
 
 
 def default_dir() -> str:
@@ -76,24 +85,29 @@ def figures_options(dims: Mapping[str, int], input_shapes: Mapping[str, Sequence
 
 
 def figures_key(path: str, dims: Mapping[str, int], input_shapes: Mapping[str, Sequence[int]],
-                values: Optional[Mapping[str, Any]] = None, device=None) -> Optional[str]:
+                values: Optional[Mapping[str, Any]] = None, device=None,
+                cache: Optional["Cache"] = None) -> Optional[str]:
     """The key under which a model's figures are cached, by ``check`` and ``rank`` alike: the
     file's digest and :func:`figures_options`. None when the file cannot be read (its analysis
-    will say why)."""
-    return figures_keys([path], dims, input_shapes, values, device)[0]
+    will say why). ``cache``: see :func:`figures_keys`."""
+    return figures_keys([path], dims, input_shapes, values, device, cache)[0]
 
 
 def figures_keys(paths: Sequence[str], dims: Mapping[str, int], input_shapes: Mapping[str, Sequence[int]],
-                 values: Optional[Mapping[str, Any]] = None, device=None) -> List[Optional[str]]:
-    """:func:`figures_key` of each path, the options serialized once."""
+                 values: Optional[Mapping[str, Any]] = None, device=None,
+                 cache: Optional["Cache"] = None) -> List[Optional[str]]:
+    """:func:`figures_key` of each path, the options serialized once; with ``cache``, the
+    digests of files unchanged since it last hashed them are its (see :meth:`Cache.digests`)."""
     key = key_maker(figures_options(dims, input_shapes, values, device))
-    keys: List[Optional[str]] = []
-    for path in paths:
-        try:
-            keys.append(key(file_digest(path)))
-        except OSError:
-            keys.append(None)
-    return keys
+    digests = cache.digests(paths) if cache is not None else [_digest_or_none(p) for p in paths]
+    return [None if d is None else key(d) for d in digests]
+
+
+def _digest_or_none(path: str) -> Optional[str]:
+    try:
+        return file_digest(path)
+    except OSError:
+        return None
 
 
 _FIGURE_FIELDS = {"params", "macs", "flops", "weight_bytes", "complete"}
@@ -110,6 +124,10 @@ def _loads(text: str) -> Optional[Any]:
         return json.loads(text)
     except ValueError:
         return None
+
+
+def _stamp(st: os.stat_result) -> str:
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
 class Cache:
@@ -129,6 +147,9 @@ class Cache:
         self._retry(lambda: self.db.execute(
             "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT NOT NULL, "
             "created REAL NOT NULL)"))
+        self._retry(lambda: self.db.execute(
+            "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, stamp TEXT NOT NULL, "
+            "sha256 TEXT NOT NULL)"))
 
     @staticmethod
     def _retry(fn, attempts: int = 50):
@@ -148,15 +169,56 @@ class Cache:
         """``get`` of many keys, in a few queries rather than one a key: key -> value, for
         the keys found."""
         found: Dict[str, Any] = {}
+        for key, text in self._select("SELECT key, value FROM results WHERE key IN (%s)", keys):
+            value = _loads(text)
+            if value is not None:
+                found[key] = value
+        return found
+
+    def _select(self, sql: str, keys: Sequence[str]) -> List[tuple]:
+        """The rows of ``sql`` (``... IN (%s)``) for the distinct ``keys``, asked
+        :data:`KEYS_PER_QUERY` at a time."""
+        rows: List[tuple] = []
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), KEYS_PER_QUERY):
             part = unique[start:start + KEYS_PER_QUERY]
-            sql = "SELECT key, value FROM results WHERE key IN (%s)" % ", ".join("?" * len(part))
-            for key, text in self._retry(lambda: self.db.execute(sql, part).fetchall()):
-                value = _loads(text)
-                if value is not None:
-                    found[key] = value
-        return found
+            query = sql % ", ".join("?" * len(part))
+            rows += self._retry(lambda: self.db.execute(query, part).fetchall())
+        return rows
+
+    def digests(self, paths: Sequence[str]) -> List[Optional[str]]:
+        """The SHA-256 of each file (None when it cannot be read): remembered from an earlier
+        call while the file's stat is unchanged, else read and hashed (and remembered, unless
+        it changed within :data:`RACY_SECONDS`). Files are known by their absolute path."""
+        cwd = os.getcwd()
+        where = [os.path.normpath(os.path.join(cwd, p)) for p in paths]
+        known = {path: (stamp, digest) for path, stamp, digest in
+                 self._select("SELECT path, stamp, sha256 FROM digests WHERE path IN (%s)", where)}
+        out: List[Optional[str]] = []
+        learned = []
+        recent = (time.time() - RACY_SECONDS) * 1e9
+        for path, full in zip(paths, where):
+            try:
+                st = os.stat(path)
+            except OSError:
+                out.append(None)
+                continue
+            stamp = _stamp(st)
+            memo = known.get(full)
+            if memo is not None and memo[0] == stamp:
+                out.append(memo[1])
+                continue
+            digest = _digest_or_none(path)
+            out.append(digest)
+            if digest is not None:
+                known[full] = (stamp, digest)  # (a path given twice is hashed once)
+                if max(st.st_mtime_ns, st.st_ctime_ns) < recent:
+                    learned.append((full, stamp, digest))
+        if learned:
+            with self.batch():  # one commit
+                self.db.executemany("INSERT OR REPLACE INTO digests (path, stamp, sha256) VALUES (?, ?, ?)",
+                                    learned)
+        return out
 
     def put(self, key: str, value: Any) -> None:
         text = json.dumps(value, sort_keys=True)

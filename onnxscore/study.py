@@ -1062,7 +1062,7 @@ def rank(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
     try:
         hits: Dict[str, Any] = {}
         if cache is not None:
-            keys = figures_keys([m.path for m in models], *args)
+            keys = figures_keys([m.path for m in models], *args, cache=cache)
             hits = cache.get_many([k for k in keys if k is not None])
         for i in range(total):
             hit = hits.get(keys[i]) if keys[i] is not None else None

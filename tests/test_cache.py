@@ -1,7 +1,9 @@
 """onnxscore.cache: keys made many at a time are the keys made one at a time, reads of many keys,
-and puts in one transaction that keep what was put however the block ends."""
+puts in one transaction that keep what was put however the block ends, and digests remembered
+only while a file is unchanged."""
 import hashlib
 import json
+import os
 import sqlite3
 
 import pytest
@@ -80,3 +82,65 @@ def test_batch_commits_once_and_keeps_what_was_put_when_interrupted(tmp_path):
     assert stored() == {"a", "b", "c"} and not c.db.in_transaction
     c.put("d", 4)  # back to a commit a put
     assert stored() == {"a", "b", "c", "d"}
+
+
+def _counting_digest(monkeypatch):
+    """Counts the files C.file_digest reads, by path."""
+    read = []
+    real = C.file_digest
+
+    def digest(path, *args):
+        read.append(path)
+        return real(path, *args)
+
+    monkeypatch.setattr(C, "file_digest", digest)
+    return read
+
+
+def test_digests_are_remembered_while_the_stat_is_unchanged(tmp_path, monkeypatch):
+    monkeypatch.setattr(C, "RACY_SECONDS", -3600.0)  # every file counts as old enough to remember
+    read = _counting_digest(monkeypatch)
+    a, b = tmp_path / "a.onnx", tmp_path / "b.onnx"
+    a.write_bytes(b"first")
+    b.write_bytes(b"other")
+    paths = [str(a), str(b), str(tmp_path / "missing.onnx"), str(a)]  # a given twice
+    c = Cache(str(tmp_path / "cache"))
+    first = c.digests(paths)
+    assert first == [hashlib.sha256(b"first").hexdigest(), hashlib.sha256(b"other").hexdigest(), None,
+                     hashlib.sha256(b"first").hexdigest()]
+    assert read == [str(a), str(b)]  # the file given twice hashed once
+    assert Cache(str(tmp_path / "cache")).digests(paths) == first  # another run: nothing read
+    assert read == [str(a), str(b)]
+    mtime = a.stat().st_mtime_ns
+    a.write_bytes(b"FIRST")  # same size; the modification time set back: the change time moved
+    os.utime(a, ns=(mtime, mtime))
+    assert a.stat().st_size == 5 and a.stat().st_mtime_ns == mtime
+    assert c.digests([str(a)]) == [hashlib.sha256(b"FIRST").hexdigest()]
+    assert read == [str(a), str(b), str(a)]
+    monkeypatch.chdir(tmp_path)  # a relative path is the same file
+    assert c.digests(["b.onnx"]) == [first[1]] and len(read) == 3
+
+
+def test_a_file_changed_just_now_is_hashed_again(tmp_path, monkeypatch):
+    """Within RACY_SECONDS of its last change a file could change again without its stat
+    moving (a coarse clock): its digest is not remembered."""
+    read = _counting_digest(monkeypatch)
+    (tmp_path / "new.onnx").write_bytes(b"fresh")
+    c = Cache(str(tmp_path / "cache"))
+    for _ in range(2):
+        assert c.digests([str(tmp_path / "new.onnx")]) == [hashlib.sha256(b"fresh").hexdigest()]
+    assert len(read) == 2
+    assert c.db.execute("SELECT COUNT(*) FROM digests").fetchone() == (0,)
+
+
+def test_figures_keys_with_a_cache_are_the_keys_without(tmp_path, monkeypatch):
+    monkeypatch.setattr(C, "RACY_SECONDS", -3600.0)
+    paths = []
+    for name in ("a.onnx", "b.onnx"):
+        (tmp_path / name).write_bytes(name.encode())
+        paths.append(str(tmp_path / name))
+    args = ({"batch": 2}, {}, None, None)
+    c = Cache(str(tmp_path / "cache"))
+    assert C.figures_keys(paths, *args, cache=c) == C.figures_keys(paths, *args) \
+        == C.figures_keys(paths, *args, cache=c)  # (the second, from what the first remembered)
+    assert C.figures_key(paths[0], *args, cache=c) == C.figures_keys(paths, *args)[0]
