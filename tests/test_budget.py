@@ -1,4 +1,5 @@
 """onnxscore check: budgets, config discovery, baselines, the cache and the CLI's exit codes."""
+import dataclasses
 import json
 import os
 
@@ -202,6 +203,22 @@ def test_cache_store(tmp_path):
     c.put("k", {"a": 1})
     assert Cache(str(tmp_path)).get("k") == {"a": 1}
     assert B.Figures.from_dict(figures().to_dict()) == figures()
+
+
+@pytest.mark.parametrize("device", [None, "board"])
+def test_figures_to_dict_is_asdict_without_the_latency_keys_of_no_device(device):
+    layers = {"conv": {"params": 9, "macs": 81, "flops": 162}, "relu": {"params": 0, "macs": 0, "flops": 9}}
+    f = figures(layers=layers, op_types=("ai.onnx::Conv", "ai.onnx::Relu"), unresolved_dims=("seq",))
+    if device:
+        f = dataclasses.replace(f, latency_ms=1.5, latency_device=device, latency_unknown=2)
+    d = f.to_dict()
+    expected = dataclasses.asdict(f)
+    if device is None:
+        for key in ("latency_ms", "latency_device", "latency_unknown"):
+            del expected[key]
+    assert d == expected and list(d) == list(expected)
+    d["layers"]["conv"]["macs"] = 0  # a copy: the figures are not changed through it
+    assert f.layers["conv"]["macs"] == 81
 
 
 def test_markdown_violations_read_as_text(tmp_path, monkeypatch):
