@@ -17,7 +17,7 @@ import click
 from onnxscore.errors import OnnxScoreError, UsageError
 from onnxscore.options import MEASURES, parse_dims, parse_input_shapes, parse_values
 from onnxscore.netscore import ALPHA, BETA, GAMMA
-from onnxscore.render import FORMATS
+from onnxscore.render import FORMATS, MAX_ROWS
 
 if TYPE_CHECKING:  # imported where used: a command imports what it needs (a cached rank, no report)
     from onnxscore.report import Report
@@ -252,6 +252,9 @@ def main(debug: bool) -> None:
 @click.option("--top", type=int, default=10, show_default=True, help="How many hotspot layers to list.")
 @click.option("--layers/--no-layers", default=True, show_default=True, help="Show the per-layer table.")
 @click.option("--all-layers", is_flag=True, help="Include zero-cost layers in the text and Markdown tables.")
+@click.option("--max-rows", type=click.IntRange(0), default=MAX_ROWS, show_default=True,
+              help="Rows of the text and Markdown tables of layers and blocks (the first ones, in graph "
+                   "order); 0 for all. CSV and JSON list every layer.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any op has no rule or any cost is unknown.")
 @click.option("--explain", is_flag=True,
               help="For unknown costs: where each shape was lost, why, and the tensors in between.")
@@ -269,7 +272,7 @@ def main(debug: bool) -> None:
 @output_option
 @_guard
 def analyze(models, dims, input_shapes, values, accuracy, alpha, beta, gamma, fmt, top, layers, all_layers,
-            strict, explain, depth, sweeps, html, plot, indent, device, measure_on, runs, warmup, threads,
+            max_rows, strict, explain, depth, sweeps, html, plot, indent, device, measure_on, runs, warmup, threads,
             output) -> None:
     """Analyze MODELS: totals, NetScore, hotspots and the per-layer table; with --device the
     estimated latency on a device, with --measure the latency measured with onnxruntime.
@@ -303,9 +306,9 @@ def analyze(models, dims, input_shapes, values, accuracy, alpha, beta, gamma, fm
         try:
             swept = [sweep(r, grid, dim_values) for r in reports] if grid else None
             _emit(render_bytes(reports, fmt, top=top, depth=depth, layers=layers, all_layers=all_layers,
-                         sweeps=swept, explain=explain, width=terminal_width(output), estimates=estimates,
-                         measurements=measurements,
-                         **({"indent": True} if indent and fmt == "json" else {})), output)
+                               max_rows=max_rows, sweeps=swept, explain=explain, width=terminal_width(output),
+                               estimates=estimates, measurements=measurements,
+                               **({"indent": True} if indent and fmt == "json" else {})), output)
             if html:
                 from onnxscore.render.html import to_html
                 _emit(to_html(reports, depth=depth, top=top, estimates=estimates, measurements=measurements),

@@ -5,6 +5,10 @@ none by a command that renders no report (a fully cached ``rank`` imports neithe
 the report's classes), so commands start faster.
 """
 FORMATS = ("text", "json", "csv", "md")
+# Rows of a long table (layers, blocks) in the text and Markdown reports: the first ones, in graph
+# order, then a note. A 200,000-node graph prints its summary, not 200,000 lines (rich draws about
+# 1,000 rows a second); 0 shows every row. CSV and JSON list every layer and block.
+MAX_ROWS = 1000
 _TABLES = ("to_csv", "to_json", "to_json_bytes", "to_markdown")
 
 
@@ -44,4 +48,5 @@ def render_bytes(reports, fmt: str = "text", **options) -> bytes:
     return render(reports, fmt, **options).encode()
 
 
-__all__ = ["render", "render_bytes", "to_text", "to_json", "to_json_bytes", "to_csv", "to_markdown", "FORMATS"]
+__all__ = ["render", "render_bytes", "to_text", "to_json", "to_json_bytes", "to_csv", "to_markdown", "FORMATS",
+           "MAX_ROWS"]

@@ -5,6 +5,7 @@ from dataclasses import dataclass, replace
 from typing import FrozenSet, List, Optional, Sequence, Tuple
 
 from onnxscore.poly import Poly
+from onnxscore.render import MAX_ROWS
 from onnxscore.render.units import binary_bytes, cost_text, percent, shape, shape_cell, si
 from onnxscore.report import SYMBOLIC, UNSUPPORTED, ZERO, Report, cost, leading_term
 
@@ -100,6 +101,15 @@ class Section:
     numeric: FrozenSet[str] = frozenset()
     fold: bool = False
     note: str = ""
+
+
+def first_rows(items: Sequence, max_rows: int, what: str) -> Tuple[Sequence, str]:
+    """The first ``max_rows`` of ``items`` (all of them when ``max_rows`` is 0 or they are no
+    more), and the note that says how many were left out ("" when none)."""
+    if not max_rows or len(items) <= max_rows:
+        return items, ""
+    return items[:max_rows], (f"The first {max_rows:,} of {len(items):,} {what} (graph order): --max-rows N "
+                              "shows more, --max-rows 0 all; --format csv or json lists every one.")
 
 
 MEASURE_LABEL = {"macs": "MACs", "flops": "FLOPs", "params": "params", "memory": "bytes moved"}
@@ -204,20 +214,22 @@ def _with_estimate(section: Section, keys: Sequence[str], shares) -> Section:
     return _with_column(section, EST_SHARE, [c[1] for c in cells], EST_MS)
 
 
-def scope_section(report: Report, depth: int = 1, est=None) -> Optional[Section]:
-    """Blocks at ``depth`` in graph order, with their share of MACs; repeats marked (with
-    ``est``, the estimated time of each block and its share of the estimate)."""
-    rows = report.by_scope(depth)
-    if len(rows) <= 1:
+def scope_section(report: Report, depth: int = 1, est=None, max_rows: int = MAX_ROWS) -> Optional[Section]:
+    """Blocks at ``depth`` in graph order (the first ``max_rows``), with their share of MACs;
+    repeats marked (with ``est``, the estimated time of each block and its share of the
+    estimate)."""
+    every = report.by_scope(depth)
+    if len(every) <= 1:
         return None
+    rows, note = first_rows(every, max_rows, "blocks")
     total = report.totals.macs
     body = tuple((_block_name(r), str(r.count), f"{r.params:,}" if r.params else "", _rollup_macs(r),
                   percent(r.macs, total) if r.macs_formula is None else "",
                   _rollup_flops(r), binary_bytes(r.activation_bytes))
                  for r in rows)
-    section = _shares(report, Section(f"Blocks at depth {depth} ({len(rows)})",
+    section = _shares(report, Section(f"Blocks at depth {depth} ({len(every)})",
                                       ("block", "layers", "params", "MACs", "share", "FLOPs", "act. bytes"),
-                                      body, NUMERIC))
+                                      body, NUMERIC, note=note))
     if est is None:
         return section
     # the estimate, which counts the bytes moved, takes the place of the activation bytes (80 columns)
@@ -237,10 +249,11 @@ def op_type_section(report: Report, est=None) -> Section:
     return section if est is None else _with_estimate(section, [r.key for r in ops], est.by_op_type())
 
 
-def layer_section(report: Report, all_layers: bool = False, est=None) -> Section:
-    """Every layer in graph order (zero-cost ones only with ``all_layers``; with ``est``, each
-    layer's estimated time in place of its FLOP/B)."""
+def layer_section(report: Report, all_layers: bool = False, est=None, max_rows: int = MAX_ROWS) -> Section:
+    """Every layer in graph order (zero-cost ones only with ``all_layers``; the first
+    ``max_rows``; with ``est``, each layer's estimated time in place of its FLOP/B)."""
     shown, hidden = visible_layers(report, all_layers)
+    shown, note = first_rows(shown, max_rows, "layers" if all_layers or not hidden else "layers with a cost")
     title = f"All layers ({len(report.layers)}" + (
         f"; {hidden} zero-cost hidden, --all-layers shows them)" if hidden else ")")
     rows = tuple((display_name(x), x.op_type, shape_cell(x.output_shapes[0]) if x.output_shapes else "",
@@ -248,7 +261,7 @@ def layer_section(report: Report, all_layers: bool = False, est=None) -> Section
                   cost_cell(x.flops, x.status, x.flops_formula),
                   "" if x.intensity is None else f"{x.intensity:.2g}") for x in shown)
     section = Section(title, ("layer", "op", "output", "params", "MACs", "FLOPs", "FLOP/B"), rows, NUMERIC,
-                      fold=True)
+                      fold=True, note=note)
     if est is None:
         return section
     from onnxscore.render.timing import EST_MS, est_cell, layer_estimates
@@ -272,22 +285,24 @@ def sweep_section(rows) -> Optional[Section]:
 
 
 def report_sections(report: Report, top: int = 10, depth: int = 1, layers: bool = True,
-                    all_layers: bool = False, sweep_rows=None, est=None, meas=None) -> List[Section]:
+                    all_layers: bool = False, sweep_rows=None, est=None, meas=None,
+                    max_rows: int = MAX_ROWS) -> List[Section]:
     """The tables of an ``analyze`` report, in reading order; ``est`` (an
     :class:`~onnxscore.device.Estimate`) adds estimated-time columns and the top layers by
     estimated time, ``meas`` (a :class:`~onnxscore.measure.Measurement`) the measured time per
-    layer and where MACs mislead."""
+    layer and where MACs mislead. Tables of layers and blocks show their first ``max_rows``
+    rows (0: all)."""
     at = max(sweep_rows, key=lambda r: r.macs).values if sweep_rows else None  # the costliest point
     sections = [sweep_section(sweep_rows), hotspot_section(report, top, "macs", at, est)]
     if est is not None:
         sections.append(hotspot_section(report, top, "est", est=est))
-    sections += [scope_section(report, depth, est), op_type_section(report, est)]
+    sections += [scope_section(report, depth, est, max_rows), op_type_section(report, est)]
     if layers:
-        sections.append(layer_section(report, all_layers, est))
+        sections.append(layer_section(report, all_layers, est, max_rows))
     if meas is not None:
         from onnxscore.render.timing import measurement_sections
 
-        sections += measurement_sections(report, meas, top, layers)
+        sections += measurement_sections(report, meas, top, layers, max_rows)
     return [s for s in sections if s is not None]
 
 

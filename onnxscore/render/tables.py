@@ -8,7 +8,7 @@ from typing import Sequence
 
 import orjson
 
-from onnxscore.render.summary import Section, footer_lines, report_sections, summary_rows
+from onnxscore.render.summary import MAX_ROWS, Section, footer_lines, report_sections, summary_rows
 from onnxscore.render.units import Formula, shapes
 from onnxscore.report import Report
 
@@ -178,9 +178,10 @@ def md_section(section: Section) -> str:
 
 def to_markdown(reports: Sequence[Report], top: int = 10, depth: int = 1, layers: bool = True,
                 all_layers: bool = False, sweeps=None, explain: bool = False, estimates=None,
-                measurements=None, **_) -> str:
+                measurements=None, max_rows: int = MAX_ROWS, **_) -> str:
     """GitHub-flavoured Markdown: the summary first, the long per-layer table folded (with
-    ``estimates`` / ``measurements``, one or None per model: the estimated and measured time)."""
+    ``estimates`` / ``measurements``, one or None per model: the estimated and measured time;
+    ``max_rows``: the rows of a table of layers or blocks, 0 for all)."""
     parts = []
     for i, r in enumerate(reports):
         est = estimates[i] if estimates else None
@@ -188,6 +189,7 @@ def to_markdown(reports: Sequence[Report], top: int = 10, depth: int = 1, layers
         parts.append(f"### onnxscore: `{r.model.path}`\n")
         parts.append(md_table(["figure", "value"], summary_rows(r, est, meas)) + "\n")
         rows = sweeps[i] if sweeps else None
-        parts += [md_section(s) for s in report_sections(r, top, depth, layers, all_layers, rows, est, meas)]
+        parts += [md_section(s) for s in report_sections(r, top, depth, layers, all_layers, rows, est, meas,
+                                                         max_rows)]
         parts += [f"> {_md_escape(line)}\n" for line in footer_lines(r, explain)]
     return "\n".join(parts)

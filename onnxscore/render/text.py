@@ -12,7 +12,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-from onnxscore.render.summary import Section, footer_lines, report_sections, summary_rows
+from onnxscore.render.summary import MAX_ROWS, Section, footer_lines, report_sections, summary_rows
 from onnxscore.render.units import Formula
 from onnxscore.report import Report
 
@@ -234,9 +234,10 @@ def summary_table(report: Report, est=None, meas=None) -> Table:
 
 
 def render_one(report: Report, console: Console, top: int = 10, depth: int = 1, layers: bool = True,
-               all_layers: bool = False, sweep_rows=None, explain: bool = False, est=None, meas=None) -> None:
+               all_layers: bool = False, sweep_rows=None, explain: bool = False, est=None, meas=None,
+               max_rows: int = MAX_ROWS) -> None:
     console.print(summary_table(report, est, meas))
-    for section in report_sections(report, top, depth, layers, all_layers, sweep_rows, est, meas):
+    for section in report_sections(report, top, depth, layers, all_layers, sweep_rows, est, meas, max_rows):
         console.print(draw(section))
     for line in footer_lines(report, explain):
         console.print(line)
@@ -253,16 +254,18 @@ def console_text(paint: Callable[[Console], None], width: Optional[int] = None, 
 
 def to_text(reports: Sequence[Report], top: int = 10, depth: int = 1, layers: bool = True,
             all_layers: bool = False, width: Optional[int] = None, color: bool = False,
-            sweeps=None, explain: bool = False, estimates=None, measurements=None) -> str:
+            sweeps=None, explain: bool = False, estimates=None, measurements=None,
+            max_rows: int = MAX_ROWS) -> str:
     """The readable report of each model, one after the other (``sweeps``: rows per model;
     ``explain``: where each unknown shape was lost; ``estimates``, ``measurements``: an
     :class:`~onnxscore.device.Estimate`, a :class:`~onnxscore.measure.Measurement` or None
-    per model)."""
+    per model; ``max_rows``: the rows of a table of layers or blocks, 0 for all)."""
     def paint(console: Console) -> None:
         for i, report in enumerate(reports):
             if i:
                 console.rule()
             render_one(report, console, top, depth, layers, all_layers, sweeps[i] if sweeps else None,
-                       explain, estimates[i] if estimates else None, measurements[i] if measurements else None)
+                       explain, estimates[i] if estimates else None, measurements[i] if measurements else None,
+                       max_rows)
 
     return console_text(paint, width, color)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple
 
-from onnxscore.render.summary import NUMERIC, Section, display_name
+from onnxscore.render.summary import MAX_ROWS, NUMERIC, Section, display_name, first_rows
 from onnxscore.report import Report
 
 EST_MS = "est. ms"
@@ -117,20 +117,26 @@ def _rate(v: Optional[float]) -> str:
     return "" if v is None else f"{v / 1e9:.3g}"
 
 
-def measured_section(report: Report, m, top: int = 10, layers: bool = True) -> Optional[Section]:
-    """Measured time per layer: every timed layer in graph order (``layers``), else the ``top``
-    slowest; share of time beside share of MACs, achieved GFLOP/s and GB/s."""
+def measured_section(report: Report, m, top: int = 10, layers: bool = True,
+                     max_rows: int = MAX_ROWS) -> Optional[Section]:
+    """Measured time per layer: every timed layer in graph order (``layers``; the first
+    ``max_rows``), else the ``top`` slowest; share of time beside share of MACs, achieved
+    GFLOP/s and GB/s."""
     if not m.layers:
         return None
     by_name = {x.name: x for x in report.top_layers}
-    shown = m.layers if layers else tuple(sorted(m.layers, key=lambda x: x.seconds, reverse=True)[:top])
+    note = ""
+    if layers:
+        shown, note = first_rows(m.layers, max_rows, "timed layers")
+    else:
+        shown = tuple(sorted(m.layers, key=lambda x: x.seconds, reverse=True)[:top])
     rows = tuple((display_name(by_name[x.name]) if x.name in by_name else x.name, x.op_type, ms(x.seconds),
                   _pct(x.share), _pct(x.mac_share), _rate(x.flops_per_s), _rate(x.bytes_per_s))
                  for x in shown)
     title = (f"Measured time per layer ({len(m.layers)} layers, onnxruntime, optimizations off)" if layers
              else f"Top {len(shown)} layers by measured time (onnxruntime, optimizations off)")
     return Section(title, ("layer", "op", "ms", "time share", "MAC share", "GFLOP/s", "GB/s"), rows,
-                   TIMING_NUMERIC, fold=layers)
+                   TIMING_NUMERIC, fold=layers, note=note)
 
 
 def measured_hotspot_section(report: Report, m, k: int = 10) -> Optional[Section]:
@@ -171,5 +177,6 @@ def mislead_section(report: Report, m, top: int = 10) -> Optional[Section]:
                    note="time - MACs in percentage points; layers whose inputs are all constants are left out.")
 
 
-def measurement_sections(report: Report, m, top: int = 10, layers: bool = True) -> List[Section]:
-    return [s for s in (measured_section(report, m, top, layers), mislead_section(report, m, top)) if s]
+def measurement_sections(report: Report, m, top: int = 10, layers: bool = True,
+                         max_rows: int = MAX_ROWS) -> List[Section]:
+    return [s for s in (measured_section(report, m, top, layers, max_rows), mislead_section(report, m, top)) if s]
