@@ -129,3 +129,48 @@ def test_onnxruntime_int8_fixture():
     assert ops["QuantizeLinear"].a is None and ops["DequantizeLinear"].a is None
     assert all(name.endswith(("QuantizeLinear", "DequantizeLinear")) for name in c.only_b)
     assert {"layer1", "layer2", "layer3", "layer4"} <= {ch.key for ch in c.blocks}
+
+
+def projection(width: int, mystery: bool = False):
+    """``x [1, S, 4]`` MatMul a weight [4, width] (blocks ``proj``): 1*S*4*width MACs, 4*width
+    parameters; with ``mystery``, then an op of an unknown domain, which has no cost rule."""
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["y"], name="/proj/MatMul")]
+    out = "y"
+    if mystery:
+        nodes.append(helper.make_node("Mystery", ["y"], ["z"], domain="com.example", name="/tail/Mystery"))
+        out = "z"
+    g = helper.make_graph(nodes, "projection", [helper.make_tensor_value_info("x", F, [1, "S", 4])],
+                          [helper.make_tensor_value_info(out, F, None)], [weight("w", [4, width])])
+    opsets = [helper.make_opsetid("", 17)] + ([helper.make_opsetid("com.example", 1)] if mystery else [])
+    return helper.make_model(g, opset_imports=opsets)
+
+
+def test_symbolic_costs_compare_as_polynomials_never_as_zero():
+    # A: 1*S*4*8 = 32*S MACs (FLOPs 2 per MAC: 64*S), 32 params; B: 1*S*4*16 = 64*S MACs, 64 params
+    c = compare(onnxscore.analyze(projection(8)), onnxscore.analyze(projection(16)))
+    data = c.to_dict()
+    assert {k: data["totals"]["macs"][k] for k in ("a", "b", "delta")} == {"a": "32*S", "b": "64*S", "delta": "32*S"}
+    assert {k: data["totals"]["flops"][k] for k in ("a", "b", "delta")} == {"a": "64*S", "b": "128*S", "delta": "64*S"}
+    assert data["totals"]["params"]["delta"] == 64 - 32
+    assert [(r["key"], r["delta"]["macs"]) for r in data["layers"]] == [("/proj/MatMul", "32*S")]
+    assert [(r["key"], r["delta"]["macs"]) for r in data["blocks"]["rows"]] == [("proj", "32*S")]
+    rows = {line.split()[0]: line.split()[1:] for line in render_comparison(c, "text").splitlines()
+            if line.strip() and line.split()[0] in ("MACs", "FLOPs", "params")}  # (short formulas stay in their cells)
+    assert rows == {"params": ["32", "64", "+32", "+100.0%"], "MACs": ["32*S", "64*S", "+32*S"],
+                    "FLOPs": ["64*S", "128*S", "+64*S"]}
+    csv_total = next(line for line in render_comparison(c, "csv").splitlines() if line.startswith("total,macs,"))
+    assert csv_total.endswith(",32*S,64*S,32*S,,,,,,")
+    # the same models at S = 10: integers again, 320 and 640 MACs
+    at = compare(onnxscore.analyze(projection(8), {"S": 10}), onnxscore.analyze(projection(16), {"S": 10}))
+    assert at.totals["macs"] == (320, 640) and at.to_dict()["totals"]["macs"]["delta"] == 320
+
+
+def test_an_unknown_cost_makes_a_lower_bound_and_no_delta():
+    # B's Mystery op has no rule: its MACs are >= 1*2*4*16 = 128 (at S = 2), the delta unknown
+    a = onnxscore.analyze(projection(8), {"S": 2})
+    b = onnxscore.analyze(projection(16, mystery=True), {"S": 2})
+    c = compare(a, b)
+    total = c.to_dict()["totals"]["macs"]
+    assert total == {"a": 64, "b": 128, "delta": None, "a_lower_bound": False, "b_lower_bound": True}
+    row = next(line for line in render_comparison(c, "text").splitlines() if line.lstrip().startswith("MACs"))
+    assert row.split()[1:] == ["64", "≥128", "?"]

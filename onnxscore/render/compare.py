@@ -8,31 +8,42 @@ from typing import List, Optional, Sequence
 
 from rich.console import Console
 
-from onnxscore.compare import MEASURES, Comparison
+from onnxscore.compare import MEASURES, AtLeast, Comparison, delta
+from onnxscore.poly import Poly
 from onnxscore.render.summary import NUMERIC, Section
 from onnxscore.render.tables import md_section
 from onnxscore.render.text import console_text, draw
-from onnxscore.render.units import binary_bytes, si
+from onnxscore.render.units import Formula, binary_bytes, si
 
 LABELS = {"params": "params", "buffers": "buffers", "macs": "MACs", "flops": "FLOPs",
           "weight_bytes": "weight bytes"}
 
 
-def _fmt(measure: str, v: Optional[int]) -> str:
+def _fmt(measure: str, v) -> str:
+    """A value: '?' unknown, '≥' before a lower bound, a polynomial as a :class:`Formula`."""
     if v is None:
         return "?"
+    if isinstance(v, AtLeast):
+        return "≥" + _fmt(measure, v.value)
+    if isinstance(v, Poly):
+        return Formula(v)
     if measure == "weight_bytes":
         return binary_bytes(abs(v)) if v >= 0 else "-" + binary_bytes(-v)
     return f"{v:,}" if measure in ("params", "buffers") else si(v)
 
 
-def _signed(measure: str, d: Optional[int]) -> str:
+def _signed(measure: str, d) -> str:
     if d is None:
         return "?"
+    if isinstance(d, Poly):
+        return Formula(("+" if not str(d).startswith("-") else "") + str(d))
     return ("+" if d > 0 else "") + _fmt(measure, d) if d else "0"
 
 
-def _pct(a: int, b: int) -> str:
+def _pct(a, b) -> str:
+    """The change in percent, when both sides are numbers."""
+    if not (isinstance(a, int) and isinstance(b, int)):
+        return ""
     return f"{100 * (b - a) / a:+.1f}%" if a else ("new" if b else "")
 
 
@@ -66,7 +77,7 @@ def _ms_row(row: dict) -> tuple:
 
 
 def totals_section(c: Comparison, latency: Sequence[dict] = ()) -> Section:
-    rows = tuple((LABELS[m], _fmt(m, a), _fmt(m, b), _signed(m, b - a), _pct(a, b))
+    rows = tuple((LABELS[m], _fmt(m, a), _fmt(m, b), _signed(m, delta(a, b)), _pct(a, b))
                  for m, (a, b) in c.totals.items()) + tuple(_ms_row(r) for r in latency)
     return Section("Totals", ("", "A", "B", "delta", "change"), rows, frozenset({"A", "B", "delta", "change"}))
 
@@ -144,9 +155,12 @@ def to_csv(c: Comparison, k: int = 10, latency: Sequence[dict] = ()) -> str:
         cols += ["a_seconds", "b_seconds", "delta_seconds"]
     writer = csv.DictWriter(buf, cols, lineterminator="\n")
     writer.writeheader()
-    for m, (a, b) in c.totals.items():
+    totals = c.to_dict()["totals"]  # (polynomials as text, lower bounds as their bound)
+    for m in c.totals:
         if m in MEASURES:
-            writer.writerow({"kind": "total", "name": m, f"a_{m}": a, f"b_{m}": b, f"delta_{m}": b - a})
+            t = totals[m]
+            writer.writerow({"kind": "total", "name": m, f"a_{m}": _cell(t["a"]), f"b_{m}": _cell(t["b"]),
+                             f"delta_{m}": _cell(t["delta"])})
     for r in latency:
         writer.writerow({"kind": "total", "name": r["name"], "a_seconds": f"{r['a']:.6g}",
                          "b_seconds": f"{r['b']:.6g}", "delta_seconds": f"{r['b'] - r['a']:.6g}"})
@@ -154,12 +168,16 @@ def to_csv(c: Comparison, k: int = 10, latency: Sequence[dict] = ()) -> str:
         for ch in changes:
             row = {"kind": kind, "name": ch.key, "op_a": ch.op_a, "op_b": ch.op_b}
             for m in MEASURES:
-                row[f"a_{m}"] = "" if ch.a is None or ch.a.get(m) is None else ch.a[m]
-                row[f"b_{m}"] = "" if ch.b is None or ch.b.get(m) is None else ch.b[m]
-                d = ch.delta(m)
-                row[f"delta_{m}"] = "" if d is None else d
+                row[f"a_{m}"] = "" if ch.a is None else _cell(ch.a.get(m))
+                row[f"b_{m}"] = "" if ch.b is None else _cell(ch.b.get(m))
+                row[f"delta_{m}"] = _cell(ch.delta(m))
             writer.writerow(row)
     return buf.getvalue()
+
+
+def _cell(v) -> str:
+    """A CSV cell: empty when unknown, a polynomial as text (``64*seq``)."""
+    return "" if v is None else str(v)
 
 
 def render_comparison(c: Comparison, fmt: str = "text", k: int = 10, estimates=None, measurements=None) -> str:
