@@ -29,29 +29,20 @@ import fnmatch
 import json
 import os
 import re
-import sys
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 # the key and the hit test of a model's cached figures, rank's as much as check's (kept with the
 # cache: a study whose every model is a hit needs neither this module nor the analyzer)
 from onnxscore.cache import figures_key, usable_hit
+from onnxscore.config import ConfigError, find_config, path_setting, settings
+from onnxscore.config import where as config_where
 from onnxscore.errors import OnnxScoreError
 from onnxscore.netscore import ALPHA, BETA, GAMMA, netscore
 from onnxscore.report import Report
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python < 3.11 only
-    import tomli as tomllib
-
-CONFIG_FILES = ("pyproject.toml", ".onnxscore.toml")
 BASELINE_FILE = "onnxscore-baseline.json"
 BASELINE_SCHEMA = "onnxscore.baseline/1"
-
-
-class ConfigError(OnnxScoreError):
-    """A budget configuration that does not parse, or names an unknown key or unit."""
 
 
 _COUNT_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
@@ -206,46 +197,13 @@ def _relative(path: str, root: str) -> str:
     return rel.replace(os.sep, "/")
 
 
-def find_config(start: str = ".") -> Optional[str]:
-    """The nearest ``pyproject.toml`` with a ``[tool.onnxscore]`` table, or ``.onnxscore.toml``,
-    from ``start`` up to the filesystem root."""
-    folder = os.path.abspath(start)
-    while True:
-        dotfile = os.path.join(folder, ".onnxscore.toml")
-        if os.path.isfile(dotfile):
-            return dotfile
-        pyproject = os.path.join(folder, "pyproject.toml")
-        if os.path.isfile(pyproject) and "tool" in _read_toml(pyproject) and \
-                "onnxscore" in _read_toml(pyproject)["tool"]:
-            return pyproject
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            return None
-        folder = parent
-
-
-def _read_toml(path: str) -> Dict[str, Any]:
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML ({e})") from None
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
-
-
 def load_config(path: Optional[str] = None, start: str = ".") -> Config:
     """Read ``path`` (or the config found from ``start``); no file found means no limits."""
     path = path or find_config(start)
     if path is None:
         return Config(root=os.path.abspath(start))
-    data = _read_toml(path)
-    table = data.get("tool", {}).get("onnxscore") if os.path.basename(path) == "pyproject.toml" else data
-    if table is None:
-        raise ConfigError(f"{path}: no [tool.onnxscore] table")
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [tool.onnxscore] must be a table")
-    where = f"{path} [tool.onnxscore]" if path.endswith("pyproject.toml") else path
+    table = settings(path)
+    where = config_where(path)
     base = {k: v for k, v in table.items() if k not in _TOP_ONLY}
     overrides = []
     budgets = table.get("budget", [])
@@ -257,8 +215,7 @@ def load_config(path: Optional[str] = None, start: str = ".") -> Config:
         values = budget_values({k: v for k, v in entry.items() if k != "path"}, f"{where} budget #{i + 1}")
         overrides.append((entry["path"], _device_relative(values, os.path.dirname(os.path.abspath(path)))))
     for key in ("baseline", "accuracy_file", "cache"):
-        if key in table and not isinstance(table[key], str):
-            raise ConfigError(f"{where}: {key} must be a path string")
+        path_setting(table, key, path)
     root = os.path.dirname(os.path.abspath(path))
     return Config(base=Budget(**_device_relative(budget_values(base, where), root)), overrides=tuple(overrides),
                   root=root, source=path, baseline=table.get("baseline", BASELINE_FILE),

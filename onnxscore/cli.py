@@ -619,8 +619,9 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command ended by Ct
               help="Also write the figures as a PNG image (needs matplotlib).")
 @output_option
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
-              help="Folder of the result cache shared with `check` (default: ~/.cache/onnxscore, "
-                   "or $ONNXSCORE_CACHE_DIR).")
+              help="Folder of the result cache shared with `check` (default: the config's `cache` "
+                   "([tool.onnxscore] in pyproject.toml, or .onnxscore.toml), else $ONNXSCORE_CACHE_DIR, "
+                   "else ~/.cache/onnxscore).")
 @click.option("--no-cache", is_flag=True, help="Analyze every model, ignoring the result cache.")
 @functools.partial(measure_options, measure_help=RANK_MEASURE_HELP)
 @_guard
@@ -679,7 +680,9 @@ def _rank(models, accuracy_file, name_column, accuracy_column, by, jobs, schedul
     cache = None
     if not no_cache:
         from onnxscore.cache import Cache
-        cache = Cache(cache_dir)
+        from onnxscore.config import configured_cache
+
+        cache = Cache(cache_dir or configured_cache())  # check's cache: the config's, else the default
     if device is not None:
         from onnxscore.device import load_device
         try:

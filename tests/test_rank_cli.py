@@ -256,6 +256,23 @@ def test_default_cache_folder(zoo, tmp_path):
     assert res.stderr.splitlines()[-1] == "onnxscore rank: 7 model(s): 0 analyzed, 6 from the cache, 1 failed"
 
 
+def test_the_configured_cache_is_checks_cache(zoo, tmp_path):
+    """[tool.onnxscore] cache in pyproject.toml: rank reads and writes the cache check uses."""
+    folder, table = zoo
+    (tmp_path / "pyproject.toml").write_text('[tool.onnxscore]\ncache = ".onnxscore_cache"\n')
+    rank(folder, "--jobs", "1")
+    assert (tmp_path / ".onnxscore_cache" / "results.sqlite").exists()
+    assert not (tmp_path / "default-cache").exists()  # $ONNXSCORE_CACHE_DIR (set above, line 25): not used
+    res = rank(folder, "--jobs", "1", "--format", "json")
+    assert res.stderr.splitlines()[-1] == "onnxscore rank: 7 model(s): 0 analyzed, 6 from the cache, 1 failed"
+    res = rank(folder, "--jobs", "1", "--cache-dir", str(tmp_path / "given"), "--format", "json")  # the option first
+    assert res.stderr.splitlines()[-1].endswith("6 analyzed, 0 from the cache, 1 failed")
+    (tmp_path / "pyproject.toml").write_text('[tool.onnxscore]\ncache = 3\n')
+    res = rank(folder, "--jobs", "1")
+    assert res.exit_code == 2 and res.stderr.strip() == \
+        f"onnxscore: error: {tmp_path / 'pyproject.toml'} [tool.onnxscore]: cache must be a path string"
+
+
 def test_jobs_2_same_json_as_jobs_1(zoo):
     folder, table = zoo
     one = rank(folder, "--accuracy", table, "--jobs", "1", "--no-cache", "--format", "json")
