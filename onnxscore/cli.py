@@ -1,7 +1,9 @@
 """Thin click commands: parse -> call the library -> render -> exit code.
 
-Exit status: 0 success; 1 with ``--strict`` when a cost is unknown or an op has no rule;
-2 when an input is unusable (not ONNX, truncated, cyclic, absurd dims, bad options).
+Exit status: 0 success; 1 with ``--strict`` when a cost is unknown or an op has no rule (or
+``check`` finds a model over budget); 2 when an input is unusable (not ONNX, truncated,
+cyclic, absurd dims, bad options); 3 on an internal error (a bug of onnxscore); 130 when
+interrupted (Ctrl-C), with one line on stderr.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ if TYPE_CHECKING:  # imported where used: a command imports what it needs (a cac
     from onnxscore.report import Report
 
 EXIT_OK, EXIT_STRICT, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command ended by Ctrl-C
 
 
 def _fail(message: str) -> None:
@@ -147,7 +150,8 @@ def _internal(where: str, e: BaseException) -> None:
 
 def _guard(fn):
     """Library errors become one line on stderr and exit status 2, a bug of ours exit status 3,
-    never a traceback (unless --debug)."""
+    an interrupt (Ctrl-C) ``onnxscore: interrupted`` and 130 (not click's "Aborted!" and 1,
+    which ``check`` uses for a model over budget); never a traceback (unless --debug)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -156,7 +160,10 @@ def _guard(fn):
         except OnnxScoreError as e:
             _fail(str(e))
             sys.exit(EXIT_BAD_INPUT)
-        except (SystemExit, click.exceptions.Exit, click.ClickException, KeyboardInterrupt):
+        except KeyboardInterrupt:
+            click.echo("onnxscore: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except (SystemExit, click.exceptions.Exit, click.ClickException):
             raise
         except Exception as e:  # noqa: BLE001 - a bug of ours: say so
             _internal(f"in {fn.__name__.replace('_command', '')}", e)
@@ -588,9 +595,6 @@ def _progress_bar():
             drawn[0] = time.monotonic()
 
     return bar, update
-
-
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command ended by Ctrl-C
 
 
 @main.command("rank")

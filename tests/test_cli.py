@@ -140,6 +140,38 @@ def test_internal_error_is_exit_3_and_says_so(conv_path, tmp_path, monkeypatch):
     assert res.exit_code == 3 and "internal error" in res.stderr
 
 
+@pytest.mark.parametrize("command", [["analyze"], ["check", "--no-cache"], ["hotspots"]])
+def test_an_interrupt_is_one_line_and_exit_130(conv_path, monkeypatch, command):
+    # Ctrl-C during the analysis (simulated: the walker raises it): not click's "Aborted!" and
+    # exit 1, which check uses for a model over its budget
+    import onnxscore.walk as walk
+
+    def interrupted(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(walk, "analyze_graph", interrupted)
+    res = CliRunner().invoke(main, [command[0], conv_path, *command[1:]])
+    assert res.exit_code == 130 and res.stderr == "onnxscore: interrupted\n"
+
+
+def test_an_interrupt_while_the_cli_is_imported(monkeypatch, capsys):
+    import sys
+
+    import onnxscore.__main__ as entry
+
+    class Interrupting:  # a Ctrl-C arriving while onnxscore.cli is imported
+        def find_spec(self, name, path=None, target=None):
+            if name == "onnxscore.cli":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "onnxscore.cli")
+    monkeypatch.setattr(sys, "meta_path", [Interrupting(), *sys.meta_path])
+    with pytest.raises(SystemExit) as e:
+        entry.main()
+    assert e.value.code == 130 and capsys.readouterr().err == "onnxscore: interrupted\n"
+
+
 def test_text_uses_the_terminal_width(monkeypatch, tmp_path):
     # a terminal of 160 columns gets 160; piped or written to a file, 80 (never under 80)
     import os
