@@ -230,12 +230,19 @@ def test_op_types_rank_polynomials_first(llm):
     assert [r.key for r in llm.by_op_type()[:3]] == ["GroupQueryAttention", "MatMulNBits", "Sub"]
 
 
-def test_html_and_charts_rank_numbers_only():
+def test_charts_need_numbers_the_html_tables_rank_polynomials():
     from onnxscore.render.html import to_html
     from onnxscore.render.plot import top_bars
+    from tests.render.test_html import Page
+
     report = onnxscore.analyze(tiny())
     assert top_bars(report) == ()  # both layers cost a polynomial: no bar
-    assert "Top layers by MACs (no layer has MACs)" in to_html([report])
+    html = to_html([report])
+    assert "Top layers by MACs (no layer has MACs)" not in html  # (both have MACs: polynomials)
+    assert "The costs are polynomials in seq: give --dim NAME=VALUE to chart them." in html
+    page = Page(html)  # by the leading term: 64*seq**2 (scores) above 8192*seq (proj)
+    assert page.texts("table-top-layers", "layer") == ["scores", "proj"]
+    assert page.texts("table-top-layers", "MACs") == ["64*seq**2", "8192*seq"]
 
 
 def test_rollups_carry_flops_formulas(llm):

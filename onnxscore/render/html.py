@@ -67,13 +67,23 @@ def _section(report: Report, index: int, depth: int, top: int, all_layers: bool,
              f'<h2>{escape(model_name(report))}</h2>',
              f'<p class="path">{escape(report.model.path)}</p>',
              _cards(report, est, meas)]
-    if not t.complete:
+    dims = _symbolic_dims(report)
+    if dims:
+        parts.append(f'<p class="callout">MACs and FLOPs are exact polynomials in {escape(dims)}: the tables '
+                     'give them; the charts need numbers (pass --dim NAME=VALUE).</p>')
+    elif not t.complete:
         parts.append('<p class="callout warn">Some costs are unknown: MACs and FLOPs are lower '
                      'bounds (see the warnings below).</p>')
-    charts = _figure(_chart_top(report, top), "wide-left") + _figure(_chart_blocks(report, depth), "wide-right")
-    if est is not None:
-        charts += _figure(_chart_top_est(est, top), "wide-left")
-    parts.append('<div class="charts">' + charts + _figure(_chart_depth(report, depth), "full") + '</div>')
+    if dims:  # a bar or a point needs a number: charts of the numeric costs alone would mislead
+        message = _NEEDS_DIMS.format(dims=dims)
+        charts = (_figure(_empty("chart-top-layers", "Top layers by MACs", message), "wide-left")
+                  + _figure(_empty("chart-blocks", f"Share per block (scope depth {depth})", message), "wide-right")
+                  + _figure(_empty("chart-depth", "MACs along the depth of the network", message, 1280), "full"))
+    else:
+        charts = (_figure(_chart_top(report, top), "wide-left") + _figure(_chart_blocks(report, depth), "wide-right")
+                  + (_figure(_chart_top_est(est, top), "wide-left") if est is not None else "")
+                  + _figure(_chart_depth(report, depth), "full"))
+    parts.append('<div class="charts">' + charts + '</div>')
     parts.append(_summary_table(report, est, meas))
     parts.append(_top_table(report, top, est))
     if est is not None:
@@ -165,6 +175,10 @@ def _text(value: str, cls: str = "") -> Cell:
     return (f'<span class="{cls}">{text}</span>' if cls and text else text, None)
 
 
+def _fraction(share: Optional[float]) -> Cell:
+    return ("", None) if share is None else (f"{100 * share:.1f}%", share)
+
+
 def _share(value: Optional[int], whole: int) -> Cell:
     """A share cell with a faint in-cell bar; raw fraction in data-value."""
     if value is None or not whole:
@@ -172,9 +186,31 @@ def _share(value: Optional[int], whole: int) -> Cell:
     return (percent(value, whole), value / whole)
 
 
-def _cost(value: Optional[int], status: str) -> Cell:
-    """MACs/FLOPs as the text renderer shows them ('?' unknown, 'n/a' unsupported, blank 0)."""
-    return (cost_cell(value, status), value)
+_NEEDS_DIMS = "The costs are polynomials in {dims}: give --dim NAME=VALUE to chart them."
+
+
+def _symbolic_dims(report: Report) -> str:
+    """The dims the model's MACs are a polynomial in (``seq, batch``), "" when they are numbers."""
+    formula = report.totals.macs_formula
+    return ", ".join(formula.symbols) if formula is not None and not isinstance(formula, int) else ""
+
+
+def _cost(value: Optional[int], status: str, formula=None) -> Cell:
+    """MACs/FLOPs as the text renderer shows them ('?' unknown, 'n/a' unsupported, blank 0, the
+    polynomial in symbolic dims)."""
+    return (escape(cost_cell(value, status, formula)), value)
+
+
+def _exact(value) -> Cell:
+    """An exact cost: an int (blank for 0), or a polynomial (its text; no value to sort by)."""
+    if value is not None and not isinstance(value, int):
+        return (escape(str(value)), None)
+    return (si(value) if value else "", value)
+
+
+def _rollup_cost(value: int, formula) -> Cell:
+    """A group's MACs or FLOPs: the polynomial when some of its layers are symbolic."""
+    return _exact(formula if formula is not None else value)
 
 
 def _output(layer) -> Cell:
@@ -199,7 +235,7 @@ def _est(x) -> Cell:
 
 
 def _top_table(report: Report, top: int, est=None) -> str:
-    hot = report.hotspots(top, "macs", numbers=True)
+    hot = report.hotspots(top, "macs")  # polynomials ranked by their leading term, without shares
     header = [("#", "num"), ("layer", "text"), ("op", "text"), ("scope", "text"), ("output", "text"),
               ("params", "num"), ("MACs", "num"), ("FLOPs", "num"), ("share", "pct"),
               ("cumulative", "num")] + ([(EST_MS, "num")] if est is not None else [])
@@ -209,10 +245,13 @@ def _top_table(report: Report, top: int, est=None) -> str:
         layer = h.layer
         rows.append([(str(rank), rank), (_layer_name(layer), None), _text(layer.op_type, "op"),
                      _text(layer.scope, "scope"), _output(layer), _params(layer.params),
-                     (si(h.value), h.value), _cost(layer.flops, layer.status),
-                     (f"{100 * h.share:.1f}%", h.share), (f"{100 * h.cumulative:.1f}%", h.cumulative)]
+                     _exact(h.value),
+                     _cost(layer.flops, layer.status, layer.flops_formula), _fraction(h.share),
+                     _fraction(h.cumulative)]
                     + ([_est(per_layer.get(layer.name))] if est is not None else []))
     title = f"Top {len(hot)} layers by MACs" if hot else "Top layers by MACs (no layer has MACs)"
+    if hot and hot[0].share is None:
+        title += " (polynomials, by their leading term)"
     return f"<h3>{escape(title)}</h3>" + _table("table-top-layers", title, header, rows)
 
 
@@ -252,8 +291,9 @@ def _blocks_table(report: Report, depth: int, est=None) -> str:
     for i, r in enumerate(blocks, 1):
         repeated = f"{r.pattern} ×{r.repeats}" if r.repeats > 1 else ""
         rows.append([(str(i), i), _text(r.key, "name"), _text(repeated, "muted"), (str(r.count), r.count),
-                     _params(r.params), (si(r.macs) if r.macs else "", r.macs),
-                     (si(r.flops) if r.flops else "", r.flops), _share(r.macs, t.macs),
+                     _params(r.params), _rollup_cost(r.macs, r.macs_formula),
+                     _rollup_cost(r.flops, r.flops_formula),
+                     _share(r.macs, t.macs) if r.macs_formula is None and t.macs_formula is None else ("", None),
                      _share(r.params, t.params), (binary_bytes(r.activation_bytes), r.activation_bytes),
                      (binary_bytes(r.weight_bytes) if r.weight_bytes else "", r.weight_bytes),
                      (str(r.unknown) if r.unknown else "", r.unknown)]
@@ -271,9 +311,10 @@ def _op_table(report: Report, est=None) -> str:
     if est is not None:
         header += [(EST_MS, "num"), (EST_SHARE, "pct")]
         shares = {r.key: r for r in est.by_op_type()}
+    numbers = t.macs_formula is None  # (a share of a polynomial total depends on the dims)
     rows = [[_text(r.key, "op"), (str(r.count), r.count), _params(r.params),
-             (si(r.macs) if r.macs else "", r.macs), (si(r.flops) if r.flops else "", r.flops),
-             _share(r.macs, t.macs), _share(r.flops, t.flops),
+             _rollup_cost(r.macs, r.macs_formula), _rollup_cost(r.flops, r.flops_formula),
+             _share(r.macs, t.macs) if numbers else ("", None), _share(r.flops, t.flops) if numbers else ("", None),
              (binary_bytes(r.activation_bytes), r.activation_bytes),
              (str(r.unknown) if r.unknown else "", r.unknown)]
             + (_est_share_cells(shares, r.key) if est is not None else []) for r in ops]
@@ -295,8 +336,8 @@ def _layers_table(report: Report, all_layers: bool, est=None) -> str:
         memory, intensity = layer.memory, layer.intensity
         rows.append([(str(order[id(layer)]), order[id(layer)]), (_layer_name(layer), None),
                      _text(layer.op_type, "op"), _text(layer.scope, "scope"), _output(layer),
-                     _params(layer.params), _cost(layer.macs, layer.status),
-                     _cost(layer.flops, layer.status),
+                     _params(layer.params), _cost(layer.macs, layer.status, layer.macs_formula),
+                     _cost(layer.flops, layer.status, layer.flops_formula),
                      ("?" if memory is None else binary_bytes(memory), memory),
                      ("" if intensity is None else f"{intensity:.3g}", intensity),
                      _text(layer.status, f"status status-{layer.status}")]

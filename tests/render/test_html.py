@@ -222,6 +222,28 @@ def test_charts_without_macs():
     assert len(page.tables["table-op-types"]["rows"]) == 1
 
 
+def test_symbolic_costs_are_polynomials_not_unknowns():
+    """x [1, S, 4] MatMul a [4, 8] weight: 1*S*4*8 = 32*S MACs and 64*S FLOPs in every table
+    (not '?', not the exact part alone), no share of a polynomial total, no 'lower bound'
+    callout, and charts that say they need --dim."""
+    from tests.test_compare import projection
+
+    report = onnxscore.analyze(projection(8))
+    text = to_html([report])
+    page = Page(text)
+    assert page.texts("table-layers", "MACs") == ["32*S"] and page.column("table-layers", "MACs") == [None]
+    assert page.texts("table-layers", "FLOPs") == ["64*S"]
+    assert page.texts("table-top-layers", "MACs") == ["32*S"] and page.texts("table-top-layers", "share") == [""]
+    assert page.texts("table-blocks", "MACs") == ["32*S"] and page.texts("table-blocks", "MACs share") == [""]
+    assert page.texts("table-op-types", "MACs") == ["32*S"] and page.texts("table-op-types", "FLOPs") == ["64*S"]
+    assert "exact polynomials in S" in text and "lower bounds" not in text
+    for chart in CHARTS:
+        assert page.ids[chart] == "svg" and page.marks[chart] == []  # no bar drawn from a partial sum
+    assert text.count("give --dim NAME=VALUE to chart them") == len(CHARTS) * 2  # (the title and the text)
+    at = Page(to_html([onnxscore.analyze(projection(8), {"S": 10})]))  # S = 10: 320 MACs, numbers again
+    assert at.column("table-layers", "MACs") == [320] and at.column("table-top-layers", "share") == [1.0]
+
+
 @pytest.mark.parametrize("top, expected", [
     (0, [0, 1]),
     (118013952, [0, 50e6, 100e6, 150e6]),  # steps of 1, 2, 2.5 or 5 x 10^k
