@@ -35,7 +35,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 # the key and the hit test of a model's cached figures, rank's as much as check's (kept with the
 # cache: a study whose every model is a hit needs neither this module nor the analyzer)
 from onnxscore.cache import figures_key, usable_hit
-from onnxscore.config import ConfigError, find_config, path_setting, settings
+from onnxscore.config import ConfigError, cache_folder, find_config, path_setting, settings
 from onnxscore.config import where as config_where
 from onnxscore.errors import OnnxScoreError
 from onnxscore.netscore import ALPHA, BETA, GAMMA, netscore
@@ -220,7 +220,7 @@ def load_config(path: Optional[str] = None, start: str = ".") -> Config:
     return Config(base=Budget(**_device_relative(budget_values(base, where), root)), overrides=tuple(overrides),
                   root=root, source=path, baseline=table.get("baseline", BASELINE_FILE),
                   accuracy_file=table.get("accuracy_file"),
-                  cache=os.path.join(root, table["cache"]) if "cache" in table else None)
+                  cache=cache_folder(table, path))
 
 
 @dataclass(frozen=True)

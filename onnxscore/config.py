@@ -71,11 +71,14 @@ def path_setting(table: Dict[str, Any], key: str, path: str) -> Optional[str]:
     return table.get(key)
 
 
-def configured_cache(start: str = ".") -> Optional[str]:
-    """The result cache folder the nearest config names (``cache = "..."``, relative to the
-    config's folder), or None: the default one (see :func:`onnxscore.cache.default_dir`)."""
-    path = find_config(start)
-    if path is None:
-        return None
-    cache = path_setting(settings(path), "cache", path)
+def cache_folder(table: Dict[str, Any], path: str) -> Optional[str]:
+    """The result cache folder config ``path``'s ``table`` names (``cache = "..."``, relative
+    to the config's folder), or None: the default one (see :func:`onnxscore.cache.default_dir`)."""
+    cache = path_setting(table, "cache", path)
     return None if cache is None else os.path.join(os.path.dirname(os.path.abspath(path)), cache)
+
+
+def configured_cache(start: str = ".") -> Optional[str]:
+    """:func:`cache_folder` of the nearest config, None when there is none."""
+    path = find_config(start)
+    return None if path is None else cache_folder(settings(path), path)
