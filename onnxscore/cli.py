@@ -260,8 +260,8 @@ def main(debug: bool) -> None:
 @click.option("--layers/--no-layers", default=True, show_default=True, help="Show the per-layer table.")
 @click.option("--all-layers", is_flag=True, help="Include zero-cost layers in the text and Markdown tables.")
 @click.option("--max-rows", type=click.IntRange(0), default=MAX_ROWS, show_default=True,
-              help="Rows of the text and Markdown tables of layers and blocks (the first ones, in graph "
-                   "order); 0 for all. CSV and JSON list every layer.")
+              help="Rows of the text, Markdown and HTML tables of layers and blocks (the first ones, in "
+                   "graph order); 0 for all. CSV and JSON list every layer.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any op has no rule or any cost is unknown.")
 @click.option("--explain", is_flag=True,
               help="For unknown costs: where each shape was lost, why, and the tensors in between.")
@@ -318,8 +318,8 @@ def analyze(models, dims, input_shapes, values, accuracy, alpha, beta, gamma, fm
                                **({"indent": True} if indent and fmt == "json" else {})), output)
             if html:
                 from onnxscore.render.html import to_html
-                _emit(to_html(reports, depth=depth, top=top, estimates=estimates, measurements=measurements),
-                      html)
+                _emit(to_html(reports, depth=depth, top=top, estimates=estimates, measurements=measurements,
+                              max_rows=max_rows), html)
             if plot:
                 from onnxscore.render.plot import to_png
                 to_png(reports, plot, depth=depth, top=top, estimates=estimates, measurements=measurements)

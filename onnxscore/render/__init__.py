@@ -5,9 +5,10 @@ none by a command that renders no report (a fully cached ``rank`` imports neithe
 the report's classes), so commands start faster.
 """
 FORMATS = ("text", "json", "csv", "md")
-# Rows of a long table (layers, blocks) in the text and Markdown reports: the first ones, in graph
-# order, then a note. A 200,000-node graph prints its summary, not 200,000 lines (rich draws about
-# 1,000 rows a second); 0 shows every row. CSV and JSON list every layer and block.
+# Rows of a long table (layers, blocks) in the text, Markdown and HTML reports: the first ones, in
+# graph order, then a note. A 200,000-node graph prints its summary, not 200,000 lines (rich draws
+# about 1,000 rows a second; a browser sorts such a table slowly); 0 shows every row. CSV and JSON
+# list every layer and block.
 MAX_ROWS = 1000
 _TABLES = ("to_csv", "to_json", "to_json_bytes", "to_markdown")
 

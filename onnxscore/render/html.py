@@ -14,7 +14,8 @@ from onnxscore import __version__
 from onnxscore.render.plot import (BAND_COLOR, CUMULATIVE_COLOR, MACS_COLOR, MAX_BANDS, PARAMS_COLOR,
                                    UNKNOWN_COLOR, block_bars, block_runs, depth_series, model_name,
                                    scope_hint, short, top_bars)
-from onnxscore.render.summary import cost_cell, footer_lines, summary_rows, visible_layers
+from onnxscore.render import MAX_ROWS
+from onnxscore.render.summary import cost_cell, first_rows, footer_lines, summary_rows, visible_layers
 from onnxscore.render.timing import EST_MS, EST_SHARE, est_cell, layer_estimates, ms, share_cells
 from onnxscore.render.units import binary_bytes, percent, shape, si
 from onnxscore.report import Report
@@ -27,17 +28,18 @@ Cell = Tuple[str, Optional[object]]  # (text shown, raw value for data-value; No
 
 
 def to_html(reports: Sequence[Report], depth: int = 1, top: int = 10, all_layers: bool = False,
-            estimates=None, measurements=None) -> str:
+            estimates=None, measurements=None, max_rows: int = MAX_ROWS) -> str:
     """The whole page: a section per report, each with its summary, the charts of the top
     layers by MACs, of the blocks at scope ``depth`` and along the network's depth, and
     sortable tables (top layers, blocks, op types, all layers). ``estimates`` (an
     :class:`~onnxscore.device.Estimate` or None per report) add an estimated-time column to
     every table, a card, and a chart of the top layers by estimated time; ``measurements`` (a
     :class:`~onnxscore.measure.Measurement` or None per report) a card, the measured time per
-    layer and where MACs mislead."""
+    layer and where MACs mislead. The tables of blocks and layers hold their first
+    ``max_rows`` rows (0: all; a browser sorts tens of thousands of rows slowly)."""
     many = len(reports) > 1
     sections = [_section(r, i, depth, top, all_layers, estimates[i] if estimates else None,
-                         measurements[i] if measurements else None) for i, r in enumerate(reports)]
+                         measurements[i] if measurements else None, max_rows) for i, r in enumerate(reports)]
     title = "onnxscore: " + ", ".join(model_name(r) for r in reports)
     nav = ""
     if many:
@@ -61,7 +63,8 @@ CONVENTION = ("One MAC is one multiply-add of a contraction (Conv, Gemm, MatMul,
 # One model
 
 
-def _section(report: Report, index: int, depth: int, top: int, all_layers: bool, est=None, meas=None) -> str:
+def _section(report: Report, index: int, depth: int, top: int, all_layers: bool, est=None, meas=None,
+             max_rows: int = MAX_ROWS) -> str:
     t = report.totals
     parts = [f'<section class="model" id="model-{index}">',
              f'<h2>{escape(model_name(report))}</h2>',
@@ -88,9 +91,9 @@ def _section(report: Report, index: int, depth: int, top: int, all_layers: bool,
     parts.append(_top_table(report, top, est))
     if est is not None:
         parts.append(_top_est_table(report, est, top))
-    parts.append(_blocks_table(report, depth, est))
+    parts.append(_blocks_table(report, depth, est, max_rows))
     parts.append(_op_table(report, est))
-    parts.append(_layers_table(report, all_layers, est))
+    parts.append(_layers_table(report, all_layers, est, max_rows))
     if meas is not None:
         parts.append(_measured_tables(report, meas, top))
     parts.append(_messages(report))
@@ -197,14 +200,14 @@ def _symbolic_dims(report: Report) -> str:
 
 def _cost(value: Optional[int], status: str, formula=None) -> Cell:
     """MACs/FLOPs as the text renderer shows them ('?' unknown, 'n/a' unsupported, blank 0, the
-    polynomial in symbolic dims)."""
-    return (escape(cost_cell(value, status, formula)), value)
+    polynomial in symbolic dims; escaped by :func:`_table`, as every number column is)."""
+    return (cost_cell(value, status, formula), value)
 
 
 def _exact(value) -> Cell:
     """An exact cost: an int (blank for 0), or a polynomial (its text; no value to sort by)."""
     if value is not None and not isinstance(value, int):
-        return (escape(str(value)), None)
+        return (str(value), None)
     return (si(value) if value else "", value)
 
 
@@ -277,9 +280,10 @@ def _est_share_cells(shares, key: str) -> List[Cell]:
     return [(text, r.seconds), (share, r.share if r.seconds else None)]
 
 
-def _blocks_table(report: Report, depth: int, est=None) -> str:
+def _blocks_table(report: Report, depth: int, est=None, max_rows: int = MAX_ROWS) -> str:
     t = report.totals
-    blocks = report.by_scope(depth)
+    every = report.by_scope(depth)
+    blocks, note = first_rows(every, max_rows, "blocks")
     header = [("#", "num"), ("block", "text"), ("repeated", "text"), ("layers", "num"),
               ("params", "num"), ("MACs", "num"), ("FLOPs", "num"), ("MACs share", "pct"),
               ("params share", "pct"), ("activations", "num"), ("weights", "num"), ("unknown", "num")]
@@ -298,8 +302,8 @@ def _blocks_table(report: Report, depth: int, est=None) -> str:
                      (binary_bytes(r.weight_bytes) if r.weight_bytes else "", r.weight_bytes),
                      (str(r.unknown) if r.unknown else "", r.unknown)]
                     + (_est_share_cells(shares, r.key) if est is not None else []))
-    title = f"Blocks at scope depth {depth} ({len(blocks)}, in graph order)"
-    return f"<h3>{escape(title)}</h3>" + _table("table-blocks", title, header, rows)
+    title = f"Blocks at scope depth {depth} ({len(every)}, in graph order)"
+    return f"<h3>{escape(title)}</h3>" + _table("table-blocks", title, header, rows, note)
 
 
 def _op_table(report: Report, est=None) -> str:
@@ -322,8 +326,9 @@ def _op_table(report: Report, est=None) -> str:
     return f"<h3>{escape(title)}</h3>" + _table("table-op-types", title, header, rows)
 
 
-def _layers_table(report: Report, all_layers: bool, est=None) -> str:
+def _layers_table(report: Report, all_layers: bool, est=None, max_rows: int = MAX_ROWS) -> str:
     shown, hidden = visible_layers(report, all_layers)
+    shown, first = first_rows(shown, max_rows, "layers" if all_layers or not hidden else "layers with a cost")
     header = [("#", "num"), ("layer", "text"), ("op", "text"), ("scope", "text"), ("output", "text"),
               ("params", "num"), ("MACs", "num"), ("FLOPs", "num"), ("bytes moved", "num"),
               ("FLOP/byte", "num"), ("status", "text")]
@@ -345,8 +350,8 @@ def _layers_table(report: Report, all_layers: bool, est=None) -> str:
                         _text(getattr(per_layer.get(layer.name), "bound", None) or "")] if est is not None else []))
     summary = f"All layers ({len(report.layers)}" + (
         f"; {hidden} zero-cost hidden)" if hidden else ")")
-    note = ("↳ marks a layer inside an If/Loop/Scan body; its cost is already in its parent's."
-            if any(layer.parent is not None for layer in shown) else "")
+    note = " ".join(n for n in (first, "↳ marks a layer inside an If/Loop/Scan body; its cost is already in "
+                                "its parent's." if any(layer.parent is not None for layer in shown) else "") if n)
     return (f'<details class="layers"><summary>{escape(summary)}</summary>'
             + _table("table-layers", summary, header, rows, note) + "</details>")
 

@@ -67,6 +67,20 @@ def test_every_row_when_they_fit_or_with_no_limit(report, fmt, max_rows):
     assert "The first" not in out
 
 
+def test_the_html_tables(report):
+    from onnxscore.render.html import to_html
+    from tests.render.test_html import Page
+
+    page = Page(to_html([report], max_rows=3))
+    assert page.texts("table-layers", "layer") == ["/blk0/MatMul", "/blk1/MatMul", "/blk2/MatMul"]
+    assert page.texts("table-blocks", "block") == ["blk0", "blk1", "blk2"]
+    assert len(page.tables["table-op-types"]["rows"]) == 1  # MatMul: op types are never cut
+    every = Page(to_html([report], max_rows=0))
+    assert len(every.tables["table-layers"]["rows"]) == len(every.tables["table-blocks"]["rows"]) == N
+    html = " ".join(to_html([report], max_rows=3).split())
+    assert "The first 3 of 7 layers (graph order)" in html and "The first 3 of 7 blocks (graph order)" in html
+
+
 def test_the_cli_option_and_the_machine_formats(tmp_path):
     path = tmp_path / "chain.onnx"
     path.write_bytes(chain().SerializeToString())
