@@ -572,10 +572,11 @@ def accuracy_table_options(fn):
 
 
 def _progress_bar():
-    """A rich progress bar on stderr when it is a terminal, else None (piped, in tests). It is
-    redrawn as models finish (at most ten times a second, as rich's refresh thread would), by
-    this thread: no refresh thread, so that the study's pool may start its workers as copies of
-    this process (see onnxscore.study._pool_context)."""
+    """A rich progress bar on stderr when it is a terminal, else None (piped, in tests), and a
+    ``track(label)`` that adds a row to it and returns its ``update(done, total)`` (analyzing,
+    then measuring). It is redrawn as models finish (at most ten times a second, as rich's
+    refresh thread would), by this thread: no refresh thread, so that the study's pool may
+    start its workers as copies of this process (see onnxscore.study._pool_context)."""
     if not sys.stderr.isatty():
         return None, None
     import time
@@ -583,18 +584,22 @@ def _progress_bar():
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    bar = Progress(TextColumn("analyzing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                    console=Console(stderr=True), transient=True, auto_refresh=False)
-    task = bar.add_task("analyzing", total=None)
     drawn = [-1.0]  # when last drawn
 
-    def update(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
-        if time.monotonic() - drawn[0] >= 0.1 or done == total:
-            bar.refresh()
-            drawn[0] = time.monotonic()
+    def track(label: str):
+        task = bar.add_task(label, total=None)
 
-    return bar, update
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+            if time.monotonic() - drawn[0] >= 0.1 or done == total:
+                bar.refresh()
+                drawn[0] = time.monotonic()
+
+        return update
+
+    return bar, track
 
 
 @main.command("rank")
@@ -697,19 +702,28 @@ def _rank(models, accuracy_file, name_column, accuracy_column, by, jobs, schedul
             raise
     else:
         profile = None
-    bar, update = _progress_bar()
+    bar, track = _progress_bar()
+    update = track("analyzing") if track is not None else None
+    measuring_update = []  # the "measuring" row, added when the measurements begin
 
     def progress(n: int, total: int) -> None:
         done[:] = [n, total]
         if update is not None:
             update(n, total)
 
+    def measured(n: int, total: int) -> None:
+        if track is not None:
+            if not measuring_update:
+                measuring_update.append(track("measuring"))
+            measuring_update[0](n, total)
+
     try:
         if bar is not None:
             bar.start()
         study = rank(models, accuracies, by=by, dims=parse_dims(dims), input_shapes=parse_input_shapes(input_shapes),
                      values=parse_values(values), alpha=alpha, beta=beta, gamma=gamma, jobs=jobs,
-                     scheduler=scheduler, cache=cache, progress=progress, device=profile, **(measuring or {}))
+                     scheduler=scheduler, cache=cache, progress=progress, device=profile, measured=measured,
+                     **(measuring or {}))
     finally:
         if bar is not None:
             bar.stop()

@@ -939,12 +939,16 @@ def _check_by(by: str, device, measure) -> None:
 
 
 def _measure_all(models: Sequence[_Model], ok: Sequence[int], args: tuple, runs: int, warmup: int,
-                 threads: Optional[int]) -> List[Optional[Dict[str, Any]]]:
+                 threads: Optional[int], progress: Optional[Progress] = None) -> List[Optional[Dict[str, Any]]]:
     """:func:`measure_figures` of the models ``ok`` (those analyzed), one after the other in this
-    process; None for the others."""
+    process; None for the others. ``progress(done, len(ok))`` after each."""
     out: List[Optional[Dict[str, Any]]] = [None] * len(models)
+    if progress is not None:
+        progress(0, len(ok))
     for n, i in enumerate(ok, 1):
         out[i] = measure_figures(models[i].path, *args, runs=runs, warmup=warmup, threads=threads)
+        if progress is not None:
+            progress(n, len(ok))
         if len(ok) > 1:  # what this analysis and its session left in cycles, before the next
             _collect_after(n)
     return out
@@ -970,7 +974,7 @@ def rank(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
          alpha: float = ALPHA, beta: float = BETA, gamma: float = GAMMA,
          jobs: Optional[int] = None, scheduler=None, cache=None,
          progress: Optional[Progress] = None, device=None, measure: bool = False, runs: int = 20,
-         warmup: int = 3, threads: Optional[int] = None) -> Study:
+         warmup: int = 3, threads: Optional[int] = None, measured: Optional[Progress] = None) -> Study:
     """Analyze every model and rank them: the NetScore paper's study of a model zoo.
 
     Parameters
@@ -1014,6 +1018,9 @@ def rank(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
         onnxruntime cannot run keeps its row, with ``latency_error``.
     runs, warmup, threads : int
         How each model is measured (with ``measure``).
+    measured : callable, optional
+        ``measured(done, total)``, called as models are measured (with ``measure``, once every
+        analysis has finished; ``total`` counts the models analyzed).
 
     Returns
     -------
@@ -1095,7 +1102,7 @@ def rank(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
     latencies = None
     if settings is not None:  # after every analysis, here, one at a time: nothing runs beside a timing
         latencies = _measure_all(models, [i for i in range(total) if figures[i] is not None],
-                                 (dims, input_shapes, values), runs, warmup, threads)
+                                 (dims, input_shapes, values), runs, warmup, threads, measured)
     return build_study(model_names(models), [m.path for m in models], figures, table_top1, cached,
                        [results[i]["error"] for i in range(total)],
                        [bool(results[i].get("internal")) for i in range(total)], unmatched,

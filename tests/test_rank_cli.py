@@ -237,13 +237,16 @@ def test_progress_bar_runs_no_thread(monkeypatch):
     """In a terminal the bar is redrawn by the study's thread as models finish: no refresh thread,
     so that the pool can fork its workers from the study's process."""
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    bar, update = _progress_bar()
+    bar, track = _progress_bar()
     before = threading.active_count()
     bar.start()
     try:
-        update(3, 10)
+        track("analyzing")(3, 10)
         assert threading.active_count() == before
         assert bar.tasks[0].completed == 3 and bar.tasks[0].total == 10
+        track("measuring")(1, 8)  # with --measure, a row of its own once the analyses are done
+        assert [(t.description, t.completed, t.total) for t in bar.tasks] == [("analyzing", 3, 10),
+                                                                              ("measuring", 1, 8)]
     finally:
         bar.stop()
 

@@ -973,7 +973,10 @@ def test_measured_with_onnxruntime_and_a_model_it_cannot_run(tmp_path):
     folder, _ = make_device_zoo(tmp_path)
     write_unrunnable(tmp_path / "dzoo" / "odd.onnx")
     (tmp_path / "dzoo" / "zz_broken.onnx").write_bytes(b"not an onnx model")
-    found = onnxscore.rank(folder, jobs=1, measure=True, runs=2, warmup=1, threads=1, by="latency")
+    measured = []
+    found = onnxscore.rank(folder, jobs=1, measure=True, runs=2, warmup=1, threads=1, by="latency",
+                           measured=lambda n, total: measured.append((n, total)))
+    assert measured == [(0, 4), (1, 4), (2, 4), (3, 4), (4, 4)]  # a, b, c and odd: the 4 models analyzed
     rows = {r.model: r for r in found.rows}
     for name in ("a", "b", "c"):  # times are never checked: only that they are there
         assert rows[name].latency_ms > 0 and rows[name].latency_p90_ms >= rows[name].latency_ms
