@@ -147,9 +147,13 @@ class Cache:
         self._retry(lambda: self.db.execute(
             "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT NOT NULL, "
             "created REAL NOT NULL)"))
-        self._retry(lambda: self.db.execute(
-            "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, stamp TEXT NOT NULL, "
-            "sha256 TEXT NOT NULL)"))
+        try:  # the digests remembered are a shortcut: a cache that cannot hold them still serves
+            self._retry(lambda: self.db.execute(
+                "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, stamp TEXT NOT NULL, "
+                "sha256 TEXT NOT NULL)"))
+            self._remember = True
+        except sqlite3.OperationalError:  # (a read-only database made by an older onnxscore)
+            self._remember = False
 
     @staticmethod
     def _retry(fn, attempts: int = 50):
@@ -192,8 +196,10 @@ class Cache:
         it changed within :data:`RACY_SECONDS`). Files are known by their absolute path."""
         cwd = os.getcwd()
         where = [os.path.normpath(os.path.join(cwd, p)) for p in paths]
-        known = {path: (stamp, digest) for path, stamp, digest in
-                 self._select("SELECT path, stamp, sha256 FROM digests WHERE path IN (%s)", where)}
+        known = {}
+        if self._remember:
+            known = {path: (stamp, digest) for path, stamp, digest in
+                     self._select("SELECT path, stamp, sha256 FROM digests WHERE path IN (%s)", where)}
         out: List[Optional[str]] = []
         learned = []
         recent = (time.time() - RACY_SECONDS) * 1e9
@@ -214,10 +220,13 @@ class Cache:
                 known[full] = (stamp, digest)  # (a path given twice is hashed once)
                 if max(st.st_mtime_ns, st.st_ctime_ns) < recent:
                     learned.append((full, stamp, digest))
-        if learned:
-            with self.batch():  # one commit
-                self.db.executemany("INSERT OR REPLACE INTO digests (path, stamp, sha256) VALUES (?, ?, ?)",
-                                    learned)
+        if learned and self._remember:
+            try:
+                with self.batch():  # one commit
+                    self.db.executemany("INSERT OR REPLACE INTO digests (path, stamp, sha256) VALUES (?, ?, ?)",
+                                        learned)
+            except sqlite3.OperationalError:  # read-only: hashed again next time
+                self._remember = False
         return out
 
     def put(self, key: str, value: Any) -> None:

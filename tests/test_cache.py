@@ -144,3 +144,23 @@ def test_figures_keys_with_a_cache_are_the_keys_without(tmp_path, monkeypatch):
     assert C.figures_keys(paths, *args, cache=c) == C.figures_keys(paths, *args) \
         == C.figures_keys(paths, *args, cache=c)  # (the second, from what the first remembered)
     assert C.figures_key(paths[0], *args, cache=c) == C.figures_keys(paths, *args)[0]
+
+
+def test_a_read_only_cache_serves_without_remembering_digests(tmp_path, monkeypatch):
+    """A cache made before digests were remembered, opened read-only (a shared or restored
+    folder): its results are found, the files hashed each time, no error."""
+    monkeypatch.setattr(C, "RACY_SECONDS", -3600.0)
+    old = sqlite3.connect(str(tmp_path / "results.sqlite"), isolation_level=None)
+    old.execute("PRAGMA journal_mode = WAL")
+    old.execute("CREATE TABLE results (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)")
+    old.execute("INSERT INTO results VALUES ('k', '{\"a\": 1}', 0)")
+    old.close()
+    real = sqlite3.connect
+    monkeypatch.setattr(C.sqlite3, "connect", lambda path, **kw: real(f"file:{path}?mode=ro", uri=True, **kw))
+    read = _counting_digest(monkeypatch)
+    (tmp_path / "m.onnx").write_bytes(b"model")
+    c = Cache(str(tmp_path))
+    assert c.get_many(["k"]) == {"k": {"a": 1}}
+    for _ in range(2):
+        assert c.digests([str(tmp_path / "m.onnx")]) == [hashlib.sha256(b"model").hexdigest()]
+    assert len(read) == 2  # nothing remembered
