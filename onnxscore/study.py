@@ -63,7 +63,7 @@ from dataclasses import dataclass
 from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple,
                     Union)
 
-from onnxscore.cache import Cache, figures_key, figures_keys, usable_hit
+from onnxscore.cache import Cache, figures_keys, usable_hit
 from onnxscore.errors import OnnxScoreError, UsageError
 from onnxscore.netscore import ALPHA, BETA, GAMMA, netscore
 
@@ -830,8 +830,7 @@ class Study:
         ``device`` is None, or the profile of the rows' ``est_latency_ms``; ``measure`` is None,
         or how the rows' ``latency_ms`` were measured (onnxruntime's version, provider, runs,
         warmup, threads)."""
-        costs = PARETO_COSTS + ((EST_LATENCY,) if self.device is not None else ()) \
-            + ((LATENCY,) if self.measure is not None else ())
+        costs = pareto_costs(self.device, self.measure)
         return {"schema": SCHEMA, "by": self.by, "alpha": float(self.alpha), "beta": float(self.beta),
                 "gamma": float(self.gamma), "device": dict(self.device) if self.device is not None else None,
                 "measure": dict(self.measure) if self.measure is not None else None,
@@ -842,6 +841,12 @@ class Study:
                 "missing_accuracy": list(self.missing_accuracy),
                 "unmatched_accuracy": list(self.unmatched_accuracy),
                 "counts": dict(self.counts)}
+
+
+def pareto_costs(device, measure) -> Tuple[str, ...]:
+    """The costs a study has a Pareto front against: MACs and parameters; the estimated latency
+    with a ``device``, the measured one with ``measure``."""
+    return PARETO_COSTS + ((EST_LATENCY,) if device is not None else ()) + ((LATENCY,) if measure is not None else ())
 
 
 def _pair_key(a: str, b: str) -> str:
@@ -888,8 +893,7 @@ def build_study(names: Sequence[str], paths: Sequence[str], figures: Sequence[Op
                         else {k: latencies[i].get(k) for k in NOT_MEASURED})})
     ok = [i for i in range(n) if figures[i] is not None]
     ranks = {m: competition_ranks({i: base[i][m] for i in ok if base[i][m] is not None}) for m in METRICS}
-    costs = PARETO_COSTS + ((EST_LATENCY,) if device is not None else ()) \
-        + ((LATENCY,) if measure is not None else ())
+    costs = pareto_costs(device, measure)
     attr = {c: c for c in COSTS + METRICS}
     attr[EST_LATENCY], attr[LATENCY] = "est_latency_ms", "latency_ms"
     fronts = {}
