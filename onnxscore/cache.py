@@ -149,7 +149,7 @@ class Cache:
             "created REAL NOT NULL)"))
         try:  # the digests remembered are a shortcut: a cache that cannot hold them still serves
             self._retry(lambda: self.db.execute(
-                "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, stamp TEXT NOT NULL, "
+                "CREATE TABLE IF NOT EXISTS digests (path BLOB PRIMARY KEY, stamp TEXT NOT NULL, "
                 "sha256 TEXT NOT NULL)"))
             self._remember = True
         except sqlite3.OperationalError:  # (a read-only database made by an older onnxscore)
@@ -193,9 +193,10 @@ class Cache:
     def digests(self, paths: Sequence[str]) -> List[Optional[str]]:
         """The SHA-256 of each file (None when it cannot be read): remembered from an earlier
         call while the file's stat is unchanged, else read and hashed (and remembered, unless
-        it changed within :data:`RACY_SECONDS`). Files are known by their absolute path."""
+        it changed within :data:`RACY_SECONDS`). Files are known by their absolute path, as
+        bytes (a file name need not be UTF-8)."""
         cwd = os.getcwd()
-        where = [os.path.normpath(os.path.join(cwd, p)) for p in paths]
+        where = [os.fsencode(os.path.normpath(os.path.join(cwd, p))) for p in paths]
         known = {}
         if self._remember:
             known = {path: (stamp, digest) for path, stamp, digest in

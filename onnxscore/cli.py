@@ -216,9 +216,14 @@ def terminal_width(output: Optional[str]) -> Optional[int]:
 
 
 def _emit(text: Union[str, bytes], output: Optional[str]) -> None:
+    """Write a rendered report (a model's path that is not UTF-8 shown as ``\\xff``)."""
+    if not isinstance(text, bytes):
+        from onnxscore.render.units import utf8
+
+        text = utf8(text)
     if output:
         with open(output, "wb") as f:
-            f.write(text if isinstance(text, bytes) else text.encode())
+            f.write(text)
     else:
         click.echo(text, nl=False)  # (bytes to the binary stream)
 

@@ -66,6 +66,7 @@ from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequ
 from onnxscore.cache import Cache, figures_keys, usable_hit
 from onnxscore.errors import OnnxScoreError, UsageError
 from onnxscore.netscore import ALPHA, BETA, GAMMA, netscore
+from onnxscore.render.units import printable
 
 SCHEMA = "onnxscore.study/1"
 METRICS = ("netscore", "top1", "info_density")  # the paper's three; higher is better
@@ -843,6 +844,11 @@ class Study:
                 "counts": dict(self.counts)}
 
 
+def _shown(value):
+    """A row's text as every format can write it (a path that is not UTF-8: ``\\xff``)."""
+    return printable(value) if isinstance(value, str) else value
+
+
 def pareto_costs(device, measure) -> Tuple[str, ...]:
     """The costs a study has a Pareto front against: MACs and parameters; the estimated latency
     with a ``device``, the measured one with ``measure``."""
@@ -883,14 +889,15 @@ def build_study(names: Sequence[str], paths: Sequence[str], figures: Sequence[Op
                 unknown = int(f.get("latency_unknown") or 0)
                 layers = len(f.get("layers") or ())
                 est = None if layers and unknown >= layers else float(f["latency_ms"])
-        base.append({"model": names[i], "path": _norm(paths[i]), "top1": top1, "accuracy_source": source,
+        base.append({"model": _shown(names[i]), "path": _shown(_norm(paths[i])), "top1": top1,
+                     "accuracy_source": source,
                      "params": f["params"] if f else None, "macs": f["macs"] if f else None,
                      "flops": f["flops"] if f else None, "weight_bytes": f["weight_bytes"] if f else None,
                      "complete": bool(f["complete"]) if f else None, "info_density": density,
-                     "netscore": value, "cached": bool(cached[i]) and f is not None, "error": errors[i],
+                     "netscore": value, "cached": bool(cached[i]) and f is not None, "error": _shown(errors[i]),
                      "internal": bool(internal[i]), "est_latency_ms": est, "est_latency_unknown": unknown,
                      **(NOT_MEASURED if measure is None or latencies[i] is None or f is None
-                        else {k: latencies[i].get(k) for k in NOT_MEASURED})})
+                        else {k: _shown(latencies[i].get(k)) for k in NOT_MEASURED})})
     ok = [i for i in range(n) if figures[i] is not None]
     ranks = {m: competition_ranks({i: base[i][m] for i in ok if base[i][m] is not None}) for m in METRICS}
     costs = pareto_costs(device, measure)

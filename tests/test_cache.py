@@ -164,3 +164,27 @@ def test_a_read_only_cache_serves_without_remembering_digests(tmp_path, monkeypa
     for _ in range(2):
         assert c.digests([str(tmp_path / "m.onnx")]) == [hashlib.sha256(b"model").hexdigest()]
     assert len(read) == 2  # nothing remembered
+
+
+def test_a_file_name_that_is_not_utf8_is_remembered_by_its_bytes(tmp_path, monkeypatch):
+    monkeypatch.setattr(C, "RACY_SECONDS", -3600.0)
+    read = _counting_digest(monkeypatch)
+    odd = os.fsdecode(os.fsencode(str(tmp_path)) + b"/odd\xff.onnx")  # (Linux: a name is bytes)
+    with open(odd, "wb") as f:
+        f.write(b"model")
+    c = Cache(str(tmp_path / "cache"))
+    for _ in range(2):
+        assert c.digests([odd]) == [hashlib.sha256(b"model").hexdigest()]
+    assert read == [odd]  # hashed once, then remembered
+    assert c.db.execute("SELECT path FROM digests").fetchall() == [(os.fsencode(odd),)]
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("plain ünïcode", "plain ünïcode"),
+    (os.fsdecode(b"odd\xff.onnx"), "odd\\xff.onnx"),  # an undecodable byte of a file name
+    ("lone \ud800", "lone \\xed\\xa0\\x80"),  # a surrogate no byte made: its UTF-8 bytes
+])
+def test_printable(text, shown):
+    from onnxscore.render.units import printable, utf8
+
+    assert printable(text) == shown and utf8(text) == shown.encode()

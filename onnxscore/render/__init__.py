@@ -46,7 +46,9 @@ def render_bytes(reports, fmt: str = "text", **options) -> bytes:
         from onnxscore.render.tables import to_json_bytes
 
         return to_json_bytes(reports, **options)
-    return render(reports, fmt, **options).encode()
+    from onnxscore.render.units import utf8
+
+    return utf8(render(reports, fmt, **options))  # (a model's path that is not UTF-8, as \\xff)
 
 
 __all__ = ["render", "render_bytes", "to_text", "to_json", "to_json_bytes", "to_csv", "to_markdown", "FORMATS",

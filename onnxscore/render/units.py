@@ -7,6 +7,29 @@ _SI = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
 _BIN = ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"))
 
 
+def printable(text: str) -> str:
+    """``text`` as UTF-8 can hold it: the bytes of a file name that is not UTF-8 (which Python
+    carries as lone surrogates, see ``os.fsdecode``) written ``\\xff``; any other text as it is."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that no undecodable byte made
+        raw = text.encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def utf8(text: str) -> bytes:
+    """``text`` encoded, :func:`printable` first when it holds what UTF-8 cannot."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return printable(text).encode("utf-8")
+
+
 def si(n: Optional[float], digits: int = 3) -> str:
     """1234567 -> '1.23 M'; None (unknown) -> '?'."""
     if n is None:
