@@ -28,6 +28,7 @@ import time
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence
 
 from onnxscore import __version__
+from onnxscore.files import open_regular
 
 SCHEMA = 1
 
@@ -45,9 +46,10 @@ def default_dir() -> str:
 
 
 def file_digest(path: str, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file, read in chunks (unbuffered: a small model is one read)."""
+    """SHA-256 of a file, read in chunks (unbuffered: a small model is one read); a regular
+    file only (:func:`onnxscore.files.open_regular`: OSError otherwise)."""
     h = hashlib.sha256()
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    fd = open_regular(path)
     try:
         while True:
             block = os.read(fd, chunk)

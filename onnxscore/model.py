@@ -16,6 +16,7 @@ from onnx import ModelProto, TensorProto
 
 from onnxscore import kvcache
 from onnxscore.errors import GraphError, ModelLoadError, UsageError
+from onnxscore.files import NotARegularFile, open_regular
 from onnxscore.inference import _short, infer_shapes  # ONNX's inference, contained in a child
 
 
@@ -63,8 +64,10 @@ def _read_file(path: str) -> bytes:
     if os.path.isdir(path):
         raise ModelLoadError(f"{path}: is a directory, not an ONNX file")
     try:
-        with open(path, "rb") as f:
+        with os.fdopen(open_regular(path), "rb") as f:
             return f.read()
+    except NotARegularFile as e:
+        raise ModelLoadError(f"{path}: {e}, not an ONNX file") from None
     except OSError as e:
         raise ModelLoadError(f"{path}: cannot read ({e.strerror or e})") from None
 

@@ -59,6 +59,26 @@ def test_missing_file_and_directory(tmp_path):
         onnxscore.analyze(str(tmp_path))
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_fifo_or_a_device_is_refused_not_read(tmp_path):
+    """A FIFO named *.onnx with no writer would block the read forever, /dev/zero never end it:
+    one line naming the kind of file, exit 2, before a byte is read (in a process of its own,
+    with a deadline, so that a regression fails instead of hanging the suite)."""
+    import subprocess
+    import sys
+
+    os.mkfifo(tmp_path / "pipe.onnx")
+    cases = [("pipe.onnx", "a FIFO")]
+    if os.path.exists("/dev/zero"):
+        os.symlink("/dev/zero", tmp_path / "zero.onnx")
+        cases.append(("zero.onnx", "a character device"))
+    for name, kind in cases:
+        done = subprocess.run([sys.executable, "-m", "onnxscore", "analyze", name], cwd=tmp_path, timeout=60,
+                              capture_output=True, text=True)
+        assert done.returncode == 2
+        assert done.stderr == f"onnxscore: error: {name}: not a regular file ({kind}), not an ONNX file\n"
+
+
 def test_cycle_is_rejected():
     nodes = [helper.make_node("Relu", ["b"], ["a"], name="r1"), helper.make_node("Relu", ["a"], ["b"], name="r2")]
     g = helper.make_graph(nodes, "g", [], [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1])])

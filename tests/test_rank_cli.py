@@ -569,3 +569,17 @@ def test_a_file_name_that_is_not_utf8(tmp_path, monkeypatch):
         assert res.exit_code == 0 and "odd\\xff.onnx" in res.stdout, fmt
     res = CliRunner().invoke(main, ["analyze", odd, "--format", "json"])  # the name exact, as JSON escapes it
     assert res.exit_code == 0 and os.fsencode(json.loads(res.stdout)["model"]["path"]).endswith(b"/odd\xff.onnx")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_fifo_in_the_zoo_is_a_failed_row_not_a_hang(tmp_path):
+    """(In a process of its own, with a deadline: a regression fails instead of hanging.)"""
+    write_model(tmp_path / "zoo" / "a.onnx", 900, 1, 80)
+    os.mkfifo(tmp_path / "zoo" / "pipe.onnx")
+    for options in (["--cache-dir", str(tmp_path / "c")], ["--no-cache"]):
+        done = subprocess.run([sys.executable, "-m", "onnxscore", "rank", "zoo", "--jobs", "1", "--format", "json",
+                               *options], cwd=tmp_path, timeout=120, capture_output=True, text=True)
+        assert done.returncode == 2
+        rows = {r["model"]: r for r in json.loads(done.stdout)["rows"]}
+        assert rows["a"]["error"] is None
+        assert rows["pipe"]["error"] == "zoo/pipe.onnx: not a regular file (a FIFO), not an ONNX file"
