@@ -29,7 +29,10 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command ended by Ct
 
 
 def _fail(message: str) -> None:
-    click.echo(f"onnxscore: error: {message}", err=True)
+    """One line on stderr, whatever the message holds (a file name with a newline, say)."""
+    from onnxscore.render.units import printable
+
+    click.echo(f"onnxscore: error: {printable(message)}", err=True)
 
 
 def shape_options(fn):

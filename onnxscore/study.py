@@ -323,14 +323,18 @@ def analyze_figures(path: str, dims: Mapping[str, int], input_shapes: Mapping[st
         figures, _ = figures_for(path, dims, input_shapes, None, values, device)
         return {"figures": figures.to_dict(), "error": None, "internal": False}
     except OnnxScoreError as e:
-        return {"figures": None, "error": _first_line(str(e)) or type(e).__name__, "internal": False}
+        return {"figures": None, "error": _first_line(str(e), path) or type(e).__name__, "internal": False}
     except Exception as e:  # noqa: BLE001 - a bug of onnxscore: the row says so, the study goes on
         return {"figures": None, "internal": True,
-                "error": f"{path}: internal error (a bug in onnxscore, not in the model): "
-                         f"{type(e).__name__}: {_first_line(str(e))}"}
+                "error": f"{printable(path)}: internal error (a bug in onnxscore, not in the model): "
+                         f"{type(e).__name__}: {_first_line(str(e), path)}"}
 
 
-def _first_line(text: str) -> str:
+def _first_line(text: str, path: Optional[str] = None) -> str:
+    """The first line of a message; ``path`` in it written on one line first (a file name may
+    hold a newline), so that the line still names the file."""
+    if path:
+        text = text.replace(path, printable(path))
     return text.strip().splitlines()[0] if text.strip() else ""
 
 
@@ -354,11 +358,12 @@ def measure_figures(path: str, dims: Mapping[str, int], input_shapes: Mapping[st
         latency, _ = measure_latency(path, report, runs=runs, warmup=warmup, threads=threads)
         return {"latency_ms": latency.p50 * 1e3, "latency_p90_ms": latency.p90 * 1e3, "latency_error": None}
     except OnnxScoreError as e:
-        error = _first_line(str(e)) or type(e).__name__
+        error = _first_line(str(e), path) or type(e).__name__
     except Exception as e:  # noqa: BLE001 - a bug of onnxscore: the row says so, the study goes on
         error = (f"internal error while measuring (a bug in onnxscore, not in the model): "
-                 f"{type(e).__name__}: {_first_line(str(e))}")
-    return dict(NOT_MEASURED, latency_error=error if error.startswith(path) else f"{path}: {error}")
+                 f"{type(e).__name__}: {_first_line(str(e), path)}")
+    shown = printable(path)
+    return dict(NOT_MEASURED, latency_error=error if error.startswith(shown) else f"{shown}: {error}")
 
 
 # the key ``onnxscore check`` caches a model's figures under: either command's results serve the other

@@ -179,12 +179,13 @@ def test_a_file_name_that_is_not_utf8_is_remembered_by_its_bytes(tmp_path, monke
     assert c.db.execute("SELECT path FROM digests").fetchall() == [(os.fsencode(odd),)]
 
 
-@pytest.mark.parametrize("text, shown", [
-    ("plain ünïcode", "plain ünïcode"),
-    (os.fsdecode(b"odd\xff.onnx"), "odd\\xff.onnx"),  # an undecodable byte of a file name
-    ("lone \ud800", "lone \\xed\\xa0\\x80"),  # a surrogate no byte made: its UTF-8 bytes
+@pytest.mark.parametrize("text, shown, written", [
+    ("plain ünïcode", "plain ünïcode", "plain ünïcode"),
+    (os.fsdecode(b"odd\xff.onnx"), "odd\\xff.onnx", "odd\\xff.onnx"),  # an undecodable byte of a file name
+    ("lone \ud800", "lone \\xed\\xa0\\x80", "lone \\xed\\xa0\\x80"),  # a surrogate no byte made: its UTF-8
+    ("a\nb\tc\x1b[31m", "a\\nb\\tc\\x1b[31m", "a\nb\tc\x1b[31m"),  # one line; a document keeps its lines
 ])
-def test_printable(text, shown):
+def test_printable_names_and_utf8_documents(text, shown, written):
     from onnxscore.render.units import printable, utf8
 
-    assert printable(text) == shown and utf8(text) == shown.encode()
+    assert printable(text) == shown and utf8(text) == written.encode()

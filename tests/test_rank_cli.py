@@ -583,3 +583,15 @@ def test_a_fifo_in_the_zoo_is_a_failed_row_not_a_hang(tmp_path):
         rows = {r["model"]: r for r in json.loads(done.stdout)["rows"]}
         assert rows["a"]["error"] is None
         assert rows["pipe"]["error"] == "zoo/pipe.onnx: not a regular file (a FIFO), not an ONNX file"
+
+
+def test_a_newline_in_a_file_name_keeps_every_message_on_one_line(tmp_path):
+    zoo = tmp_path / "zoo"
+    write_model(zoo / "a\nb.onnx", 900, 1, 80)
+    (zoo / "bad\nx.onnx").write_bytes(b"not an onnx model")
+    res = rank(str(zoo), "--jobs", "1", "--no-cache", "--format", "json")
+    assert res.exit_code == 2 and sorted(r["model"] for r in json.loads(res.stdout)["rows"]) == ["a\\nb", "bad\\nx"]
+    errors = [line for line in res.stderr.splitlines() if line.startswith("onnxscore: error:")]
+    assert len(errors) == 1 and "bad\\nx.onnx: not an ONNX model" in errors[0]
+    res = CliRunner().invoke(main, ["analyze", str(zoo / "bad\nx.onnx")])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1 and "bad\\nx.onnx" in res.stderr

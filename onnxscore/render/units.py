@@ -8,8 +8,22 @@ _BIN = ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"))
 
 
 def printable(text: str) -> str:
-    """``text`` as UTF-8 can hold it: the bytes of a file name that is not UTF-8 (which Python
-    carries as lone surrogates, see ``os.fsdecode``) written ``\\xff``; any other text as it is."""
+    """``text`` on one line, as UTF-8 can hold it: a name or a message. The bytes of a file name
+    that is not UTF-8 (which Python carries as lone surrogates, see ``os.fsdecode``) read
+    ``\\xff``; control characters are escaped (``\\n``, ``\\x1b``: a newline in a file name does
+    not break a line, an escape sequence does not reach the terminal)."""
+    return _encodable(text).translate(_CONTROLS)
+
+
+def utf8(text: str) -> bytes:
+    """A document (lines and all) encoded; the bytes of a name that is not UTF-8 as ``\\xff``."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _encodable(text).encode("utf-8")
+
+
+def _encodable(text: str) -> str:
     try:
         text.encode("utf-8")
         return text
@@ -22,12 +36,8 @@ def printable(text: str) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
-def utf8(text: str) -> bytes:
-    """``text`` encoded, :func:`printable` first when it holds what UTF-8 cannot."""
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return printable(text).encode("utf-8")
+_CONTROLS = {i: f"\\x{i:02x}" for i in (*range(32), 127)}
+_CONTROLS.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
 
 
 def si(n: Optional[float], digits: int = 3) -> str:
