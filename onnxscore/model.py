@@ -58,6 +58,12 @@ def read_model(path: Union[str, os.PathLike]) -> ModelProto:
     return model
 
 
+# The largest serialized protobuf message (2**31 - 1 bytes; onnxruntime's docs, "Working with
+# Large Models": "The maximum size of a protobuf file is 2GB"): no ONNX file is larger, so a larger
+# file is refused before it is read (reading a 20 GB file to find that out needs 20 GB).
+MAX_PROTOBUF_BYTES = 2**31 - 1
+
+
 def _read_file(path: str) -> bytes:
     if not os.path.exists(path):
         raise ModelLoadError(f"{path}: no such file")
@@ -65,6 +71,10 @@ def _read_file(path: str) -> bytes:
         raise ModelLoadError(f"{path}: is a directory, not an ONNX file")
     try:
         with os.fdopen(open_regular(path), "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_PROTOBUF_BYTES:
+                raise ModelLoadError(f"{path}: {size:,} bytes, more than a protobuf can hold (2 GiB): not an ONNX "
+                                     "file (a model that large keeps its weights as external data)")
             return f.read()
     except NotARegularFile as e:
         raise ModelLoadError(f"{path}: {e}, not an ONNX file") from None

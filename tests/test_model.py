@@ -79,6 +79,16 @@ def test_a_fifo_or_a_device_is_refused_not_read(tmp_path):
         assert done.stderr == f"onnxscore: error: {name}: not a regular file ({kind}), not an ONNX file\n"
 
 
+def test_a_file_larger_than_a_protobuf_is_refused_before_it_is_read(tmp_path):
+    # 2**31 bytes (sparse: no disk used) is one more than a protobuf message can be: not ONNX,
+    # said from its size (reading it whole first took 3.2 GB of memory for a 3 GB file)
+    big = tmp_path / "big.onnx"
+    with open(big, "wb") as f:
+        f.truncate(2**31)
+    with pytest.raises(ModelLoadError, match=r"big.onnx: 2,147,483,648 bytes, more than a protobuf can hold"):
+        onnxscore.analyze(str(big))
+
+
 def test_cycle_is_rejected():
     nodes = [helper.make_node("Relu", ["b"], ["a"], name="r1"), helper.make_node("Relu", ["a"], ["b"], name="r2")]
     g = helper.make_graph(nodes, "g", [], [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1])])
