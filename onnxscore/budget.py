@@ -25,6 +25,7 @@ machine, so CI stays deterministic. ``device = "local"`` (this machine, measured
 """
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import os
@@ -429,10 +430,15 @@ def write_baseline(path: str, models: Mapping[str, Figures]) -> None:
     """Stable, diff-friendly JSON: sorted keys, one figure per line, raw integers."""
     data = {"schema": BASELINE_SCHEMA, "models": {k: models[k].to_dict() for k in sorted(models)}}
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except OSError as e:  # no such folder, no permission, a full disk: said, not a bug of ours
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise ConfigError(f"{path}: cannot write the baseline ({e.strerror or e})") from None
 
 
 def read_accuracy_file(path: str) -> Dict[str, float]:

@@ -7,6 +7,7 @@ interrupted (Ctrl-C), with one line on stderr.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import json
@@ -225,10 +226,20 @@ def _emit(text: Union[str, bytes], output: Optional[str]) -> None:
 
         text = utf8(text)
     if output:
-        with open(output, "wb") as f:
+        with _writing(output), open(output, "wb") as f:
             f.write(text)
     else:
         click.echo(text, nl=False)  # (bytes to the binary stream)
+
+
+@contextlib.contextmanager
+def _writing(path: str):
+    """An output file that cannot be written (no such folder, no permission, a full disk) is a
+    bad option, said in one line (exit 2), not a bug of ours."""
+    try:
+        yield
+    except OSError as e:
+        raise UsageError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
 def depth_option(fn):
@@ -330,7 +341,8 @@ def analyze(models, dims, input_shapes, values, accuracy, alpha, beta, gamma, fm
                               max_rows=max_rows), html)
             if plot:
                 from onnxscore.render.plot import to_png
-                to_png(reports, plot, depth=depth, top=top, estimates=estimates, measurements=measurements)
+                with _writing(plot):
+                    to_png(reports, plot, depth=depth, top=top, estimates=estimates, measurements=measurements)
         except OnnxScoreError as e:
             _fail(str(e))
             sys.exit(EXIT_BAD_INPUT)
@@ -750,7 +762,8 @@ def _rank(models, accuracy_file, name_column, accuracy_column, by, jobs, schedul
         _emit(to_html(data), html)
     if plot:
         from onnxscore.render.study_figures import plot_png
-        plot_png(data, plot)
+        with _writing(plot):
+            plot_png(data, plot)
     if any(row.internal for row in study.failed):
         return EXIT_INTERNAL
     return EXIT_BAD_INPUT if study.failed or not_measured(data) else EXIT_OK

@@ -172,6 +172,21 @@ def test_an_interrupt_while_the_cli_is_imported(monkeypatch, capsys):
     assert e.value.code == 130 and capsys.readouterr().err == "onnxscore: interrupted\n"
 
 
+@pytest.mark.parametrize("args, what", [
+    (["analyze", "{m}", "-o", "{d}/r.json", "--format", "json"], "r.json: cannot write"),
+    (["analyze", "{m}", "--html", "{d}/r.html", "--format", "json"], "r.html: cannot write"),
+    (["hotspots", "{m}", "-o", "{d}/h.txt"], "h.txt: cannot write"),
+    (["compare", "{m}", "{m}", "-o", "{d}/c.md"], "c.md: cannot write"),
+    (["check", "{m}", "--no-cache", "--baseline", "{d}/b.json", "--update-baseline"], "b.json: cannot write the baseline"),
+])
+def test_an_output_that_cannot_be_written_is_bad_input_not_a_bug(conv_path, tmp_path, args, what):
+    # a folder that does not exist: one line that names the file, exit 2 (it was exit 3, "a bug")
+    missing = str(tmp_path / "no" / "such" / "folder")
+    res = CliRunner().invoke(main, [a.format(m=conv_path, d=missing) for a in args])
+    assert res.exit_code == 2, res.output
+    assert res.stderr == f"onnxscore: error: {missing}/{what} (No such file or directory)\n"
+
+
 def test_text_uses_the_terminal_width(monkeypatch, tmp_path):
     # a terminal of 160 columns gets 160; piped or written to a file, 80 (never under 80)
     import os
