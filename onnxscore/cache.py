@@ -28,6 +28,7 @@ import time
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence
 
 from onnxscore import __version__
+from onnxscore.errors import OnnxScoreError
 from onnxscore.files import open_regular
 
 SCHEMA = 1
@@ -36,6 +37,10 @@ SCHEMA = 1
 KEYS_PER_QUERY = 500
 # A file changed this recently when hashed has its digest computed again next time (see above).
 RACY_SECONDS = 2.0
+
+
+class CacheError(OnnxScoreError):
+    """The result cache's folder or file cannot be used (said in one line)."""
 
 
 def default_dir() -> str:
@@ -136,19 +141,26 @@ class Cache:
     """``get(key)`` / ``put(key, value)`` of JSON values in one SQLite file."""
 
     def __init__(self, folder: Optional[str] = None, timeout: float = 60.0):
+        """Open (or create) the cache in ``folder``. :class:`CacheError`, one line, when it
+        cannot be: the folder cannot be made, or its file is not a SQLite database."""
         self.folder = folder or default_dir()
-        os.makedirs(self.folder, exist_ok=True)
         self.path = os.path.join(self.folder, "results.sqlite")
-        self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-        self.db.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
-        self._retry(lambda: self.db.execute("PRAGMA journal_mode = WAL"))
-        # a commit without fsync: in WAL mode the file stays consistent through a crash of any
-        # process; a power cut may lose the last results, which a cache can afford (a study
-        # writes a row a model: an fsync each cost a millisecond a model)
-        self.db.execute("PRAGMA synchronous = NORMAL")
-        self._retry(lambda: self.db.execute(
-            "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT NOT NULL, "
-            "created REAL NOT NULL)"))
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            self.db.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
+            self._retry(lambda: self.db.execute("PRAGMA journal_mode = WAL"))
+            # a commit without fsync: in WAL mode the file stays consistent through a crash of any
+            # process; a power cut may lose the last results, which a cache can afford (a study
+            # writes a row a model: an fsync each cost a millisecond a model)
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self._retry(lambda: self.db.execute(
+                "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT NOT NULL, "
+                "created REAL NOT NULL)"))
+        except (OSError, sqlite3.DatabaseError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise CacheError(f"{self.folder}: cannot open the result cache ({reason}); --no-cache goes "
+                             "without it") from None
         try:  # the digests remembered are a shortcut: a cache that cannot hold them still serves
             self._retry(lambda: self.db.execute(
                 "CREATE TABLE IF NOT EXISTS digests (path BLOB PRIMARY KEY, stamp TEXT NOT NULL, "

@@ -189,3 +189,14 @@ def test_printable_names_and_utf8_documents(text, shown, written):
     from onnxscore.render.units import printable, utf8
 
     assert printable(text) == shown and utf8(text) == written.encode()
+
+
+def test_a_cache_that_cannot_be_opened_is_one_line(tmp_path):
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(C.CacheError, match=r"afile/sub: cannot open the result cache \(Not a directory\)"):
+        Cache(str(tmp_path / "afile" / "sub"))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "results.sqlite").write_bytes(b"not a SQLite database, only text " * 4)
+    with pytest.raises(C.CacheError, match=r"broken: cannot open the result cache \(file is not a database\); "
+                                           r"--no-cache goes without it"):
+        Cache(str(tmp_path / "broken"))

@@ -595,3 +595,12 @@ def test_a_newline_in_a_file_name_keeps_every_message_on_one_line(tmp_path):
     assert len(errors) == 1 and "bad\\nx.onnx: not an ONNX model" in errors[0]
     res = CliRunner().invoke(main, ["analyze", str(zoo / "bad\nx.onnx")])
     assert res.exit_code == 2 and res.stderr.count("\n") == 1 and "bad\\nx.onnx" in res.stderr
+
+
+def test_a_broken_cache_is_bad_input_not_a_bug(zoo, tmp_path):
+    folder, _ = zoo
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "results.sqlite").write_bytes(b"not a SQLite database, only text " * 4)
+    res = rank(folder, "--jobs", "1", "--cache-dir", str(tmp_path / "broken"))
+    assert res.exit_code == 2 and res.stderr == (f"onnxscore: error: {tmp_path / 'broken'}: cannot open the result "
+                                                 "cache (file is not a database); --no-cache goes without it\n")
