@@ -27,7 +27,7 @@ def _encodable(text: str) -> str:
     try:
         text.encode("utf-8")
         return text
-    except UnicodeEncodeError:
+    except UnicodeEncodeError:  # lone surrogates: written as the bytes they stand for, below
         pass
     try:
         raw = text.encode("utf-8", "surrogateescape")
