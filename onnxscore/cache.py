@@ -54,7 +54,7 @@ def file_digest(path: str, chunk: int = 1 << 20) -> str:
     """SHA-256 of a file, read in chunks (unbuffered: a small model is one read); a regular
     file only (:func:`onnxscore.files.open_regular`: OSError otherwise)."""
     h = hashlib.sha256()
-    fd = open_regular(path)
+    fd, _ = open_regular(path)
     try:
         while True:
             block = os.read(fd, chunk)

@@ -29,8 +29,7 @@ def find_config(start: str = ".") -> Optional[str]:
         if os.path.isfile(dotfile):
             return dotfile
         pyproject = os.path.join(folder, "pyproject.toml")
-        if os.path.isfile(pyproject) and "tool" in read_toml(pyproject) and \
-                "onnxscore" in read_toml(pyproject)["tool"]:
+        if os.path.isfile(pyproject) and "onnxscore" in read_toml(pyproject).get("tool", {}):  # (read once)
             return pyproject
         parent = os.path.dirname(folder)
         if parent == folder:

@@ -70,8 +70,9 @@ def _read_file(path: str) -> bytes:
     if os.path.isdir(path):
         raise ModelLoadError(f"{path}: is a directory, not an ONNX file")
     try:
-        with os.fdopen(open_regular(path), "rb") as f:
-            size = os.fstat(f.fileno()).st_size
+        fd, st = open_regular(path)
+        with os.fdopen(fd, "rb") as f:
+            size = st.st_size
             if size > MAX_PROTOBUF_BYTES:
                 raise ModelLoadError(f"{path}: {size:,} bytes, more than a protobuf can hold (2 GiB): not an ONNX "
                                      "file (a model that large keeps its weights as external data)")

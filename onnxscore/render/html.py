@@ -17,7 +17,7 @@ from onnxscore.render.plot import (BAND_COLOR, CUMULATIVE_COLOR, MACS_COLOR, MAX
 from onnxscore.render import MAX_ROWS
 from onnxscore.render.summary import cost_cell, first_rows, footer_lines, summary_rows, visible_layers
 from onnxscore.render.timing import EST_MS, EST_SHARE, est_cell, layer_estimates, ms, share_cells
-from onnxscore.render.units import binary_bytes, percent, shape, si
+from onnxscore.render.units import binary_bytes, cost_text, percent, shape, si
 from onnxscore.report import Report
 
 CHAR_W = 6.6  # average advance of a 12 px system-ui glyph, to fit labels without measuring text
@@ -206,9 +206,7 @@ def _cost(value: Optional[int], status: str, formula=None) -> Cell:
 
 def _exact(value) -> Cell:
     """An exact cost: an int (blank for 0), or a polynomial (its text; no value to sort by)."""
-    if value is not None and not isinstance(value, int):
-        return (str(value), None)
-    return (si(value) if value else "", value)
+    return (cost_text(value), value if isinstance(value, int) else None)
 
 
 def _rollup_cost(value: int, formula) -> Cell:

@@ -26,14 +26,13 @@ def utf8(text: str) -> bytes:
 def _encodable(text: str) -> str:
     try:
         text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:  # lone surrogates: written as the bytes they stand for, below
-        pass
-    try:
-        raw = text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:  # a surrogate that no undecodable byte made
-        raw = text.encode("utf-8", "surrogatepass")
-    return raw.decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # lone surrogates: written as the bytes they stand for
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a surrogate that no undecodable byte made
+            raw = text.encode("utf-8", "surrogatepass")
+        return raw.decode("utf-8", "backslashreplace")
+    return text
 
 
 _CONTROLS = {i: f"\\x{i:02x}" for i in (*range(32), 127)}
