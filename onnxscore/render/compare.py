@@ -12,7 +12,7 @@ from onnxscore.compare import MEASURES, AtLeast, Comparison, delta
 from onnxscore.poly import Poly
 from onnxscore.render.summary import NUMERIC, Section
 from onnxscore.render.tables import md_section
-from onnxscore.render.text import console_text, draw
+from onnxscore.render.text import console_text, show
 from onnxscore.render.units import Formula, binary_bytes, si
 
 LABELS = {"params": "params", "buffers": "buffers", "macs": "MACs", "flops": "FLOPs",
@@ -121,7 +121,7 @@ def to_text(c: Comparison, k: int = 10, width: Optional[int] = None, latency: Se
     def paint(console: Console) -> None:
         console.print(f"A: {c.a.model.path}\nB: {c.b.model.path}")
         for section in comparison_sections(c, k, latency):
-            console.print(draw(section))
+            show(console, section)
         for line in _unmatched(c):
             console.print(line)
 

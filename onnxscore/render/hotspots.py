@@ -10,7 +10,7 @@ from rich.console import Console
 
 from onnxscore.render.summary import _with_column, hotspot_section
 from onnxscore.render.tables import md_section
-from onnxscore.render.text import console_text, draw
+from onnxscore.render.text import console_text, show
 from onnxscore.report import Report
 
 EST = "est"  # --by est: rank by the roofline estimate (needs a device)
@@ -113,7 +113,10 @@ def render_hotspots(reports: Sequence[Report], fmt: str = "text", k: int = 10, b
             console.print(f"{r.model.path}")
             for line in lines:
                 console.print(line)
-            console.print(draw(s) if s else f"no layer has any {what}")
+            if s:
+                show(console, s)
+            else:
+                console.print(f"no layer has any {what}")
 
     return console_text(paint, width)
 

@@ -206,19 +206,19 @@ def to_text(study, width: Optional[int] = None) -> str:
     ``width``), at least :data:`BOTH_WIDTH` when the leaderboard has both an estimated and a
     measured latency column."""
     from onnxscore.render.summary import Section
-    from onnxscore.render.text import console_text, draw
+    from onnxscore.render.text import console_text, show
 
     data = _data(study)
     if device_name(data) and measured(data):
         width = max(width or 80, BOTH_WIDTH)
 
     def paint(console) -> None:
-        console.print(draw(Section(title(data), header(data), tuple(leaderboard_rows(data)), NUMERIC)))
+        show(console, Section(title(data), header(data), tuple(leaderboard_rows(data)), NUMERIC))
         for line in legend(data):
             console.print(line)
         console.print()
-        console.print(draw(Section(correlation_title(data), ("metrics", "Spearman ρ", "Kendall τ-b"),
-                                   tuple(correlation_rows(data)), frozenset({"Spearman ρ", "Kendall τ-b"}))))
+        show(console, Section(correlation_title(data), ("metrics", "Spearman ρ", "Kendall τ-b"),
+                              tuple(correlation_rows(data)), frozenset({"Spearman ρ", "Kendall τ-b"})))
         console.print(CORRELATION_NOTE)
         console.print()
         for line in notes(data):

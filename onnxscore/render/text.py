@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
 
-from rich import box
 from rich.cells import cell_len, chop_cells
 from rich.console import Console, ConsoleOptions, RenderResult
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
@@ -20,7 +20,7 @@ GAP = 2  # spaces between columns, as rich draws box.SIMPLE_HEAD with padding (0
 MOVED = "↓"  # in a cell whose formula is written under its row
 DETAIL = "output"  # its symbolic shapes move under the rows when moving the formulas is not enough
 NAME_FLOOR = 20  # the name column folds to this before shapes move
-NAME_LEAST = 12  # the name column is never narrower (as draw's min_width)
+NAME_LEAST = 12  # the name column is never narrower, unless its names all are
 LEAST = {"output": 10, "op": 12}  # after the name column, these fold if they must
 INDENT = 2  # the lines under a row start this far into the name column
 _BREAKS = (re.compile(r"(?<=[/, ])"), re.compile(r"(?<=[_.])|(?<=[a-z0-9])(?=[A-Z])"))  # paths, words
@@ -28,37 +28,85 @@ _SHAPE_BREAKS = (re.compile(r"(?<=[x, ])"), re.compile(r"(?<=_)"))  # 1x | seque
 
 
 def draw(section: Section):
-    """A Section as a rich table whose first column folds and takes the spare width; a Section
-    with polynomial cells (or a note) as a :class:`FormulaTable`."""
+    """A Section as a table whose first column folds and takes the spare width; a Section with
+    polynomial cells (or a note) as a :class:`FormulaTable`, any other as a :class:`PlainTable`."""
     if section.note or any(isinstance(cell, Formula) for row in section.rows for cell in row):
         return FormulaTable(section)
-    table = Table(title=Text(section.title), box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False,
-                  padding=(0, 1), collapse_padding=True)
-    name = 1 if section.header[0] == "#" else 0
-    for i, col in enumerate(section.header):
-        table.add_column(col, justify="right" if col in section.numeric else "left",
-                         ratio=1 if i == name else None, overflow="fold",
-                         no_wrap=col in section.numeric or col == "op",
-                         min_width=12 if i == name else None)
-    for row in section.rows:
-        table.add_row(*(Text(cell) for cell in row))  # names may hold [brackets]: never markup
-    return table
+    return PlainTable(section)
+
+
+def show(console: Console, section: Section) -> None:
+    """Print ``section``'s table: its lines whole (a line wider than the console, when its
+    names cannot fold further, is not cut short)."""
+    console.print(draw(section), crop=False)
+
+
+def _name_column(section: Section) -> int:
+    return 1 if section.header and section.header[0] == "#" else 0
+
+
+class PlainTable:
+    """A Section drawn as rich draws a table (box.SIMPLE_HEAD, padding (0, 1) collapsed, the
+    title wrapped at the table's width), line by line, when every cell fits whole:
+    rich lays out about a thousand rows a second, this a hundred times more. The name column is
+    ``NAME_LEAST`` wide, or as wide as fits when its names are shorter. A table that does not fit
+    whole is laid out as a :class:`FormulaTable` (names fold, numbers are never cut short: rich
+    cropped the last columns, "1,234" as "1,")."""
+
+    def __init__(self, section: Section):
+        self.section = section
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        section = self.section
+        header, rows, numeric = section.header, section.rows, section.numeric
+        n = len(header)
+        if not n:
+            yield Segment("\n")  # as rich draws a table without columns
+            return
+        widths = [max([cell_len(header[i])] + [cell_len(r[i]) for r in rows]) for i in range(n)]
+        name = _name_column(section)
+        natural = widths[name]
+        spare = options.max_width - (sum(widths) + 2 * n)  # rich's width: cells, padding, edges, dividers
+        if spare < 0:
+            yield FormulaTable(section)
+            return
+        widths[name] = max(natural, min(NAME_LEAST, natural + spare))
+        table_width = sum(widths) + 2 * n
+        title = options.update(width=table_width, highlight=False, height=None, justify="left")
+        yield from console.render(Text(section.title), title)
+        right = [c in numeric for c in header]
+        gap = " " * GAP
+
+        def line(cells) -> Segment:
+            texts = []
+            for cell, w, r in zip(cells, widths, right):
+                pad = " " * (w - cell_len(cell))
+                texts.append(pad + cell if r else cell + pad)
+            return Segment(" " + gap.join(texts) + "\n")
+
+        yield Segment("\n")
+        yield line(header)
+        yield Segment(" " + "─" * (sum(widths) + GAP * (n - 1)) + "\n")
+        for row in rows:
+            yield line(row)
+        yield Segment("\n")
 
 
 class FormulaTable:
-    """A Section whose cells hold polynomials, drawn like :func:`draw`'s tables at the width it is
-    printed in. Names and numbers stay whole; a formula stays in its column while the table fits,
-    else (the longest first) it is written under its row, ``MACs = 512*seq**2 + 393216*seq``,
-    its cell marked ``↓`` (a column whose every cell moved is not drawn). When that is not
-    enough, the layer name folds (at ``/``), long output shapes go under the rows too, then the
-    name, shape and op type fold further (at ``/``, ``x`` and camelCase); see :func:`_layout`."""
+    """A Section whose cells hold polynomials (or too wide for a :class:`PlainTable`), drawn like
+    :func:`draw`'s tables at the width it is printed in. Names and numbers stay whole; a formula
+    stays in its column while the table fits, else (the longest first) it is written under its
+    row, ``MACs = 512*seq**2 + 393216*seq``, its cell marked ``↓`` (a column whose every cell
+    moved is not drawn). When that is not enough, the layer name folds (at ``/``), long output
+    shapes go under the rows too, then the name, shape and op type fold further (at ``/``, ``x``
+    and camelCase); see :func:`_layout`."""
 
     def __init__(self, section: Section):
         self.section = section
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         for line in formula_lines(self.section, options.max_width):
-            yield Text(line, overflow="fold")
+            yield Segment(line + "\n")  # whole: a line too wide is the terminal's to wrap, a file keeps it
 
 
 def _table_width(widths: Sequence[int]) -> int:
@@ -83,7 +131,7 @@ def _layout(section: Section, width: int) -> _Layout:
     n = len(header)
     detail = header.index(DETAIL) if DETAIL in header else None
     formula = [i for i in range(n) if i != detail and any(isinstance(r[i], Formula) for r in rows)]
-    name = 1 if header[0] == "#" else 0
+    name = _name_column(section)
 
     def long(cell, t: float) -> bool:
         return isinstance(cell, Formula) and cell_len(cell) > t
@@ -122,7 +170,9 @@ def _layout(section: Section, width: int) -> _Layout:
         shapes = [r[detail] for r in rows if r[detail]]
         symbolic = sum(isinstance(x, Formula) for x in shapes)
         lay = longest([detail], lambda t: plan(0, t, NAME_FLOOR), -1 if 2 * symbolic > len(shapes) else 0)
-    for i, least in [(name, NAME_LEAST)] + [(header.index(c), w) for c, w in LEAST.items() if c in header]:
+    natural = max(cell_len(MOVED if name in m else r[name]) for r, m in zip(rows + (header,), lay.moved + [{}]))
+    for i, least in ([(name, min(NAME_LEAST, natural))]
+                     + [(header.index(c), w) for c, w in LEAST.items() if c in header]):
         excess = _table_width([lay.widths[i] for i in lay.shown]) - width
         if excess > 0 and i in lay.shown:
             lay.widths[i] = max(min(least, lay.widths[i]), lay.widths[i] - excess)
@@ -238,7 +288,7 @@ def render_one(report: Report, console: Console, top: int = 10, depth: int = 1, 
                max_rows: int = MAX_ROWS) -> None:
     console.print(summary_table(report, est, meas))
     for section in report_sections(report, top, depth, layers, all_layers, sweep_rows, est, meas, max_rows):
-        console.print(draw(section))
+        show(console, section)
     for line in footer_lines(report, explain):
         console.print(line)
 
