@@ -1,9 +1,12 @@
 """Before/after: two reports side by side, and the layers, blocks and op types that changed.
 
 Layers are matched by name first; the rest by a normalised name (``_quant``, which
-onnxruntime's QOperator quantization appends, removed); then, within the same scope, in graph
-order among the layers of the same op type. What is left unmatched (the Q/DQ nodes a
-quantizer inserts, say) is listed apart, and counted in the block and op-type changes.
+onnxruntime's QOperator quantization appends, removed); a name matches only a layer of the same
+op or of one of its forms (Conv, QLinearConv, ConvInteger: one op's name holds the other's), as
+generated names (``n15``, ``node_3``) say nothing across models. The rest pair up within the
+same scope (or both unscoped), in graph order among the layers of the same op type. What is
+left unmatched (the Q/DQ nodes a quantizer inserts, say) is listed apart, and counted in the
+block and op-type changes.
 
 A cost is an int, a polynomial (:class:`~onnxscore.poly.Poly`) when the model's dims are
 symbolic, or unknown: a layer's is None, a total's an :class:`AtLeast`, the lower bound the
@@ -143,29 +146,36 @@ def _normal(name: str) -> str:
     return _SUFFIXES.sub("", name)
 
 
+def same_op(a: str, b: str) -> bool:
+    """Whether two op types are one computation in two forms: equal, or one's name within the
+    other's (Conv in QLinearConv, ConvInteger, FusedConv; MatMul in MatMulNBits, QLinearMatMul)."""
+    return a == b or a in b or b in a
+
+
 def match_layers(a: Sequence[LayerCost], b: Sequence[LayerCost]) -> List[Tuple[Optional[LayerCost], Optional[LayerCost]]]:
-    """Pairs of layers: by name, then by normalised name, then by position among the layers of
-    the same op type within the same scope."""
+    """Pairs of layers: by name, then by normalised name (of the same op, see :func:`same_op`),
+    then by position among the layers of the same op type within the same scope."""
     pairs: List[Tuple[Optional[LayerCost], Optional[LayerCost]]] = []
     left = {x.name: x for x in a}
     right = {x.name: x for x in b}
     for name in list(left):
-        if name in right:
+        y = right.get(name)
+        if y is not None and same_op(left[name].op_type, y.op_type):
             pairs.append((left.pop(name), right.pop(name)))
     normal: Dict[str, str] = {}
     for y in right.values():
         normal.setdefault(_normal(y.name), y.name)
     for name in list(left):
         other = normal.get(_normal(name))
-        if other in right:
+        if other in right and same_op(left[name].op_type, right[other].op_type):
             pairs.append((left.pop(name), right.pop(other)))
     scoped_a: Dict[Tuple[str, str], List[LayerCost]] = {}
     scoped_b: Dict[Tuple[str, str], List[LayerCost]] = {}
     for x in left.values():
-        if x.status != ZERO and x.scope:
+        if x.status != ZERO:
             scoped_a.setdefault((x.scope, x.op_type), []).append(x)
     for y in right.values():
-        if y.status != ZERO and y.scope:
+        if y.status != ZERO:
             scoped_b.setdefault((y.scope, y.op_type), []).append(y)
     for key, xs in scoped_a.items():
         for x, y in zip(xs, scoped_b.get(key, [])):

@@ -174,3 +174,35 @@ def test_an_unknown_cost_makes_a_lower_bound_and_no_delta():
     assert total == {"a": 64, "b": 128, "delta": None, "a_lower_bound": False, "b_lower_bound": True}
     row = next(line for line in render_comparison(c, "text").splitlines() if line.lstrip().startswith("MACs"))
     assert row.split()[1:] == ["64", "≥128", "?"]
+
+
+def generic(extra_conv: bool):
+    """Nodes named as some exporters name them, by position (n0, n1, ...): a 1x1 Conv 4->4 on
+    [1, 4, 8, 8] (4*4 = 16 weights, 8*8*4*4 = 1,024 MACs), then a Relu; ``extra_conv`` puts a
+    second Conv between them, which shifts the Relu's name from n1 to n2. The weights' names
+    (``W``, ``kernel``) spell no module, so no node has a scope."""
+    ops = ["Conv", "Conv", "Relu"] if extra_conv else ["Conv", "Relu"]
+    nodes, x, names = [], "x", iter(["W", "kernel"])
+    inits = []
+    for i, op in enumerate(ops):
+        inputs = [x]
+        if op == "Conv":
+            inits.append(weight(next(names), [4, 4, 1, 1]))
+            inputs.append(inits[-1].name)
+        nodes.append(helper.make_node(op, inputs, [f"t{i}"], name=f"n{i}"))
+        x = f"t{i}"
+    g = helper.make_graph(nodes, "generic", [helper.make_tensor_value_info("x", F, [1, 4, 8, 8])],
+                          [helper.make_tensor_value_info(x, F, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_generated_names_pair_only_layers_of_the_same_op():
+    """n1 is a Relu in A and a Conv in B: not one layer. The Relus pair by position (n1 -> n2);
+    B's Conv n1 is B's alone: +16 parameters, +1,024 MACs."""
+    a, b = onnxscore.analyze(generic(False)), onnxscore.analyze(generic(True))
+    assert not any(x.scope for x in a.layers + b.layers)
+    c = compare(a, b)
+    assert c.only_b == ("n1",) and not c.only_a
+    assert all(ch.op_a == ch.op_b for ch in c.layers)
+    assert c.totals["macs"][1] - c.totals["macs"][0] == 8 * 8 * 4 * 4
+    assert "n1 -> n2" not in {ch.key for ch in c.layers}  # the Relus cost the same: no change to list
