@@ -2,8 +2,9 @@
 
 Layers are matched by name first; the rest by a normalised name (``_quant``, which
 onnxruntime's QOperator quantization appends, removed); a name matches only a layer of the same
-op or of one of its forms (Conv, QLinearConv, ConvInteger: one op's name holds the other's), as
-generated names (``n15``, ``node_3``) say nothing across models. The rest pair up within the
+op or of one of its forms (Conv, QLinearConv, ConvInteger: one op's name holds the other's), in
+the same scope when both have one, as generated names (``n15``, ``node_MatMul_3``) say nothing
+across models. The rest pair up within the
 same scope (or both unscoped), in graph order among the layers of the same op type. What is
 left unmatched (the Q/DQ nodes a quantizer inserts, say) is listed apart, and counted in the
 block and op-type changes.
@@ -152,22 +153,30 @@ def same_op(a: str, b: str) -> bool:
     return a == b or a in b or b in a
 
 
+def _alike(x: LayerCost, y: LayerCost) -> bool:
+    """Whether two layers of one name can be one layer: of one op (:func:`same_op`) and in one
+    scope when both have one (torch's dynamo numbers its nodes, ``node_MatMul_21``: a layer
+    added before shifts every later number)."""
+    return same_op(x.op_type, y.op_type) and (x.scope == y.scope or not x.scope or not y.scope)
+
+
 def match_layers(a: Sequence[LayerCost], b: Sequence[LayerCost]) -> List[Tuple[Optional[LayerCost], Optional[LayerCost]]]:
-    """Pairs of layers: by name, then by normalised name (of the same op, see :func:`same_op`),
-    then by position among the layers of the same op type within the same scope."""
+    """Pairs of layers: by name, then by normalised name (layers that can be one, see
+    :func:`_alike`), then by position among the layers of the same op type within the same
+    scope."""
     pairs: List[Tuple[Optional[LayerCost], Optional[LayerCost]]] = []
     left = {x.name: x for x in a}
     right = {x.name: x for x in b}
     for name in list(left):
         y = right.get(name)
-        if y is not None and same_op(left[name].op_type, y.op_type):
+        if y is not None and _alike(left[name], y):
             pairs.append((left.pop(name), right.pop(name)))
     normal: Dict[str, str] = {}
     for y in right.values():
         normal.setdefault(_normal(y.name), y.name)
     for name in list(left):
         other = normal.get(_normal(name))
-        if other in right and same_op(left[name].op_type, right[other].op_type):
+        if other in right and _alike(left[name], right[other]):
             pairs.append((left.pop(name), right.pop(other)))
     scoped_a: Dict[Tuple[str, str], List[LayerCost]] = {}
     scoped_b: Dict[Tuple[str, str], List[LayerCost]] = {}

@@ -206,3 +206,28 @@ def test_generated_names_pair_only_layers_of_the_same_op():
     assert all(ch.op_a == ch.op_b for ch in c.layers)
     assert c.totals["macs"][1] - c.totals["macs"][0] == 8 * 8 * 4 * 4
     assert "n1 -> n2" not in {ch.key for ch in c.layers}  # the Relus cost the same: no change to list
+
+
+def numbered(layers):
+    """MatMuls named as torch's dynamo exporter names them, by a running number
+    (``node_MatMul_0``, ...), each reading its module's weight ``<module>.weight`` [8, 8] (64
+    parameters; 1*8*8 = 64 MACs on x [1, 8]), which scopes it."""
+    nodes, inits, x = [], [], "x"
+    for i, module in enumerate(layers):
+        inits.append(weight(f"{module}.weight", [8, 8]))
+        nodes.append(helper.make_node("MatMul", [x, f"{module}.weight"], [f"t{i}"], name=f"node_MatMul_{i}"))
+        x = f"t{i}"
+    g = helper.make_graph(nodes, "numbered", [helper.make_tensor_value_info("x", F, [1, 8])],
+                          [helper.make_tensor_value_info(x, F, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_a_numbered_name_in_another_scope_is_another_layer():
+    """B puts a layer "stem" first: its fc1 and fc2 are node_MatMul_1 and _2, A's node_MatMul_0
+    and _1. They pair by scope, not by number; B's stem is B's alone (+64 parameters)."""
+    a, b = onnxscore.analyze(numbered(["fc1", "fc2"])), onnxscore.analyze(numbered(["stem", "fc1", "fc2"]))
+    assert [x.scope for x in b.layers] == ["stem", "fc1", "fc2"]
+    c = compare(a, b)
+    assert c.only_b == ("node_MatMul_0",) and not c.only_a
+    assert not c.layers  # fc1 and fc2 cost the same in both: no layer changed
+    assert c.totals["params"][1] - c.totals["params"][0] == 8 * 8
