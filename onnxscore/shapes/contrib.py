@@ -27,8 +27,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from onnx import TensorProto
 
-from onnxscore.shapes.dims import (CONTRIB_RULES, arith, as_dim, as_poly, broadcast, int_list, is_int,
-                                   register, str_attr, windows)
+from onnxscore.shapes.dims import (CONTRIB_RULES, arith, as_dim, as_poly, broadcast, is_int,
+                                   register, str_attr, transposed_windows, windows)
 from onnxscore.shapes.rules import _matmul
 
 MS = "com.microsoft"
@@ -483,34 +483,12 @@ def _ms_conv(node, shapes, values, attrs):
 
 @_ms("ConvTransposeWithDynamicPads")
 def _ms_conv_transpose_dynamic_pads(node, shapes, values, attrs):
-    """ConvTranspose ``[N, M/group*group, *out]``, W ``[C, M/group, *k]``, pads from input 2.
-
-    ``out = stride*(in - 1) + output_padding + dilation*(k - 1) + 1 - pad_begin - pad_end``;
-    SAME_UPPER/SAME_LOWER ``in * stride``. Pads given but not constant: spatial dims unknown.
-    """
-    x, w = _at(shapes, 0), _at(shapes, 1)
-    if x is None or w is None or len(x) < 3 or len(w) != len(x):
-        return _result(node)
-    n = len(x) - 2
-    kernel = attrs.get("kernel_shape") or w[2:]
-    channels = arith("Mul", w[1], int(attrs.get("group", 1)))
+    """ConvTranspose (:func:`transposed_windows`) with its pads from input 2; pads given but
+    not constant: the spatial dims unknown."""
+    x = _at(shapes, 0)
+    n = len(x) - 2 if x is not None else 0
     pads = _at(values, 2) if _has(node, 2) else (0,) * (2 * n)
-    auto_pad = str_attr(attrs, "auto_pad", "NOTSET")
-    strides, dilations = int_list(attrs, "strides", n, 1), int_list(attrs, "dilations", n, 1)
-    extra = int_list(attrs, "output_padding", n, 0)
-    out = []
-    for a in range(n):
-        size, k = x[2 + a], kernel[a]
-        if not (is_int(size) and is_int(k)):
-            out.append(None)
-        elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-            out.append(size * strides[a])
-        elif pads is None or len(pads) != 2 * n or not all(is_int(p) for p in pads):
-            out.append(None)
-        else:
-            out.append(strides[a] * (size - 1) + extra[a] + dilations[a] * (k - 1) + 1
-                       - pads[a] - pads[a + n])
-    return _result(node, [(x[0], channels, *out)])
+    return _result(node, [transposed_windows(x, _at(shapes, 1), attrs, (None,) * (2 * n) if pads is None else pads)])
 
 
 @_ms("CausalConvWithState")

@@ -182,6 +182,43 @@ def window_out(size, kernel: int, stride: int = 1, pad_begin: int = 0, pad_end: 
     return out - 1 if (out - 1) * stride >= size + pad_begin else out
 
 
+def transposed_windows(x: Sequence, w: Sequence, attrs: dict, pads: Optional[Sequence] = None) -> Optional[tuple]:
+    """The output of a transposed convolution (ConvTranspose, the ONNX spec): ``[N, W[1] *
+    group, *out]`` with, per spatial axis, ``out = stride*(in - 1) + output_padding +
+    dilation*(kernel - 1) + 1 - pad_begin - pad_end``, ``in*stride`` under SAME_UPPER or
+    SAME_LOWER, the ``output_shape`` attribute's dims when it is given. ``in`` may be symbolic
+    (a name, a polynomial): so is ``out``. ``pads``: the node's when they are not its
+    attribute (an input's value; None in it when not known). None when ``x``, ``w`` and the
+    attributes do not fit together."""
+    if x is None or w is None or len(x) < 3 or len(w) != len(x):
+        return None
+    n = len(x) - 2
+    channels = arith("Mul", w[1], int(attrs.get("group", 1)))
+    given = attrs.get("output_shape")
+    if given and len(given) >= n:  # (some exporters write N and C too: the last n are spatial)
+        return (x[0], channels, *(int(d) for d in given[-n:]))
+    kernel = attrs.get("kernel_shape") or w[2:]
+    auto_pad = str_attr(attrs, "auto_pad", "NOTSET")
+    strides, dilations = int_list(attrs, "strides", n, 1), int_list(attrs, "dilations", n, 1)
+    extra = int_list(attrs, "output_padding", n, 0)
+    if auto_pad == "VALID":
+        pads = [0] * (2 * n)
+    elif pads is None:
+        pads = int_list(attrs, "pads", 2 * n, 0)
+    if len(kernel) != n or len(pads) != 2 * n:
+        return None
+    out = []
+    for a in range(n):
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            out.append(arith("Mul", x[2 + a], strides[a]))
+        elif not (is_int(kernel[a]) and is_int(pads[a]) and is_int(pads[a + n])):
+            out.append(None)
+        else:
+            fixed = extra[a] + dilations[a] * (kernel[a] - 1) + 1 - pads[a] - pads[a + n] - strides[a]
+            out.append(arith("Add", arith("Mul", x[2 + a], strides[a]), fixed))
+    return (x[0], channels, *out)
+
+
 def windows(spatial: Sequence, kernel: Sequence, attrs: dict, ceil_mode: bool = False) -> tuple:
     """The output spatial dims of ``spatial`` under the node's strides, pads, dilations, auto_pad."""
     n = len(kernel)

@@ -8,7 +8,7 @@ from onnx import TensorProto, numpy_helper
 
 from onnxscore.poly import Poly, ceildiv, floordiv
 from onnxscore.shapes.dims import (DEFAULT_RULES, ML_RULES, Value, arith, as_dim, as_poly, broadcast,
-                                   is_unknown, register, reshape, windows)
+                                   is_unknown, register, reshape, transposed_windows, windows)
 
 
 def _prop(*ops: str):
@@ -355,15 +355,22 @@ def _spatial(node, shapes, attrs, kernel):
     return out
 
 
-@_prop("Conv")
+@_prop("Conv", "ConvInteger", "QLinearConv")
 def _conv(node, shapes, values, attrs):
-    """[N, M, spatial...] with M = W's first dim."""
-    w = shapes[1] if len(shapes) > 1 else None
+    """[N, M, spatial...] with M = W's first dim (W: QLinearConv's input 3, the others' 1)."""
+    at = 3 if node.op_type == "QLinearConv" else 1
+    w = shapes[at] if len(shapes) > at else None
     kernel = attrs.get("kernel_shape") or (list(w[2:]) if w is not None else None)
     spatial = _spatial(node, shapes, attrs, kernel)
     if spatial is None or w is None:
         return [None], [None]
     return [(shapes[0][0], w[0]) + tuple(spatial)], [None]
+
+
+@_prop("ConvTranspose")
+def _conv_transpose(node, shapes, values, attrs):
+    """[N, W[1] * group, spatial...]: :func:`transposed_windows`."""
+    return [transposed_windows(shapes[0], shapes[1] if len(shapes) > 1 else None, attrs)], [None]
 
 
 # Pools whose ceil_mode output ONNX's shape inference overstates: its C++ inference keeps a last

@@ -120,6 +120,56 @@ def test_symbolic_strided_conv_is_an_exact_floor_expression():
         assert onnxscore.analyze(m, dims={"H": h, "W": w}).totals.macs == 16 * oh * ow * 27
 
 
+def _scalar(name, value, dtype):
+    return numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
+
+
+def test_symbolic_strided_integer_convolutions_are_exact_floor_expressions():
+    """ConvInteger and QLinearConv (ddddocr's quantized OCR model) over [1, 3, H, W], k3 s2 p1:
+    their output, and all after it, was unknown (ONNX infers no symbolic spatial dims); it is
+    the same floor expression as Conv's."""
+    U8 = TensorProto.UINT8
+    conv_integer = helper.make_node("ConvInteger", ["x", "w", "xz"], ["c"], name="conv",
+                                    strides=[2, 2], pads=[1, 1, 1, 1])
+    qlinear = helper.make_node("QLinearConv", ["x", "s", "xz", "w", "s", "xz", "s", "xz"], ["c"], name="conv",
+                               strides=[2, 2], pads=[1, 1, 1, 1])
+    for node, cast in ((conv_integer, TensorProto.FLOAT), (qlinear, TensorProto.FLOAT)):
+        nodes = [node, helper.make_node("Cast", ["c"], ["cf"], to=cast),
+                 helper.make_node("Conv", ["cf", "w2"], ["y"], name="after")]  # 1x1, 16 -> 8
+        inits = [weight("w", [16, 3, 3, 3], U8), _scalar("xz", 0, np.uint8), _scalar("s", 0.5, np.float32),
+                 weight("w2", [8, 16, 1, 1])]
+        m = model(nodes, [("x", U8, [1, 3, "H", "W"])], inits=inits)
+        r = onnxscore.analyze(m)
+        assert not any(x.status == UNKNOWN for x in r.layers), node.op_type
+        for h, w, oh, ow in ((224, 224, 112, 112), (57, 31, 29, 16)):  # (57 - 1) // 2 + 1 = 29
+            # Cout*OH*OW*Cin*K*K, then the 1x1 conv: 8*OH*OW*16
+            expected = 16 * oh * ow * 3 * 3 * 3 + 8 * oh * ow * 16
+            assert evaluate(r.totals.macs_formula, {"H": h, "W": w}) == expected, node.op_type
+            assert onnxscore.analyze(m, dims={"H": h, "W": w}).totals.macs == expected
+
+
+def test_symbolic_conv_transpose_output_is_a_polynomial():
+    """ConvTranspose [1, 4, H, W] by W [4, 2, 3, 3], stride 2, pads 1, output_padding 1 (the
+    ONNX spec): out = 2*(H - 1) + 1 + 1*(3 - 1) + 1 - 1 - 1 = 2H; under SAME_UPPER H*2; with
+    ``output_shape`` [10, 12] that (its pads are what is left: 2*(5 - 1) + 3 - 10 = 1 at H = 5,
+    2*(6 - 1) + 3 - 12 = 1 at W = 6). A 1x1 conv (2 -> 8) after it costs 8*OH*OW*2 MACs; it
+    was unknown (PaddleOCR's text detector: 6 layers after its ConvTranspose)."""
+    double = (lambda h, w: (2 * h, 2 * w)), ((5, 7), (16, 9))
+    for attrs, (out, sizes) in (({"pads": [1, 1, 1, 1], "output_padding": [1, 1]}, double),
+                                ({"auto_pad": "SAME_UPPER"}, double),
+                                ({"output_shape": [10, 12]}, ((lambda h, w: (10, 12)), ((5, 6),)))):
+        nodes = [helper.make_node("ConvTranspose", ["x", "wt"], ["t"], name="up", strides=[2, 2], **attrs),
+                 helper.make_node("Conv", ["t", "w2"], ["y"], name="after")]
+        m = model(nodes, [("x", F, [1, 4, "H", "W"])], inits=[weight("wt", [4, 2, 3, 3]), weight("w2", [8, 2, 1, 1])])
+        r = onnxscore.analyze(m)
+        assert not any(x.status == UNKNOWN for x in r.layers), attrs
+        for h, w in sizes:
+            oh, ow = out(h, w)
+            expected = 4 * h * w * 2 * 3 * 3 + 8 * oh * ow * 2  # N*Cin*H*W*(Cout/group)*K*K, then Cout*OH*OW*Cin
+            assert evaluate(r.totals.macs_formula, {"H": h, "W": w}) == expected, attrs
+            assert onnxscore.analyze(m, dims={"H": h, "W": w}).totals.macs == expected
+
+
 def test_symbolic_swin_padding_evaluates_right_once_dims_are_given():
     # the same padding with H symbolic: pad = (7 - H % 7) % 7 stays exact
     nodes, inits = swin_padding()
