@@ -195,6 +195,13 @@ class Report:
         cost is a number are ranked, with shares of their sum (a chart's bars)."""
         if by not in MEASURES:
             raise ValueError(f"unknown measure {by!r}; choose one of {', '.join(MEASURES)}")
+        key = ("hotspots", k, by, tuple(sorted(at.items())) if at is not None else None, numbers)
+        hot = self._rollups.get(key)
+        if hot is None:  # (one rendering ranks the same layers for its table, columns and charts)
+            hot = self._rollups[key] = self._hotspots(k, by, at, numbers)
+        return hot
+
+    def _hotspots(self, k: int, by: str, at: Optional[Mapping[str, int]], numbers: bool) -> Tuple[Hotspot, ...]:
         values = [(layer, measure(layer, by) if numbers else cost(layer, by)) for layer in self.top_layers]
         formulas = [v for _, v in values if isinstance(v, Poly)]
         if formulas and at is not None and all(set(f.symbols) <= set(at) for f in formulas):
@@ -236,8 +243,9 @@ class Report:
 
     @cached_property
     def _rollups(self) -> Dict[Any, Tuple[Rollup, ...]]:
-        """The roll-ups made so far ("op_type", or the scope depth): one rendering asks for
-        them several times (the JSON, the tables and the HTML report of one command)."""
+        """The roll-ups made so far ("op_type", the scope depth, or a ranking's arguments): one
+        rendering asks for them several times (the JSON, the tables and the HTML report of one
+        command)."""
         return {}
 
     def to_dict(self, depth: int = 1, objects: bool = False) -> dict:
