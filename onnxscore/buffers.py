@@ -1,4 +1,4 @@
-"""Tables an exporter computed, which torch keeps as buffers: not parameters.
+"""Tables an exporter computed, which torch keeps as buffers (or not at all): not parameters.
 
 Exporters write torch buffers (rotary sin/cos tables, attention masks, position-bias tables
 expanded by a constant index) as initializers or Constant nodes, exactly as they write learned
@@ -34,6 +34,24 @@ such tables are used.
   read where an op only ever reads activations (the input of a Conv, a pooling, a norm, an
   activation function, a Split, a Resize, a GridSample) is such a folded activation.
 
+Some constants are no tensor of the model at all, neither parameter nor buffer, though a
+node other than their real reader reads them as data (:data:`UNCOUNTED`):
+
+* **Initial recurrent states.** A constant that an LSTM, GRU or RNN starts from (its
+  ``initial_h`` or ``initial_c``), expanded or tiled to the batch: torch's LSTM called without
+  a state starts from zeros that the exporter writes as a constant (timm's Sequencer2d: 3,072
+  of them per LSTM). Like a state given to the layer as it is (the role of those inputs), it
+  is not counted: torch's recurrent layers learn no initial state (a model that learns one
+  would keep it as a parameter of its own, and is undercounted here).
+* **Resize scales.** The float scales (or roi) of a Resize or Upsample, concatenated from
+  constants: TorchScript's ``nn.Upsample(scale_factor=2)`` writes ``Concat([1, 1], [2, 2])``
+  (HRNet's fuse layers).
+* **A group norm's unit affine.** TorchScript writes ``GroupNorm(G, C)`` as a Reshape to
+  ``[N, G, -1]``, an InstanceNormalization with a constant scale of ones and bias of zeros
+  (``[G]`` each), a Reshape back, then the learned weight and bias (``[C]``) as a Mul and an
+  Add: the InstanceNormalization between two Reshapes has the identity's affine, not a
+  parameter (PoolFormer's GroupNorm(1, C): 2 per norm; a diffusion UNet's GroupNorm(32, C): 64).
+
 Learned tensors used in other ways (an absolute position embedding added to the tokens, a
 class token, every weight of a contraction) are untouched.
 """
@@ -47,6 +65,16 @@ from onnxscore.shapes.evaluate import numel
 
 ROTARY = "rotary table"
 FOLDED = "folded activation"
+RNN_STATE = "initial recurrent state"
+RESIZE_SCALES = "resize scales"
+GROUP_NORM_UNIT = "group norm's unit affine"
+UNCOUNTED = frozenset({RNN_STATE, RESIZE_SCALES, GROUP_NORM_UNIT})  # constants no tensor of the model
+# (op type, input index) -> what a constant there is, and the ops it may come through.
+_FED = {("LSTM", 5): RNN_STATE, ("LSTM", 6): RNN_STATE, ("GRU", 5): RNN_STATE, ("RNN", 5): RNN_STATE,
+        ("Resize", 1): RESIZE_SCALES, ("Resize", 2): RESIZE_SCALES, ("Upsample", 1): RESIZE_SCALES}
+_FED_OPS = frozenset(op for op, _ in _FED)
+_FEEDERS = {RNN_STATE: frozenset({"Expand", "Tile"}),  # an initial state repeated over the batch
+            RESIZE_SCALES: frozenset({"Concat", "Cast", "Unsqueeze", "Squeeze", "Reshape", "Slice"})}
 # (op type, input index) read only as an activation: a constant there is a folded activation.
 _ACTIVATION_ONLY = frozenset(
     [(op, 0) for op in ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool", "GlobalAveragePool",
@@ -62,10 +90,13 @@ _ACTIVATION_ONLY = frozenset(
 def activation_only(op_type: str, index: int) -> bool:
     """Input ``index`` of ``op_type`` is only ever an activation (see the module docstring)."""
     return (op_type, index) in _ACTIVATION_ONLY
+
+
 ATTENTION_BIAS = "attention bias or mask"
 # Ops between an attention score MatMul and its Softmax that keep the scores' meaning.
 _SCORE_PATH = frozenset({"Mul", "Div", "Add", "Reshape", "Cast", "Identity", "Where"})
 _MAX_HOPS = 8
+_MAX_FED = 64  # tensors looked at behind one fed input
 
 
 def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Dict[str, str]:
@@ -76,6 +107,10 @@ def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Di
     found: Dict[str, str] = {}
     present = {nd["op_type"] for _, nd in G.nodes(data=True)}
     rotary, bias = "Mul" in present, "Softmax" in present  # what each search needs to find
+    if not present.isdisjoint(_FED_OPS):
+        _fed_constants(G, root, found)
+    if "InstanceNormalization" in present:
+        _group_norm_units(G, root, found)
     if not (rotary or bias):
         return found
     static = set(consts)  # tensors computed from constants only (no graph input on any path to them)
@@ -127,6 +162,50 @@ def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Di
                 for t in _built_from(G, name, root):
                     found.setdefault(t, ATTENTION_BIAS)
     return found
+
+
+def _fed_constants(G: Graph, root: Callable[[Graph, str], Optional[str]], found: Dict[str, str]) -> None:
+    """The constants that reach an input of :data:`_FED` (through the ops that may make it)."""
+    producers, nodes = G.graph["producers"], G.nodes
+    for _, nd in G.nodes(data=True):
+        if nd["op_type"] not in _FED_OPS or nd["domain"] not in ("", "ai.onnx"):
+            continue
+        for i, name in enumerate(nd["inputs"]):
+            what = _FED.get((nd["op_type"], i))
+            if what is None or not name:
+                continue
+            stack, seen = [name], set()
+            while stack and len(seen) < _MAX_FED:
+                t = stack.pop()
+                if t in seen:
+                    continue
+                seen.add(t)
+                r = root(G, t)
+                if r is not None:
+                    found.setdefault(r, what)
+                    continue
+                key = producers.get(t)
+                src = nodes[key] if key is not None else None
+                if src is not None and src["op_type"] in _FEEDERS[what] and src["domain"] in ("", "ai.onnx"):
+                    stack += [n for n in src["inputs"] if n]
+
+
+def _group_norm_units(G: Graph, root: Callable[[Graph, str], Optional[str]], found: Dict[str, str]) -> None:
+    """The scale and bias of each InstanceNormalization that reads a Reshape's output and
+    whose output only a Reshape reads: a group norm's core (see the module docstring)."""
+    producers, consumers, nodes = G.graph["producers"], G._succ, G.nodes
+    for key, nd in G.nodes(data=True):
+        if nd["op_type"] != "InstanceNormalization" or nd["domain"] not in ("", "ai.onnx") or len(nd["inputs"]) < 3:
+            continue
+        src = producers.get(nd["inputs"][0])
+        after = list(consumers.get(key, ()))
+        if src is None or nodes[src]["op_type"] != "Reshape" or len(after) != 1 or \
+                nodes[after[0]]["op_type"] != "Reshape":
+            continue
+        for name in nd["inputs"][1:3]:
+            r = root(G, name) if name else None
+            if r is not None:
+                found.setdefault(r, GROUP_NORM_UNIT)
 
 
 # Inputs in weight position: (op type, input index) that a learned tensor fills.

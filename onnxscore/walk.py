@@ -13,7 +13,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 import onnx
 
 from onnxscore import kvcache, ops
-from onnxscore.buffers import activation_only, computed_tables
+from onnxscore.buffers import UNCOUNTED, activation_only, computed_tables
 from onnxscore.digraph import Graph
 from onnxscore.graph import bind_dims, default_opset, graph_of, weight_like
 from onnxscore.model import collector_paused
@@ -139,9 +139,11 @@ def _claim_inputs(G: Graph, nd: dict, rule: Optional[Rule], w: _Walk, layer: str
         root = name if name in consts else roots[name]
         const = consts[root]
         role, activation = hows[i]
-        if role == DATA:
-            kind = ((BUFFER if activation or root in _tables(G) else WEIGHT)
-                    if weight_like(const, nd["input_dtypes"][i]) else None)
+        table = _tables(G).get(root)
+        if table in UNCOUNTED:  # no tensor of the model (an initial state, resize scales)
+            kind = None
+        elif role == DATA:
+            kind = (BUFFER if activation or table else WEIGHT) if weight_like(const, nd["input_dtypes"][i]) else None
         else:
             kind = role if role in (WEIGHT, BUFFER, QUANT) else None
         if kind is None:

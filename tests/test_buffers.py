@@ -173,3 +173,66 @@ def test_folded_activation_is_not_a_parameter():
     inits = [weight("folded", [1, 4, 8, 8]), weight("k", [8, 4, 3, 3]), weight("learned", [1, 8, 6, 6])]
     r = onnxscore.analyze(model(nodes, [("x", [1, 8, 6, 6])], inits))
     assert (r.totals.params, r.totals.buffers) == (8 * 4 * 3 * 3 + 8 * 6 * 6, 4 * 8 * 8)
+
+
+def lstm(state):
+    """An LSTM over x [T=4, B=2, 8], hidden 16: W [1, 64, 8], R [1, 64, 16], B [1, 128] (4
+    gates x 16), so 64*8 + 64*16 + 128 = 1,664 parameters, torch's nn.LSTM(8, 16) count. Its
+    initial_h and initial_c come from ``state``: "expand" a zeros Constant [1, 1, 16] expanded
+    to the batch (TorchScript's export of an LSTM called without h0), "direct" initializers
+    [1, 2, 16]."""
+    nodes, inits = [], [weight("W", [1, 64, 8]), weight("R", [1, 64, 16]), weight("B", [1, 128])]
+    if state == "expand":
+        inits.append(ints("to_batch", [1, 2, 16]))
+        for s in ("h0", "c0"):
+            nodes += [helper.make_node("Constant", [], [s + "_one"], value=weight(s + "_one", [1, 1, 16])),
+                      helper.make_node("Expand", [s + "_one", "to_batch"], [s])]
+    else:
+        inits += [weight("h0", [1, 2, 16]), weight("c0", [1, 2, 16])]
+    nodes.append(helper.make_node("LSTM", ["x", "W", "R", "B", "", "h0", "c0"], ["y"], hidden_size=16))
+    return model(nodes, [("x", [4, 2, 8])], inits)
+
+
+@pytest.mark.parametrize("state", ["expand", "direct"])
+def test_an_initial_recurrent_state_is_neither_a_parameter_nor_a_buffer(state):
+    """As torch counts nn.LSTM(8, 16): the zeros it starts from are no tensor of the module."""
+    r = onnxscore.analyze(lstm(state))
+    assert r.totals.params == 64 * 8 + 64 * 16 + 128
+    assert r.totals.buffers == 0
+
+
+def test_resize_scales_concatenated_from_constants_are_not_parameters():
+    """TorchScript's nn.Upsample(scale_factor=2) (HRNet's fuse layers): Resize's float scales
+    are Concat([1, 1], [2, 2]) of two Constants. Only the 1x1 conv's 4*4 weights count."""
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]),
+             helper.make_node("Constant", [], ["keep"], value=weight("keep", [2])),
+             helper.make_node("Constant", [], ["twice"], value=weight("twice", [2])),
+             helper.make_node("Concat", ["keep", "twice"], ["scales"], axis=0),
+             helper.make_node("Resize", ["c", "", "scales"], ["y"], mode="nearest")]
+    r = onnxscore.analyze(model(nodes, [("x", [1, 4, 8, 8])], [weight("w", [4, 4, 1, 1])]))
+    assert r.totals.params == 4 * 4 and r.totals.buffers == 0
+
+
+def group_norm(reshaped: bool):
+    """GroupNorm(2, 8) over [1, 8, 4, 4] as TorchScript writes it: Reshape to [1, 2, -1], an
+    InstanceNormalization with a Constant scale and bias of [2], Reshape back, then the learned
+    weight and bias [8, 1, 1] as a Mul and an Add: 8 + 8 = 16 parameters, torch's count. Without
+    ``reshaped``, a plain InstanceNormalization over [1, 2, 64] whose [2] affine is learned."""
+    nodes = [helper.make_node("Constant", [], ["unit_scale"], value=weight("unit_scale", [2])),
+             helper.make_node("Constant", [], ["unit_bias"], value=weight("unit_bias", [2]))]
+    if reshaped:
+        nodes += [helper.make_node("Reshape", ["x", "groups"], ["xg"]),
+                  helper.make_node("InstanceNormalization", ["xg", "unit_scale", "unit_bias"], ["n"]),
+                  helper.make_node("Reshape", ["n", "back"], ["nb"]),
+                  helper.make_node("Mul", ["nb", "gn.weight"], ["m"]),
+                  helper.make_node("Add", ["m", "gn.bias"], ["y"])]
+        inits = [ints("groups", [1, 2, -1]), ints("back", [1, 8, 4, 4]), weight("gn.weight", [8, 1, 1]),
+                 weight("gn.bias", [8, 1, 1])]
+        return model(nodes, [("x", [1, 8, 4, 4])], inits)
+    nodes.append(helper.make_node("InstanceNormalization", ["x", "unit_scale", "unit_bias"], ["y"]))
+    return model(nodes, [("x", [1, 2, 64])], [])
+
+
+def test_a_group_norms_unit_affine_is_not_a_parameter():
+    assert onnxscore.analyze(group_norm(True)).totals.params == 8 + 8
+    assert onnxscore.analyze(group_norm(False)).totals.params == 2 + 2  # a learned affine stays
