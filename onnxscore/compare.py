@@ -4,10 +4,9 @@ Layers are matched by name first; the rest by a normalised name (``_quant``, whi
 onnxruntime's QOperator quantization appends, removed); a name matches only a layer of the same
 op or of one of its forms (Conv, QLinearConv, ConvInteger: one op's name holds the other's), in
 the same scope when both have one, as generated names (``n15``, ``node_MatMul_3``) say nothing
-across models. The rest pair up within the
-same scope (or both unscoped), in graph order among the layers of the same op type. What is
-left unmatched (the Q/DQ nodes a quantizer inserts, say) is listed apart, and counted in the
-block and op-type changes.
+across models. The rest pair up within the same scope (or both unscoped), in graph order among
+the layers of the same op type. What is left unmatched (the Q/DQ nodes a quantizer inserts,
+say) is listed apart, and counted in the block and op-type changes.
 
 A cost is an int, a polynomial (:class:`~onnxscore.poly.Poly`) when the model's dims are
 symbolic, or unknown: a layer's is None, a total's an :class:`AtLeast`, the lower bound the

@@ -47,11 +47,11 @@ def _name_column(section: Section) -> int:
 
 class PlainTable:
     """A Section drawn as rich draws a table (box.SIMPLE_HEAD, padding (0, 1) collapsed, the
-    title wrapped at the table's width), line by line, when every cell fits whole:
-    rich lays out about a thousand rows a second, this a hundred times more. The name column is
-    ``NAME_LEAST`` wide, or as wide as fits when its names are shorter. A table that does not fit
-    whole is laid out as a :class:`FormulaTable` (names fold, numbers are never cut short: rich
-    cropped the last columns, "1,234" as "1,")."""
+    title wrapped at the table's width), line by line, when every cell fits whole: rich lays
+    out about a thousand rows a second, this a hundred times more. The name column is
+    ``NAME_LEAST`` wide, or as wide as fits when its names are shorter. A table that does not
+    fit whole is laid out as a :class:`FormulaTable` (names fold, numbers are never cut short:
+    rich cropped the last columns, "1,234" as "1,")."""
 
     def __init__(self, section: Section):
         self.section = section
