@@ -488,7 +488,9 @@ def _ms_conv_transpose_dynamic_pads(node, shapes, values, attrs):
     x = _at(shapes, 0)
     n = len(x) - 2 if x is not None else 0
     pads = _at(values, 2) if _has(node, 2) else (0,) * (2 * n)
-    return _result(node, [transposed_windows(x, _at(shapes, 1), attrs, (None,) * (2 * n) if pads is None else pads)])
+    if pads is None:
+        pads = (None,) * (2 * n)
+    return _result(node, [transposed_windows(x, _at(shapes, 1), attrs, pads)])
 
 
 @_ms("CausalConvWithState")
