@@ -1,6 +1,7 @@
 """The facts every format shows, as (label, value) rows, so the formats cannot drift apart."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import FrozenSet, List, Optional, Sequence, Tuple
 
@@ -31,6 +32,38 @@ def params_line(t) -> str:
     return f"{si(t.params)} ({t.params:,}{held})" + ("" if t.params_complete else "  (lower bound)")
 
 
+_NUMBER = re.compile(r"\d+")
+
+
+def inputs_line(inputs) -> str:
+    """The model's inputs and their shapes; inputs of one shape whose names differ in one number
+    only are one entry, ``past_key_values.{0..31}.key: 1x8xpastx128`` (an LLM has two per
+    layer), or ``name.N.key (5 of them)`` when the numbers do not run on."""
+    groups = {}
+    for name, dims in inputs.items():
+        groups.setdefault((_NUMBER.sub("#", name), tuple(dims) if dims is not None else None), []).append(name)
+    parts = []
+    for (_, dims), names in groups.items():
+        parts.append(f"{_numbered(names)}: {shape(dims)}")
+    return "; ".join(parts) or "none"
+
+
+def _numbered(names: Sequence[str]) -> str:
+    if len(names) == 1:
+        return names[0]
+    runs = [[int(x) for x in _NUMBER.findall(n)] for n in names]
+    varying = [i for i in range(len(runs[0])) if len({r[i] for r in runs}) > 1]
+    pieces = _NUMBER.split(names[0])
+    values = sorted(r[varying[0]] for r in runs) if len(varying) == 1 else []
+    if values and values == list(range(values[0], values[0] + len(values))):
+        numbers = [str(x) for x in runs[0]]
+        numbers[varying[0]] = f"{{{values[0]}..{values[-1]}}}"
+        return "".join(p + (numbers[i] if i < len(numbers) else "") for i, p in enumerate(pieces))
+    numbers = ["N" if i in varying else str(x) for i, x in enumerate(runs[0])]
+    return "".join(p + (numbers[i] if i < len(numbers) else "") for i, p in enumerate(pieces)) + \
+        f" ({len(names)} of them)"
+
+
 def summary_rows(report: Report, est=None, meas=None) -> List[Tuple[str, str]]:
     """Model facts, inputs used, totals and NetScore; with ``est`` (an
     :class:`~onnxscore.device.Estimate`) the estimated latency, with ``meas`` (a
@@ -42,7 +75,7 @@ def summary_rows(report: Report, est=None, meas=None) -> List[Tuple[str, str]]:
         ("model", m.path),
         ("producer", f"{m.producer or '?'} {m.producer_version}".strip()),
         ("opset", f"{m.opset} (IR {m.ir_version})"),
-        ("inputs", "; ".join(f"{k}: {shape(v)}" for k, v in m.inputs.items()) or "none"),
+        ("inputs", inputs_line(m.inputs)),
         ("parameters", params_line(t)),
         ("buffers", f"{si(t.buffers)} ({t.buffers:,}; running statistics, computed tables: not parameters)"
          if t.buffers else "0"),
