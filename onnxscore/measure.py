@@ -200,42 +200,22 @@ def _node_names(graph: onnx.GraphProto) -> List[str]:
     return names
 
 
-def _graph_tensors(graph: onnx.GraphProto):
-    """Initializers and Constant tensors of a graph and its subgraphs."""
-    yield from graph.initializer
-    for node in graph.node:
-        for a in node.attribute:
-            if a.type == AttributeProto.TENSOR:
-                yield a.t
-            elif a.type == AttributeProto.TENSORS:
-                yield from a.tensors
-            elif a.type == AttributeProto.GRAPH:
-                yield from _graph_tensors(a.g)
-            elif a.type == AttributeProto.GRAPHS:
-                for g in a.graphs:
-                    yield from _graph_tensors(g)
-
-
 def _check_external_data(proto: ModelProto, path: str) -> bool:
-    """A one-line error when a weight file is missing or outside the model's folder; whether the
-    model has external data at all."""
-    base = os.path.dirname(os.path.abspath(path))
-    seen = set()
-    for t in _graph_tensors(proto.graph):
-        if t.data_location != TensorProto.EXTERNAL:
-            continue
-        location = next((e.value for e in t.external_data if e.key == "location"), "")
-        if location in seen:
-            continue
-        seen.add(location)
-        target = os.path.normpath(os.path.join(base, location))
-        if not location or os.path.isabs(location) or os.path.commonpath([base, target]) != base:
-            raise ModelLoadError(f"{path}: external data {location!r} of {t.name!r} is outside the "
-                                 "model's folder; onnxscore does not run it")
-        if not os.path.isfile(target):
+    """A one-line error when a weight file is missing, outside the model's folder or not a file
+    name (:func:`~onnxscore.model.external_files`): onnxruntime would read it; whether the model
+    has external data at all."""
+    from onnxscore.model import ESCAPES, INVALID, MISSING, _all_tensors, external_files
+
+    files = external_files([t for t in _all_tensors(proto.graph) if t.data_location == TensorProto.EXTERNAL],
+                           path)
+    for location, (verdict, tensor) in files.items():
+        if verdict in (ESCAPES, INVALID):
+            raise ModelLoadError(f"{path}: external data {location!r} of {tensor!r} is outside the "
+                                 "model's folder or not a file name; onnxscore does not run it")
+        if verdict == MISSING:
             raise ModelLoadError(f"{path}: external data file {location!r} is missing; measuring runs "
                                  "the model with its weights")
-    return bool(seen)
+    return bool(files)
 
 
 def name_nodes(graph: onnx.GraphProto, prefix: str = "") -> List[str]:

@@ -299,29 +299,47 @@ def check_external_data(model: ModelProto, path: str) -> List[str]:
                                     if t.data_location == TensorProto.EXTERNAL], path)
 
 
-def _external_data_warnings(external: Sequence[TensorProto], path: str) -> List[str]:
+INSIDE, MISSING, ESCAPES, INVALID = "inside", "missing", "escapes", "invalid"
+
+
+def external_files(external: Sequence[TensorProto], path: str) -> Dict[object, Tuple[str, str]]:
+    """Each external-data location of the tensors ``external`` (each file once: a large model
+    has thousands of tensors in one) -> (verdict, the first tensor's name). Verdicts:
+    ``INSIDE`` a file in the model's folder; ``MISSING`` none there; ``ESCAPES`` an absolute
+    path, or one that leaves the folder, by its ``..`` or through a symbolic link; ``INVALID``
+    not a file name (not UTF-8: protobuf hands back bytes; or holding a NUL). Only looked up
+    (``stat``), never opened."""
     base = os.path.dirname(os.path.abspath(path))
-    warnings: List[str] = []
-    missing, escaping, invalid = set(), set(), set()
-    locations = set()
+    real_base = os.path.realpath(base)
+    files: Dict[object, Tuple[str, str]] = {}
     for t in external:
-        locations.add(next((e.value for e in t.external_data[:] if e.key == "location"), ""))
-    for location in locations:  # each file once: a large model has thousands of tensors in one
-        if not isinstance(location, str) or "\0" in location:  # protobuf hands back bytes
-            invalid.add(repr(location)[:60])  # for a location that is not UTF-8: never followed
+        location = next((e.value for e in t.external_data[:] if e.key == "location"), "")
+        if location in files:
             continue
-        target = os.path.normpath(os.path.join(base, location))
-        if os.path.isabs(location) or os.path.commonpath([base, target]) != base:
-            escaping.add(location)
-        elif not os.path.exists(target):
-            missing.add(location)
-    for loc in sorted(invalid):
-        warnings.append(f"external data path {loc} is not a valid file name (not UTF-8); not followed")
-    for loc in sorted(escaping):
-        warnings.append(f"external data path {loc!r} leaves the model's folder; not followed")
-    for loc in sorted(missing):
-        warnings.append(f"external data file {loc!r} is missing; sizes come from tensor dims "
-                        "(weights are never read)")
+        if not isinstance(location, str) or "\0" in location or not location:
+            verdict = INVALID
+        else:
+            target = os.path.normpath(os.path.join(base, location))
+            if os.path.isabs(location) or os.path.commonpath([base, target]) != base or \
+                    os.path.commonpath([real_base, os.path.realpath(target)]) != real_base:
+                verdict = ESCAPES
+            else:
+                verdict = INSIDE if os.path.isfile(target) else MISSING
+        files[location] = (verdict, t.name)
+    return files
+
+
+def _external_data_warnings(external: Sequence[TensorProto], path: str) -> List[str]:
+    by_verdict: Dict[str, List[object]] = {}
+    for location, (verdict, _) in external_files(external, path).items():
+        by_verdict.setdefault(verdict, []).append(location)
+    warnings = [f"external data path {repr(loc)[:60]} is not a valid file name "
+                f"({'empty' if loc == '' else 'holds a NUL' if isinstance(loc, str) else 'not UTF-8'}); not followed"
+                for loc in sorted(by_verdict.get(INVALID, ()), key=repr)]
+    warnings += [f"external data path {loc!r} leaves the model's folder; not followed"
+                 for loc in sorted(by_verdict.get(ESCAPES, ()))]
+    warnings += [f"external data file {loc!r} is missing; sizes come from tensor dims (weights are never read)"
+                 for loc in sorted(by_verdict.get(MISSING, ()))]
     return warnings
 
 

@@ -232,6 +232,31 @@ def test_missing_external_data_is_a_one_line_error(ort, tmp_path):
     assert "\n" not in str(e.value) and "decoder.bin" in str(e.value) and "missing" in str(e.value)
 
 
+@pytest.mark.parametrize("location", ["../outside.bin", "link.bin", b"odd\xff.bin"])
+def test_external_data_out_of_the_folder_is_never_run(ort, tmp_path, location):
+    """A location that leaves the folder (by its .., or a link in it to a file outside) or is
+    not a file name: one line, and onnxruntime never reads it (a non-UTF-8 one raised a
+    TypeError)."""
+    (tmp_path / "outside.bin").write_bytes(b"\0" * 64)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "link.bin").symlink_to(tmp_path / "outside.bin")
+    t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4, 4])
+    for key, value in (("location", "oddX.bin" if location == b"odd\xff.bin" else location), ("offset", "0"),
+                       ("length", "64")):
+        t.external_data.add(key=key, value=value)
+    t.data_location = TensorProto.EXTERNAL
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [t])
+    path = folder / "model.onnx"
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    path.write_bytes(data.replace(b"oddX.bin", b"odd\xff.bin"))  # protobuf writes no such string itself
+    with pytest.raises(ModelLoadError, match="outside the model's folder or not a file name") as e:
+        measure(str(path), **FEW)
+    assert "\n" not in str(e.value)
+
+
 def test_unresolved_input_shape_says_which_dim(ort, tmp_path):
     path = _bert_like(tmp_path)
     with pytest.raises(UsageError, match=r"--dim seq=N"):

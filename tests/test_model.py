@@ -166,6 +166,25 @@ def test_external_data_leaving_the_folder_is_flagged(tmp_path, location):
     assert r.totals.params == 4 * 3 * 3 * 3
 
 
+def test_external_data_through_a_symbolic_link_out_of_the_folder_is_flagged(tmp_path):
+    """weights.bin sits in the model's folder but is a link to a file outside it: followed, it
+    would be a read outside the folder."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "secret.bin").write_bytes(b"\0" * 432)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "weights.bin").symlink_to(outside / "secret.bin")
+    r = onnxscore.analyze(_external_model(folder, "weights.bin"))
+    assert any("'weights.bin' leaves the model's folder" in w for w in r.warnings)
+    assert r.totals.params == 4 * 3 * 3 * 3
+
+
+def test_an_empty_external_data_location_is_flagged(tmp_path):
+    r = onnxscore.analyze(_external_model(tmp_path, ""))
+    assert any("'' is not a valid file name (empty)" in w for w in r.warnings)
+
+
 def test_absurd_tensor_size_is_rejected():
     t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[2**30, 2**30, 2])
     t.data_location = TensorProto.EXTERNAL
