@@ -133,8 +133,8 @@ def test_symbolic_strided_integer_convolutions_are_exact_floor_expressions():
                                     strides=[2, 2], pads=[1, 1, 1, 1])
     qlinear = helper.make_node("QLinearConv", ["x", "s", "xz", "w", "s", "xz", "s", "xz"], ["c"], name="conv",
                                strides=[2, 2], pads=[1, 1, 1, 1])
-    for node, cast in ((conv_integer, TensorProto.FLOAT), (qlinear, TensorProto.FLOAT)):
-        nodes = [node, helper.make_node("Cast", ["c"], ["cf"], to=cast),
+    for node in (conv_integer, qlinear):
+        nodes = [node, helper.make_node("Cast", ["c"], ["cf"], to=F),
                  helper.make_node("Conv", ["cf", "w2"], ["y"], name="after")]  # 1x1, 16 -> 8
         inits = [weight("w", [16, 3, 3, 3], U8), _scalar("xz", 0, np.uint8), _scalar("s", 0.5, np.float32),
                  weight("w2", [8, 16, 1, 1])]
