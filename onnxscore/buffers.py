@@ -9,14 +9,15 @@ such tables are used.
 * **Rotary tables.** ``x * cos + rotate_half(x) * sin``: an Add (or Sub) of two Muls, each an
   activation times a constant table of at least two dims longer than 1 (positions x features).
   A learned scale (LayerScale's gamma, a gate) is one vector, never a pair of such tables.
-* **Attention biases and masks.** A constant added to attention scores: the Add sits between
-  a MatMul (Q x K^T, maybe scaled by a Mul or Div) and the Softmax that reads it (maybe through
-  Reshapes and further Adds), and its last two dims are equal and longer than 1 (one entry per
-  query and key). Shifted-window masks (0 / -100), causal masks (0 / -inf) and Swin's relative
-  position bias once the exporter has expanded the learned [(2W-1)^2, heads] table by its
-  constant index into [heads, W*W, W*W] are all of this kind. When the exporter keeps the
-  Gather (table, constant index), the table itself is read by the Gather and counted as the
-  parameter it is; only its expanded copy is a buffer.
+* **Attention biases and masks.** A constant added to attention scores: the Add sits between a
+  MatMul (Q x K^T, maybe scaled by a Mul or Div) and the Softmax that reads it (maybe through
+  Reshapes and further Adds), and its last two dims are longer than 1 (one entry per query and
+  key; fewer queries than keys in LeViT's subsampling attention, or new tokens over past
+  ones). Shifted-window masks (0 / -100), causal masks (0 / -inf) and Swin's relative position
+  bias once the exporter has expanded the learned [(2W-1)^2, heads] table by its constant
+  index into [heads, W*W, W*W] are all of this kind. When the exporter keeps the Gather
+  (table, constant index), the table itself is read by the Gather and counted as the parameter
+  it is; only its expanded copy is a buffer.
 
 * **What builds them.** An attention bias is often not one constant but computed from
   constants only, with no graph input on the way (the exporter left the computation in the
@@ -151,7 +152,8 @@ def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Di
                 shape = tensors.get(name, (None, 0))[0]  # as added, after any reshape
                 other = ins[1 - i]
                 if name not in static or other in static or shape is None or len(shape) < 2 or \
-                        not isinstance(shape[-1], int) or not shape[-1] == shape[-2] > 1 or \
+                        not (isinstance(shape[-1], int) and shape[-1] > 1 and isinstance(shape[-2], int)
+                             and shape[-2] > 1) or \
                         not (_from_scores(G, other, op) and _to_softmax(G, key)):
                     continue
                 t = root(G, name)

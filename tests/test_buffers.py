@@ -22,8 +22,9 @@ def model(nodes, inputs, inits, opset=17):
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
 
 
-def attention(bias_shape, scale=True):
-    """scores = (q @ k^T) * s + bias -> Softmax -> @ v, q/k/v [1, 2, 16, 8] (2 heads, 16 tokens)."""
+def attention(bias_shape, scale=True, queries=16):
+    """scores = (q @ k^T) * s + bias -> Softmax -> @ v, k/v [1, 2, 16, 8] (2 heads, 16 tokens),
+    q [1, 2, queries, 8]."""
     nodes = [helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]),
              helper.make_node("MatMul", ["q", "kt"], ["raw"], name="qk")]
     scores = "raw"
@@ -34,7 +35,7 @@ def attention(bias_shape, scale=True):
               helper.make_node("Softmax", ["biased"], ["p"], axis=-1),
               helper.make_node("MatMul", ["p", "v"], ["y"], name="pv")]
     inits = [numpy_helper.from_array(np.array(0.35, np.float32), "s"), weight("bias", bias_shape)]
-    return model(nodes, [("q", [1, 2, 16, 8]), ("k", [1, 2, 16, 8]), ("v", [1, 2, 16, 8])], inits)
+    return model(nodes, [("q", [1, 2, queries, 8]), ("k", [1, 2, 16, 8]), ("v", [1, 2, 16, 8])], inits)
 
 
 def test_attention_mask_or_expanded_bias_is_a_buffer():
@@ -44,6 +45,14 @@ def test_attention_mask_or_expanded_bias_is_a_buffer():
         assert (r.totals.params, r.totals.buffers) == (0, n), shape
     r = onnxscore.analyze(attention([1, 2, 16, 16], scale=False))
     assert r.totals.buffers == 2 * 16 * 16  # heads * queries * keys
+
+
+def test_a_bias_of_fewer_queries_than_keys_is_a_buffer():
+    """LeViT's subsampling attention (4 queries over 16 keys; its [heads, 4, 16] bias, once the
+    exporter folded the gather), or a causal mask of new tokens over past + new ones."""
+    for shape in ([2, 4, 16], [1, 1, 4, 16]):
+        r = onnxscore.analyze(attention(shape, queries=4))
+        assert (r.totals.params, r.totals.buffers) == (0, int(np.prod(shape))), shape
 
 
 def test_a_bias_not_added_to_scores_stays_a_parameter():
