@@ -28,7 +28,7 @@ from onnx import AttributeProto, GraphProto, NodeProto, TensorProto, helper
 
 from onnxscore.errors import GraphError
 from onnxscore.model import collector_paused, shape_of
-from onnxscore.shapes import contrib, rules  # noqa: F401  (they register their rules)
+from onnxscore.shapes import contrib, rules, sequences  # noqa: F401  (they register their rules)
 from onnxscore.shapes.constants import (ConstTensor, constant_node_tensor, constant_of_shape,
                                         tensor_const, undecoded)
 from onnxscore.shapes.dims import CONTRIB_RULES, DEFAULT_RULES, ML_RULES, Shape, is_unknown, merge
@@ -77,7 +77,8 @@ class Shapes:
     lost through, or ""); ``branches``: node index -> (the If branch taken, why);
     ``subgraphs``: (node index, attribute name) -> the subgraph's Shapes; ``data_dims``: named
     data-dependent dims -> what they count; ``keys``: one unique key per node;
-    ``producers``: tensor -> node key.
+    ``producers``: tensor -> node key; ``sequences``: tensor sequence -> its elements' (shape,
+    dtype) (:mod:`onnxscore.shapes.sequences`).
     """
 
     tensors: MutableMapping[str, Tuple[Shape, int]]
@@ -95,6 +96,7 @@ class Shapes:
     subgraphs: Dict[Tuple[int, str], "Shapes"] = field(default_factory=dict)
     nodes: Dict[str, NodeProto] = field(default_factory=dict)  # key -> node
     corrected: set = field(default_factory=set)  # tensors whose ONNX shape was wrong, and after
+    sequences: MutableMapping[str, tuple] = field(default_factory=dict)  # name -> its elements (sequences.py)
     # per node (op type, inputs, outputs, holds a graph) as GraphFacts read them, for the graph
     # builder, which lets them go
     ops: Optional[List[Tuple[str, Tuple[str, ...], Tuple[str, ...], bool]]] = None
@@ -211,7 +213,8 @@ def infer_graph(graph: GraphProto, opsets: Mapping[str, int], path: str = "<mode
                 outer: Optional[Shapes] = None, dims: Optional[Mapping[str, int]] = None,
                 input_values: Optional[Mapping[str, np.ndarray]] = None,
                 input_shapes: Sequence[Shape] = (), facts: Optional[GraphFacts] = None,
-                types: Optional[Mapping[str, Tuple[Shape, int]]] = None) -> Shapes:
+                types: Optional[Mapping[str, Tuple[Shape, int]]] = None,
+                input_sequences: Optional[Mapping[str, tuple]] = None) -> Shapes:
     """The shapes, dtypes and small values of every tensor of ``graph`` (and its subgraphs).
 
     ``outer`` is the enclosing graph's result (for a subgraph); ``dims`` sets named dims,
@@ -221,7 +224,8 @@ def infer_graph(graph: GraphProto, opsets: Mapping[str, int], path: str = "<mode
     graph's :class:`GraphFacts` if already read (``LoadedModel.facts``: the graph unchanged
     since), for one call: their per-node part is let go once read. ``types``: the graph's
     :func:`value_infos` if already read (``LoadedModel.types``: its value_info then left out
-    of ``graph``).
+    of ``graph``). ``input_sequences``: the elements of a subgraph's formal inputs that are
+    sequences (a Loop body's carried sequence, one iteration at a time).
     """
     if facts is None or facts.graph is not graph or facts.ops is None:
         facts = graph_facts(graph, path)
@@ -233,6 +237,7 @@ def infer_graph(graph: GraphProto, opsets: Mapping[str, int], path: str = "<mode
                    ChainMap(Values(), outer.values), ChainMap({}, outer.symbols), ChainMap({}, outer.lost),
                    outer.data_dims, outer.dims, outer.opsets, outer.path)
         s.corrected = outer.corrected
+        s.sequences = ChainMap(dict(input_sequences or {}), outer.sequences)
     for c in facts.initializers:
         s.constants[c.name] = c
         s.tensors[c.name] = (c.shape, c.dtype)
@@ -304,8 +309,9 @@ def _known_shape(shape) -> bool:
     return True
 
 
-# Ops whose outputs hold values made from their inputs' shapes alone.
-_FROM_SHAPES = frozenset({"Shape", "Size"})
+# Ops whose outputs hold values made from their inputs' shapes alone, and the sequence ops,
+# whose outputs ONNX may type fully while it knows nothing of the elements: always visited.
+_FROM_SHAPES = frozenset({"Shape", "Size"}) | sequences.OPS
 
 
 def _settled(s: Shapes, op_type: str, inputs: Sequence[str], outputs: Sequence[str], has_graph: bool) -> bool:
@@ -353,6 +359,8 @@ def _visit(s: Shapes, i: int, node: NodeProto) -> None:
 
     if any(a.type in _GRAPH_ATTRS for a in node.attribute):
         _visit_subgraphs(s, i, node, ours, our_dtypes, out_vals)
+    if default and node.op_type in sequences.OPS and n_out:
+        _sequence(s, node, ours, our_dtypes, out_vals)
     _apply_rule(s, node, shapes, dtypes, cvals, ours, our_dtypes, out_vals, out_syms)
     if not all(_known_shape(merge(s.tensors.get(n, (None, 0))[0], x)) for n, x in zip(node.output, ours) if n) \
             and any(n and cvals[k] is None and _available(s.values, n) for k, n in enumerate(ins)):
@@ -616,6 +624,19 @@ def _evaluate_now(s: Shapes, node: NodeProto) -> None:
                            dtype or tensor_dtype(value.dtype))
 
 
+def _sequence(s: Shapes, node: NodeProto, ours, our_dtypes, out_vals) -> None:
+    """A sequence op's output: a sequence's elements into ``s.sequences``, or the tensor it
+    takes out of one (SequenceAt, SequenceLength, ConcatFromSequence) into ``ours``."""
+    ins = list(node.input)
+    values = [s.values.get(n) if n else None for n in ins]
+    made, tensor = sequences.sequence_op(node.op_type, ins, values, s.tensors, s.sequences, _plain_attrs(node),
+                                         list(node.output))
+    if made is not None:
+        s.sequences[node.output[0]] = made
+    elif tensor is not None:
+        ours[0], our_dtypes[0], out_vals[0] = tensor
+
+
 def _visit_subgraphs(s: Shapes, i: int, node: NodeProto, ours, our_dtypes, out_vals) -> None:
     """Infer each subgraph in the scope it runs in; an If whose condition is known takes its
     branch: its outputs are that branch's, and the walker costs only it."""
@@ -629,6 +650,7 @@ def _visit_subgraphs(s: Shapes, i: int, node: NodeProto, ours, our_dtypes, out_v
         return
     if node.op_type == "Loop":
         _loop_outputs(s, i, node, ours, our_dtypes)
+        _loop_sequences(s, node)
     if node.op_type != "If":
         return
     cond = s.values.get(node.input[0])
@@ -710,6 +732,28 @@ def _loop_outputs(s: Shapes, i: int, node: NodeProto, ours, our_dtypes) -> None:
         if j >= carried:
             shape = None if shape is None or count is None else (count,) + tuple(shape)
         ours[j], our_dtypes[j] = shape, dtype
+
+
+def _loop_sequences(s: Shapes, node: NodeProto) -> None:
+    """The sequences a Loop carries, when it carries any and its trip count is known and at
+    most :data:`~onnxscore.shapes.sequences.MAX_UNROLL`: its body is run once per iteration,
+    its iteration number a value, each carried sequence as the previous iteration left it."""
+    g = next((a.g for a in node.attribute if a.name == "body"), None)
+    carried = [s.sequences.get(n) if n else None for n in node.input[2:]]
+    trips = s.values.get(node.input[0]) if node.input and node.input[0] else None
+    if g is None or all(c is None for c in carried) or trips is None or trips.size != 1 or \
+            not 0 <= int(trips.reshape(-1)[0]) <= sequences.MAX_UNROLL or len(g.input) != len(carried) + 2:
+        return
+    formal = _formal_shapes(s, node, "body")
+    for it in range(int(trips.reshape(-1)[0])):
+        given = {g.input[2 + j].name: c for j, c in enumerate(carried) if c is not None}
+        body = infer_graph(g, s.opsets, s.path, outer=s, input_shapes=formal,
+                           input_values={g.input[0].name: np.array(it, dtype=np.int64)}, input_sequences=given)
+        carried = [body.sequences.get(g.output[1 + j].name) if c is not None and 1 + j < len(g.output) else None
+                   for j, c in enumerate(carried)]
+    for name, c in zip(node.output, carried):
+        if name and c is not None:
+            s.sequences[name] = c
 
 
 def _why(s: Shapes, node: NodeProto, cvals) -> str:

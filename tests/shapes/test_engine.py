@@ -579,3 +579,59 @@ def test_small_initializers_are_decoded_only_when_asked_for():
     assert peek(s.values, "w") is None  # the Conv needed only its shape
     assert s.values["w"].shape == (2, 3, 3, 3) and s.constants["w"].value is s.values["w"]
     assert "bad" not in s.values and s.constants["bad"].value is None
+
+
+def tensor_split(first=1):
+    """``torch.tensor_split(x, (first,), dim=1)`` as TorchScript writes it (MViT's class token
+    split from its tokens), x [1, 5, 8]: a Loop over the boundaries [0, first] that inserts
+    x[:, b[i]:b[i+1]] into a sequence, one more insert for the tail x[:, first:], then a
+    SequenceAt per piece; each piece then a MatMul by its own [8, 16] weight."""
+    I64 = TensorProto.INT64
+    body = helper.make_graph(
+        [helper.make_node("Gather", ["bounds", "i"], ["start"], axis=0),
+         helper.make_node("Add", ["i", "one"], ["i1"]),
+         helper.make_node("Gather", ["bounds", "i1"], ["end"], axis=0),
+         helper.make_node("Unsqueeze", ["start", "zero1"], ["start1"]),
+         helper.make_node("Unsqueeze", ["end", "zero1"], ["end1"]),
+         helper.make_node("Slice", ["x", "start1", "end1", "axis1"], ["piece"]),
+         helper.make_node("SequenceInsert", ["seq_in", "piece"], ["seq_out"]),
+         helper.make_node("Identity", ["cond"], ["cond_out"])],
+        "body", [helper.make_tensor_value_info("i", I64, []), helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+                 helper.make_tensor_sequence_value_info("seq_in", F, None)],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_sequence_value_info("seq_out", F, None)])
+    nodes = [helper.make_node("SequenceEmpty", [], ["empty"], dtype=F),
+             helper.make_node("Loop", ["trips", "true", "empty"], ["heads"], body=body),
+             helper.make_node("Slice", ["x", "first", "big", "axis1"], ["tail"]),
+             helper.make_node("SequenceInsert", ["heads", "tail"], ["pieces"]),
+             helper.make_node("SequenceAt", ["pieces", "zero"], ["p0"]),
+             helper.make_node("SequenceAt", ["pieces", "one"], ["p1"]),
+             helper.make_node("MatMul", ["p0", "w0"], ["y0"], name="mm0"),
+             helper.make_node("MatMul", ["p1", "w1"], ["y1"], name="mm1")]
+    inits = [ints("bounds", [0, first]), ints("trips", [1]), numpy_helper.from_array(np.array(True), "true"),
+             ints("zero1", [0]), ints("axis1", [1]), ints("first", [first]), ints("big", [2 ** 62]),
+             ints("zero", 0), ints("one", 1), weight("w0", [8, 16]), weight("w1", [8, 16])]
+    return model(nodes, [("x", F, [1, 5, 8])], outputs=(("y0", F, None), ("y1", F, None)), inits=inits)
+
+
+def test_a_sequence_built_by_a_loop_has_known_pieces():
+    r = onnxscore.analyze(tensor_split())
+    layers = {x.name: x for x in r.layers}
+    assert layers["mm0"].input_shapes[0] == (1, 1, 8) and layers["mm1"].input_shapes[0] == (1, 4, 8)
+    assert r.totals.complete and r.totals.macs == 1 * 1 * 8 * 16 + 1 * 4 * 8 * 16  # rows*K*N per piece
+
+
+def test_split_to_sequence_and_back():
+    """x [2, 6] split into [2, 2] and [2, 4]; the last piece by W [4, 3] (2*4*3 = 24 MACs); the
+    pieces concatenated again, [2, 6], by W2 [6, 5] (2*6*5 = 60); the count of pieces, 2."""
+    nodes = [helper.make_node("SplitToSequence", ["x", "sizes"], ["seq"], axis=1),
+             helper.make_node("SequenceAt", ["seq", "last"], ["p"]),
+             helper.make_node("MatMul", ["p", "w"], ["y"], name="mm_last"),
+             helper.make_node("ConcatFromSequence", ["seq"], ["back"], axis=1),
+             helper.make_node("MatMul", ["back", "w2"], ["z"], name="mm_all"),
+             helper.make_node("SequenceLength", ["seq"], ["n"])]
+    inits = [ints("sizes", [2, 4]), ints("last", -1), weight("w", [4, 3]), weight("w2", [6, 5])]
+    m = model(nodes, [("x", F, [2, 6])], outputs=(("y", F, None), ("z", F, None), ("n", I64, None)), inits=inits)
+    r = onnxscore.analyze(m)
+    assert r.totals.complete and r.totals.macs == 2 * 4 * 3 + 2 * 6 * 5
+    assert int(graph_of(m).graph["values"]["n"]) == 2
