@@ -97,6 +97,7 @@ class Shapes:
     nodes: Dict[str, NodeProto] = field(default_factory=dict)  # key -> node
     corrected: set = field(default_factory=set)  # tensors whose ONNX shape was wrong, and after
     sequences: MutableMapping[str, tuple] = field(default_factory=dict)  # name -> its elements (sequences.py)
+    unrolls: List[int] = field(default_factory=lambda: [sequences.MAX_UNROLLED])  # body runs left, shared
     # per node (op type, inputs, outputs, holds a graph) as GraphFacts read them, for the graph
     # builder, which lets them go
     ops: Optional[List[Tuple[str, Tuple[str, ...], Tuple[str, ...], bool]]] = None
@@ -238,6 +239,7 @@ def infer_graph(graph: GraphProto, opsets: Mapping[str, int], path: str = "<mode
                    outer.data_dims, outer.dims, outer.opsets, outer.path)
         s.corrected = outer.corrected
         s.sequences = ChainMap(dict(input_sequences or {}), outer.sequences)
+        s.unrolls = outer.unrolls
     for c in facts.initializers:
         s.constants[c.name] = c
         s.tensors[c.name] = (c.shape, c.dtype)
@@ -359,7 +361,8 @@ def _visit(s: Shapes, i: int, node: NodeProto) -> None:
 
     if any(a.type in _GRAPH_ATTRS for a in node.attribute):
         _visit_subgraphs(s, i, node, ours, our_dtypes, out_vals)
-    if default and node.op_type in sequences.OPS and n_out:
+    if default and n_out and (node.op_type in sequences.OPS or node.op_type == "Identity" and ins and
+                              ins[0] in s.sequences):
         _sequence(s, node, ours, our_dtypes, out_vals)
     _apply_rule(s, node, shapes, dtypes, cvals, ours, our_dtypes, out_vals, out_syms)
     if not all(_known_shape(merge(s.tensors.get(n, (None, 0))[0], x)) for n, x in zip(node.output, ours) if n) \
@@ -629,8 +632,7 @@ def _sequence(s: Shapes, node: NodeProto, ours, our_dtypes, out_vals) -> None:
     takes out of one (SequenceAt, SequenceLength, ConcatFromSequence) into ``ours``."""
     ins = list(node.input)
     values = [s.values.get(n) if n else None for n in ins]
-    made, tensor = sequences.sequence_op(node.op_type, ins, values, s.tensors, s.sequences, _plain_attrs(node),
-                                         list(node.output))
+    made, tensor = sequences.sequence_op(node.op_type, ins, values, s.tensors, s.sequences, _plain_attrs(node))
     if made is not None:
         s.sequences[node.output[0]] = made
     elif tensor is not None:
@@ -737,15 +739,21 @@ def _loop_outputs(s: Shapes, i: int, node: NodeProto, ours, our_dtypes) -> None:
 def _loop_sequences(s: Shapes, node: NodeProto) -> None:
     """The sequences a Loop carries, when it carries any and its trip count is known and at
     most :data:`~onnxscore.shapes.sequences.MAX_UNROLL`: its body is run once per iteration,
-    its iteration number a value, each carried sequence as the previous iteration left it."""
+    its iteration number a value, each carried sequence as the previous iteration left it. All
+    the Loops of a model, nested ones included, run their bodies at most
+    :data:`~onnxscore.shapes.sequences.MAX_UNROLLED` times in all."""
     g = next((a.g for a in node.attribute if a.name == "body"), None)
     carried = [s.sequences.get(n) if n else None for n in node.input[2:]]
     trips = s.values.get(node.input[0]) if node.input and node.input[0] else None
     if g is None or all(c is None for c in carried) or trips is None or trips.size != 1 or \
             not 0 <= int(trips.reshape(-1)[0]) <= sequences.MAX_UNROLL or len(g.input) != len(carried) + 2:
         return
+    count = int(trips.reshape(-1)[0])
+    if count > s.unrolls[0]:  # Loops nested in Loops: a bounded number of body runs in all
+        return
+    s.unrolls[0] -= count
     formal = _formal_shapes(s, node, "body")
-    for it in range(int(trips.reshape(-1)[0])):
+    for it in range(count):
         given = {g.input[2 + j].name: c for j, c in enumerate(carried) if c is not None}
         body = infer_graph(g, s.opsets, s.path, outer=s, input_shapes=formal,
                            input_values={g.input[0].name: np.array(it, dtype=np.int64)}, input_sequences=given)

@@ -5,11 +5,11 @@ shape once elements differ or a Loop builds the sequence. TorchScript writes
 ``torch.tensor_split(x, (1,), dim=2)`` (MViT's class token split from its tokens) as a Loop
 that slices ``x`` at each boundary and inserts the slice into a sequence, one more
 SequenceInsert for the tail, then a SequenceAt per piece: without the elements' shapes,
-everything after the pieces was unknown. Here a sequence is the tuple of its elements'
-(shape, dtype), known when each op's inputs are: SequenceEmpty, SequenceConstruct,
-SequenceInsert, SequenceErase, SequenceAt, SequenceLength, SplitToSequence and
-ConcatFromSequence; a Loop that carries a sequence is run once per iteration when its trip
-count is known and small (:func:`loop_sequences`).
+everything after the pieces was unknown. Here a sequence is the tuple of its elements' (shape,
+dtype), known when each op's inputs are: SequenceEmpty, SequenceConstruct, SequenceInsert,
+SequenceErase, SequenceAt, SequenceLength, SplitToSequence, ConcatFromSequence and Identity; a
+Loop that carries a sequence is run once per iteration when its trip count is known and small
+(``engine._loop_sequences``).
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ Element = Tuple[Shape, int]  # (shape, dtype) of one element
 OPS = frozenset({"SequenceEmpty", "SequenceConstruct", "SequenceInsert", "SequenceErase", "SequenceAt",
                  "SequenceLength", "SplitToSequence", "ConcatFromSequence"})
 MAX_UNROLL = 64  # iterations of a sequence-building Loop run one by one, at most
+MAX_UNROLLED = 256  # body runs in all, for one model (Loops in Loops would multiply)
 
 
 def _position(value: Optional[np.ndarray], length: int, default: int, insert: bool = False) -> Optional[int]:
@@ -39,7 +40,7 @@ def _position(value: Optional[np.ndarray], length: int, default: int, insert: bo
 
 
 def sequence_op(op: str, inputs: Sequence[str], values: Sequence[Optional[np.ndarray]], tensors,
-                sequences: MutableMapping[str, tuple], attrs: Mapping, outputs: Sequence[str]):
+                sequences: MutableMapping[str, tuple], attrs: Mapping):
     """The outputs of one sequence op: (output name, sequence) pairs for ``sequences``, and
     (shape, dtype, value) for a tensor output (SequenceAt, SequenceLength,
     ConcatFromSequence), or None for what is not known."""
@@ -55,6 +56,8 @@ def sequence_op(op: str, inputs: Sequence[str], values: Sequence[Optional[np.nda
 
     if op == "SequenceEmpty":
         return (), None
+    if op == "Identity":  # of a sequence (opset 14)
+        return seq(0), None
     if op == "SequenceConstruct":
         return tuple(element(k) for k in range(len(inputs)) if inputs[k]), None
     if op == "SplitToSequence":

@@ -635,3 +635,35 @@ def test_split_to_sequence_and_back():
     r = onnxscore.analyze(m)
     assert r.totals.complete and r.totals.macs == 2 * 4 * 3 + 2 * 6 * 5
     assert int(graph_of(m).graph["values"]["n"]) == 2
+
+
+def test_loops_in_loops_run_their_bodies_a_bounded_number_of_times(monkeypatch):
+    """A Loop of 64 iterations whose body holds another of 64, each building a sequence: run one
+    by one, 64 + 64 * 64 bodies; all the Loops of a model run at most 256 (sequences.py)."""
+    from onnxscore.shapes import engine, sequences
+
+    I64, B = TensorProto.INT64, TensorProto.BOOL
+
+    def body(inner_graph=None):
+        nodes = [helper.make_node("SequenceInsert", ["seq_in", "x"], ["seq_mid"])]
+        if inner_graph is not None:
+            nodes.append(helper.make_node("Loop", ["trips", "true", "seq_mid"], ["seq_out"], body=inner_graph))
+        else:
+            nodes.append(helper.make_node("Identity", ["seq_mid"], ["seq_out"]))
+        nodes.append(helper.make_node("Identity", ["cond"], ["cond_out"]))
+        return helper.make_graph(
+            nodes, "body", [helper.make_tensor_value_info("i", I64, []), helper.make_tensor_value_info("cond", B, []),
+                            helper.make_tensor_sequence_value_info("seq_in", F, None)],
+            [helper.make_tensor_value_info("cond_out", B, []), helper.make_tensor_sequence_value_info("seq_out", F, None)])
+
+    nodes = [helper.make_node("SequenceEmpty", [], ["empty"], dtype=F),
+             helper.make_node("Loop", ["trips", "true", "empty"], ["seq"], body=body(body())),
+             helper.make_node("SequenceAt", ["seq", "zero"], ["y"])]
+    inits = [ints("trips", [64]), numpy_helper.from_array(np.array(True), "true"), ints("zero", 0)]
+    m = model(nodes, [("x", F, [1, 4])], inits=inits)
+    calls = []
+    real = engine.infer_graph
+    monkeypatch.setattr(engine, "infer_graph", lambda *a, **k: calls.append(1) or real(*a, **k))
+    onnxscore.analyze(m)
+    assert sequences.MAX_UNROLLED == 256
+    assert len(calls) < 2 * (256 + 64)  # the bodies run one by one, and each once as it is
