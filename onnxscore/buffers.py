@@ -11,13 +11,14 @@ such tables are used.
   A learned scale (LayerScale's gamma, a gate) is one vector, never a pair of such tables.
 * **Attention biases and masks.** A constant added to attention scores: the Add sits between a
   MatMul (Q x K^T, maybe scaled by a Mul or Div) and the Softmax that reads it (maybe through
-  Reshapes and further Adds), and its last two dims are longer than 1 (one entry per query and
-  key; fewer queries than keys in LeViT's subsampling attention, or new tokens over past
-  ones). Shifted-window masks (0 / -100), causal masks (0 / -inf) and Swin's relative position
-  bias once the exporter has expanded the learned [(2W-1)^2, heads] table by its constant
-  index into [heads, W*W, W*W] are all of this kind. When the exporter keeps the Gather
-  (table, constant index), the table itself is read by the Gather and counted as the parameter
-  it is; only its expanded copy is a buffer.
+  Reshapes and further Adds), and it has an entry per key (its last dim longer than 1) for
+  each query, or one row for all (ALiBi's [heads, 1, keys]); fewer queries than keys in
+  LeViT's subsampling attention, or new tokens over past ones. Shifted-window masks (0 /
+  -100), causal masks (0 / -inf) and Swin's relative position bias once the exporter has
+  expanded the learned [(2W-1)^2, heads] table by its constant index into [heads, W*W, W*W]
+  are all of this kind. When the exporter keeps the Gather (table, constant index), the table
+  itself is read by the Gather and counted as the parameter it is; only its expanded copy is a
+  buffer.
 
 * **What builds them.** An attention bias is often not one constant but computed from
   constants only, with no graph input on the way (the exporter left the computation in the
@@ -27,7 +28,9 @@ such tables are used.
   coordinates, a product the exporter folded); those in *weight* position stay parameters:
   a MatMul's or Gemm's second operand, a Conv's kernel and bias, the smaller operand of an
   elementwise op (a Linear's bias), and the table a Gather reads (Swin's learned
-  [(2W-1)^2, heads] relative position table, gathered by a constant index).
+  [(2W-1)^2, heads] relative position table, gathered by a constant index), even when it is
+  only sliced, reshaped or resized on its way there (BEiT's, interpolated to the window). A
+  Shape reads no value: what it reads is not part of the computation.
 
 * **Folded activations.** An exporter that folds everything computable at export time turns
   activations into constants too: RAFT's first refinement step starts from a zero flow, so
@@ -152,8 +155,7 @@ def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Di
                 shape = tensors.get(name, (None, 0))[0]  # as added, after any reshape
                 other = ins[1 - i]
                 if name not in static or other in static or shape is None or len(shape) < 2 or \
-                        not (isinstance(shape[-1], int) and shape[-1] > 1 and isinstance(shape[-2], int)
-                             and shape[-2] > 1) or \
+                        not (isinstance(shape[-1], int) and shape[-1] > 1 and isinstance(shape[-2], int)) or \
                         not (_from_scores(G, other, op) and _to_softmax(G, key)):
                     continue
                 t = root(G, name)
@@ -217,29 +219,42 @@ _WEIGHT_POSITION = {("MatMul", 1), ("Gemm", 1), ("Gemm", 2), ("Conv", 1), ("Conv
                     ("PRelu", 1)}
 _ELEMENTWISE = frozenset({"Add", "Sub", "Mul", "Div"})
 
+# Ops that only move, pick or resample what they read: a learned table that reaches a weight
+# position through them (BEiT's relative position table, sliced and interpolated to the window
+# before its Gather) is still that learned table.
+_MOVES = frozenset({"Slice", "Reshape", "Transpose", "Resize", "Concat", "Squeeze", "Unsqueeze", "Pad", "Cast",
+                    "Identity", "Flatten", "Expand", "Tile", "Gather"})
+_SHAPE_ONLY = frozenset({"Shape", "Size"})
+
+
 def _built_from(G: Graph, name: str, root) -> List[str]:
-    """The constants in data position of the input-independent computation of ``name``."""
+    """The constants in data position of the input-independent computation of ``name``: not
+    those in weight position, nor those that reach one through ops that only move data."""
     consts, producers, tensors = G.graph["constants"], G.graph["producers"], G.graph["tensors"]
     out: List[str] = []
-    stack, seen = [name], set()
+    stack, seen = [(name, False)], set()  # (tensor, whether it only moves data into a weight position)
     while stack:
-        t = stack.pop()
-        if t in seen or t in consts:
+        t, weight = stack.pop()
+        if (t, weight) in seen or t in consts:
             continue
-        seen.add(t)
+        seen.add((t, weight))
         key = producers.get(t)
         if key is None:
             continue
         nd = G.nodes[key]
+        if nd["op_type"] in _SHAPE_ONLY:
+            continue  # it reads its input's shape, none of its values
+        moves = weight and nd["op_type"] in _MOVES
         sizes = [numel(tensors.get(n, (None, 0))[0]) for n in nd["inputs"]]
         for j, inp in enumerate(nd["inputs"]):
             if not inp:
                 continue
+            at_weight = (nd["op_type"], j) in _WEIGHT_POSITION
             r = root(G, inp)
             if r is None:
-                stack.append(inp)
+                stack.append((inp, at_weight or moves))
                 continue
-            if (nd["op_type"], j) in _WEIGHT_POSITION:
+            if at_weight or moves:
                 continue
             if nd["op_type"] in _ELEMENTWISE and len(sizes) == 2 and sizes[j] is not None and \
                     sizes[1 - j] is not None and sizes[j] < sizes[1 - j]:

@@ -55,6 +55,12 @@ def test_a_bias_of_fewer_queries_than_keys_is_a_buffer():
         assert (r.totals.params, r.totals.buffers) == (0, int(np.prod(shape))), shape
 
 
+def test_one_row_of_bias_for_every_query_is_a_buffer():
+    """ALiBi as BLOOM's dynamo export folds it: [heads, 1, keys], the same row for each query."""
+    r = onnxscore.analyze(attention([2, 1, 16]))
+    assert (r.totals.params, r.totals.buffers) == (0, 2 * 16)
+
+
 def test_a_bias_not_added_to_scores_stays_a_parameter():
     # the same [16, 16] table added to an activation that is no attention score
     nodes = [helper.make_node("Add", ["x", "table"], ["y"], name="add")]
@@ -245,3 +251,31 @@ def group_norm(reshaped: bool):
 def test_a_group_norms_unit_affine_is_not_a_parameter():
     assert onnxscore.analyze(group_norm(True)).totals.params == 8 + 8
     assert onnxscore.analyze(group_norm(False)).totals.params == 2 + 2  # a learned affine stays
+
+
+def test_a_learned_table_resized_before_its_gather_stays_a_parameter():
+    """BEiT (transformers 5) interpolates its learned relative-position table [9, 2] to the
+    window before the Gather by constant indices that makes the [2, 4, 4] attention bias: the
+    table, sliced, reshaped, transposed and resized (to sizes read off its own Shape), is still
+    the learned table, 9 * 2 = 18 parameters; the indices are no float tensor."""
+    nodes = [helper.make_node("Slice", ["table", "s0", "s9", "s0"], ["t1"]),
+             helper.make_node("Reshape", ["t1", "grid"], ["t2"]),             # [1, 3, 3, 2]
+             helper.make_node("Transpose", ["t2"], ["t3"], perm=[0, 3, 1, 2]),  # [1, 2, 3, 3]
+             helper.make_node("Shape", ["t3"], ["shape"]),
+             helper.make_node("Slice", ["shape", "s0", "s2", "s0"], ["nc"]),
+             helper.make_node("Concat", ["nc", "hw"], ["sizes"], axis=0),
+             helper.make_node("Resize", ["t3", "", "", "sizes"], ["t4"], mode="nearest"),
+             helper.make_node("Transpose", ["t4"], ["t5"], perm=[0, 2, 3, 1]),
+             helper.make_node("Reshape", ["t5", "flat"], ["t6"]),              # [9, 2]
+             helper.make_node("Gather", ["t6", "index"], ["b1"], axis=0),      # [16, 2]
+             helper.make_node("Reshape", ["b1", "square"], ["b2"]),            # [4, 4, 2]
+             helper.make_node("Transpose", ["b2"], ["b3"], perm=[2, 0, 1]),    # [2, 4, 4]
+             helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]),
+             helper.make_node("MatMul", ["q", "kt"], ["raw"]),
+             helper.make_node("Add", ["raw", "b3"], ["biased"]),
+             helper.make_node("Softmax", ["biased"], ["y"], axis=-1)]
+    inits = [weight("table", [9, 2]), ints("s0", [0]), ints("s9", [9]), ints("s2", [2]), ints("grid", [1, 3, 3, 2]),
+             ints("hw", [3, 3]), ints("flat", [9, 2]), ints("index", [i % 9 for i in range(16)]),
+             ints("square", [4, 4, 2])]
+    r = onnxscore.analyze(model(nodes, [("q", [1, 2, 4, 8]), ("k", [1, 2, 4, 8])], inits))
+    assert (r.totals.params, r.totals.buffers) == (9 * 2, 0)
