@@ -114,8 +114,21 @@ def _scope_of_weight(name: str) -> Tuple[str, ...]:
 
 def weight_like(c: ConstTensor, dtype: int = 0) -> bool:
     """Floating point (as ``dtype`` when the consumer sees a cast of it) and not a scalar: a
-    weight rather than a shape, an index or a constant such as 0.5."""
-    return (dtype or c.dtype) in FLOAT_TYPES and (c.numel is None or c.numel > 1)
+    weight rather than a shape, an index or a constant such as 0.5. A one-element initializer
+    named as a module's parameter (``stem.lab.scale``: timm's LearnableAffineBlock; a
+    ``head.bias`` of one output) is learned: exporters name their constants otherwise
+    (``onnx::Mul_12``, ``val_71``, ``/Constant_output_0``)."""
+    if (dtype or c.dtype) not in FLOAT_TYPES:
+        return False
+    if c.numel is None or c.numel > 1:
+        return True
+    return c.numel == 1 and c.source == "initializer" and _parameter_name(c.name)
+
+
+def _parameter_name(name: str) -> bool:
+    """``a.b.weight``: a dotted module path whose last part names a parameter."""
+    module, dot, last = name.rpartition(".")
+    return bool(dot and module and not module.startswith(("onnx::", "/")) and last.lower() in _PARAMETER_WORDS)
 
 
 def _scopes_from_weight_names(G: Graph, consts: Mapping[str, ConstTensor]) -> None:

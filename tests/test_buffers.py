@@ -279,3 +279,21 @@ def test_a_learned_table_resized_before_its_gather_stays_a_parameter():
              ints("square", [4, 4, 2])]
     r = onnxscore.analyze(model(nodes, [("q", [1, 2, 4, 8]), ("k", [1, 2, 4, 8])], inits))
     assert (r.totals.params, r.totals.buffers) == (9 * 2, 0)
+
+
+def test_a_one_element_parameter_is_counted_a_one_element_constant_is_not():
+    """timm's LearnableAffineBlock, ``scale * x + bias`` with a learned scale and bias of one
+    element each (initializers ``blk.lab.scale``, ``blk.lab.bias``): 2 parameters. The same
+    Mul and Add by constants as exporters name them (TorchScript's ``onnx::Mul_3``, dynamo's
+    ``val_7``, a Constant node) are constants: 0."""
+    def affine(scale, bias, constant_node=False):
+        nodes = [helper.make_node("Mul", ["x", scale], ["m"]), helper.make_node("Add", ["m", bias], ["y"])]
+        tensors = [weight(scale, [1]), weight(bias, [1])]
+        if constant_node:
+            nodes = [helper.make_node("Constant", [], [t.name], value=t) for t in tensors] + nodes
+            tensors = []
+        return model(nodes, [("x", [1, 8])], tensors)
+
+    assert onnxscore.analyze(affine("blk.lab.scale", "blk.lab.bias")).totals.params == 2
+    assert onnxscore.analyze(affine("onnx::Mul_3", "val_7")).totals.params == 0
+    assert onnxscore.analyze(affine("blk.lab.scale", "blk.lab.bias", constant_node=True)).totals.params == 0
