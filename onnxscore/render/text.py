@@ -124,7 +124,8 @@ class _Layout:
 
 def _layout(section: Section, width: int) -> _Layout:
     """Which cells move under their rows, which columns are drawn and how wide: formulas move
-    (the longest first) until the table fits; then the name column folds to ``NAME_FLOOR``;
+    (the longest first) until the table fits; then the name column folds as far as it must,
+    to ``NAME_FLOOR`` at the most;
     then symbolic output shapes move (the longest first; when none can stay and most shapes are
     symbolic, all of them); then the name, shape and op columns fold."""
     header, rows = section.header, section.rows
@@ -164,8 +165,10 @@ def _layout(section: Section, width: int) -> _Layout:
 
     inf = float("inf")
     lay = longest(formula, lambda t: plan(t, inf))
-    if not fits(lay):
-        lay = plan(0, inf, NAME_FLOOR)
+    if not fits(lay):  # every formula under its row, and the name column folds as far as it must
+        lay = plan(0, inf)
+        excess = _table_width([lay.widths[i] for i in lay.shown]) - width
+        lay = plan(0, inf, max(NAME_FLOOR, lay.widths[name] - excess))
     if not fits(lay) and detail is not None:  # all shapes go if most are symbolic, else those only
         shapes = [r[detail] for r in rows if r[detail]]
         symbolic = sum(isinstance(x, Formula) for x in shapes)

@@ -96,3 +96,17 @@ def test_short_names_give_way_before_a_line_overflows():
     # at 80 the line is one too wide: printed whole, not cropped (rich's console cut "M P" to "M")
     lines = console_text(lambda c: show(c, section), 80).splitlines()
     assert line in lines and lines[2].endswith("Ω/a/d  front")
+
+
+def test_a_table_a_little_too_wide_folds_its_names_a_little():
+    """Names of 46 and 48 columns in a table one column too wide: the name column gives 1 (only
+    the 48-column name folds), it does not drop to NAME_FLOOR (20) and fold every row three times."""
+    long, longer = "n_4 (model/layers.0/mlp/gate_proj_longer_name)", "n_3 (model/layers.0/self_attn/o_proj_longername)"
+    assert (len(long), len(longer)) == (46, 48)
+    header = ("#", "layer", "op", "MACs", "share", "cum.")
+    rows = (("1", long, "MatMul", "131 K", "5.8%", "5.8%"), ("2", longer, "MatMul", "131 K", "5.8%", "11.6%"))
+    lines = _text(draw(Section("Top", header, rows, frozenset({"#", "MACs", "share", "cum."}))), 80).splitlines()
+    # 1 + 48 + 6 + 5 + 5 + 5 = 70 cells, 2 between each of 6 columns (10), 1 edge: 81 of 80
+    assert any(long in line for line in lines) and max(len(line) for line in lines) == 80
+    title, head, rule, rows_, folds = 1, 1, 1, 2, 1
+    assert sum(1 for line in lines if line.strip()) == title + head + rule + rows_ + folds
