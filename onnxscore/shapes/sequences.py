@@ -24,6 +24,7 @@ OPS = frozenset({"SequenceEmpty", "SequenceConstruct", "SequenceInsert", "Sequen
                  "SequenceLength", "SplitToSequence", "ConcatFromSequence"})
 MAX_UNROLL = 64  # iterations of a sequence-building Loop run one by one, at most
 MAX_UNROLLED = 256  # body runs in all, for one model (Loops in Loops would multiply)
+MAX_ELEMENTS = 1024  # the most elements a sequence is followed with (a SplitToSequence into 1s)
 
 
 def _position(value: Optional[np.ndarray], length: int, default: int, insert: bool = False) -> Optional[int]:
@@ -106,7 +107,7 @@ def _split(x: Element, split: Optional[np.ndarray], attrs: Mapping) -> Optional[
     if split is None:
         keep = int(attrs.get("keepdims", 1))
         one = shape[:axis] + ((1,) if keep else ()) + shape[axis + 1:]
-        return tuple((one, dtype) for _ in range(n)) if n <= MAX_UNROLL * 16 else None
+        return tuple((one, dtype) for _ in range(n)) if n <= MAX_ELEMENTS else None
     sizes = [int(v) for v in split.reshape(-1)]
     if split.ndim == 0:
         if sizes[0] <= 0:
