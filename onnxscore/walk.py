@@ -139,8 +139,7 @@ def _claim_inputs(G: Graph, nd: dict, rule: Optional[Rule], w: _Walk, layer: str
         root = name if name in consts else roots[name]
         const = consts[root]
         role, activation = hows[i]
-        # the tables are found once per graph; only data inputs and a group norm's affine need them
-        table = _tables(G).get(root) if role == DATA or op == "InstanceNormalization" else None
+        table = _tables(G).get(root)  # (found once per graph)
         if table in UNCOUNTED:  # no tensor of the model (an initial state, resize scales)
             kind = None
         elif role == DATA:

@@ -42,10 +42,7 @@ def inputs_line(inputs) -> str:
     groups = {}
     for name, dims in inputs.items():
         groups.setdefault((_NUMBER.sub("#", name), tuple(dims) if dims is not None else None), []).append(name)
-    parts = []
-    for (_, dims), names in groups.items():
-        parts.append(f"{_numbered(names)}: {shape(dims)}")
-    return "; ".join(parts) or "none"
+    return "; ".join(f"{_numbered(names)}: {shape(dims)}" for (_, dims), names in groups.items()) or "none"
 
 
 def _numbered(names: Sequence[str]) -> str:
@@ -53,15 +50,13 @@ def _numbered(names: Sequence[str]) -> str:
         return names[0]
     runs = [[int(x) for x in _NUMBER.findall(n)] for n in names]
     varying = [i for i in range(len(runs[0])) if len({r[i] for r in runs}) > 1]
-    pieces = _NUMBER.split(names[0])
     values = sorted(r[varying[0]] for r in runs) if len(varying) == 1 else []
-    if values and values == list(range(values[0], values[0] + len(values))):
-        numbers = [str(x) for x in runs[0]]
-        numbers[varying[0]] = f"{{{values[0]}..{values[-1]}}}"
-        return "".join(p + (numbers[i] if i < len(numbers) else "") for i, p in enumerate(pieces))
     numbers = ["N" if i in varying else str(x) for i, x in enumerate(runs[0])]
-    return "".join(p + (numbers[i] if i < len(numbers) else "") for i, p in enumerate(pieces)) + \
-        f" ({len(names)} of them)"
+    suffix = f" ({len(names)} of them)"
+    if values and values == list(range(values[0], values[0] + len(values))):
+        numbers[varying[0]], suffix = f"{{{values[0]}..{values[-1]}}}", ""
+    pieces = _NUMBER.split(names[0])
+    return "".join(p + (numbers[i] if i < len(numbers) else "") for i, p in enumerate(pieces)) + suffix
 
 
 def summary_rows(report: Report, est=None, meas=None) -> List[Tuple[str, str]]:

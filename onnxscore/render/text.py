@@ -71,25 +71,25 @@ class PlainTable:
             yield FormulaTable(section)
             return
         widths[name] = max(natural, min(NAME_LEAST, natural + spare))
-        table_width = sum(widths) + 2 * n
-        title = options.update(width=table_width, highlight=False, height=None, justify="left")
+        title = options.update(width=sum(widths) + 2 * n, highlight=False, height=None, justify="left")
         yield from console.render(Text(section.title), title)
         right = [c in numeric for c in header]
-        gap = " " * GAP
-
-        def line(cells) -> Segment:
-            texts = []
-            for cell, w, r in zip(cells, widths, right):
-                pad = " " * (w - cell_len(cell))
-                texts.append(pad + cell if r else cell + pad)
-            return Segment(" " + gap.join(texts) + "\n")
-
         yield Segment("\n")
-        yield line(header)
-        yield Segment(" " + "─" * (sum(widths) + GAP * (n - 1)) + "\n")
-        for row in rows:
-            yield line(row)
+        for text in [_line(header, widths, right), _rule(widths)] + [_line(row, widths, right) for row in rows]:
+            yield Segment(text + "\n")
         yield Segment("\n")
+
+
+def _line(cells: Sequence[str], widths: Sequence[int], right: Sequence[bool]) -> str:
+    """One line of a table: each cell padded to its column's width (on the left when the column
+    is right-aligned), GAP apart."""
+    return (" " + (" " * GAP).join(" " * (w - cell_len(c)) + c if r else c + " " * (w - cell_len(c))
+                                   for c, w, r in zip(cells, widths, right))).rstrip()
+
+
+def _rule(widths: Sequence[int]) -> str:
+    """The line under a table's header, as wide as the columns drawn."""
+    return " " + "─" * (_table_width(widths) - 1)
 
 
 class FormulaTable:
@@ -255,18 +255,12 @@ def formula_lines(section: Section, width: int) -> List[str]:
     def line(cells: Sequence[str]) -> List[str]:
         parts = {i: _wrap(cells[i], lay.widths[i], _SHAPE_BREAKS if header[i] == DETAIL else _BREAKS)
                  for i in lay.shown}
-        out = []
-        for k in range(max(len(p) for p in parts.values())):
-            texts = []
-            for i in lay.shown:
-                text = parts[i][k] if k < len(parts[i]) else ""
-                pad = " " * (lay.widths[i] - cell_len(text))
-                texts.append(pad + text if header[i] in section.numeric else text + pad)
-            out.append((" " + (" " * GAP).join(texts)).rstrip())
-        return out
+        return [_line([parts[i][k] if k < len(parts[i]) else "" for i in lay.shown], widths, right)
+                for k in range(max(len(p) for p in parts.values()))]
 
-    lines = _wrap(section.title, width) + [""] + line(header)
-    lines.append(" " + "─" * (_table_width([lay.widths[i] for i in lay.shown]) - 1))
+    widths = [lay.widths[i] for i in lay.shown]
+    right = [header[i] in section.numeric for i in lay.shown]
+    lines = _wrap(section.title, width) + [""] + line(header) + [_rule(widths)]
     indent = 1 + (lay.widths[0] + GAP if header[0] == "#" else 0) + INDENT
     for r, m in zip(rows, lay.moved):
         lines += line([MOVED if i in m else cell for i, cell in enumerate(r)])

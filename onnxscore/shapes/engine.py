@@ -745,11 +745,10 @@ def _loop_sequences(s: Shapes, node: NodeProto) -> None:
     g = next((a.g for a in node.attribute if a.name == "body"), None)
     carried = [s.sequences.get(n) if n else None for n in node.input[2:]]
     trips = s.values.get(node.input[0]) if node.input and node.input[0] else None
-    if g is None or all(c is None for c in carried) or trips is None or trips.size != 1 or \
-            not 0 <= int(trips.reshape(-1)[0]) <= sequences.MAX_UNROLL or len(g.input) != len(carried) + 2:
-        return
-    count = int(trips.reshape(-1)[0])
-    if count > s.unrolls[0]:  # Loops nested in Loops: a bounded number of body runs in all
+    count = int(trips.reshape(-1)[0]) if trips is not None and trips.size == 1 else -1
+    # (Loops nested in Loops share s.unrolls: a bounded number of body runs in all)
+    if g is None or all(c is None for c in carried) or not 0 <= count <= min(sequences.MAX_UNROLL, s.unrolls[0]) \
+            or len(g.input) != len(carried) + 2:
         return
     s.unrolls[0] -= count
     formal = _formal_shapes(s, node, "body")
