@@ -32,6 +32,14 @@ such tables are used.
   only sliced, reshaped or resized on its way there (BEiT's, interpolated to the window). A
   Shape reads no value: what it reads is not part of the computation.
 
+* **Sinusoidal encodings.** A Sin or Cos of an input-independent table of at least two dims
+  longer than 1 (positions x frequencies) is a position encoding computed in the forward
+  (XCiT's and EdgeNeXt's Fourier encodings: a grid of ones summed along each axis, divided by
+  constant frequencies): the constants it is computed from are tables, the frequencies too,
+  though they are the smaller operand of their Div or Mul. What is in weight position stays a
+  parameter (learned Fourier features: a constant grid times a learned matrix), and so does
+  the smaller operand of an Add or Sub (a bias).
+
 * **Folded activations.** An exporter that folds everything computable at export time turns
   activations into constants too: RAFT's first refinement step starts from a zero flow, so
   the dynamo exporter stores its lookup grids and a conv's output as initializers. A constant
@@ -68,6 +76,7 @@ from onnxscore.ops.data import RANDOM_OPS
 from onnxscore.shapes.evaluate import numel
 
 ROTARY = "rotary table"
+SINUSOID = "sinusoidal encoding"
 FOLDED = "folded activation"
 RNN_STATE = "initial recurrent state"
 RESIZE_SCALES = "resize scales"
@@ -111,11 +120,12 @@ def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Di
     found: Dict[str, str] = {}
     present = {nd["op_type"] for _, nd in G.nodes(data=True)}
     rotary, bias = "Mul" in present, "Softmax" in present  # what each search needs to find
+    trig = "Sin" in present or "Cos" in present
     if not present.isdisjoint(_FED_OPS):
         _fed_constants(G, root, found)
     if "InstanceNormalization" in present:
         _group_norm_units(G, root, found)
-    if not (rotary or bias):
+    if not (rotary or bias or trig):
         return found
     static = set(consts)  # tensors computed from constants only (no graph input on any path to them)
 
@@ -133,7 +143,7 @@ def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Di
     for key in G.graph["order"]:  # one pass: a node's inputs are static or not by then
         nd = nodes[key]
         ins = nd["inputs"]
-        if bias:
+        if bias or trig:
             for n in ins:  # most nodes fail at their first input: an activation
                 if n and n not in static:
                     break
@@ -141,6 +151,14 @@ def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Di
                 if any(ins) and not nd["subgraphs"] and nd["op_type"] not in RANDOM_OPS:
                     static.update(n for n in nd["outputs"] if n)
         op_type = nd["op_type"]
+        if trig and (op_type == "Sin" or op_type == "Cos") and ins and ins[0] in static and \
+                nd["domain"] in ("", "ai.onnx"):
+            shape = tensors.get(ins[0], (None, 0))[0]
+            if shape is not None and sum(1 for d in shape if isinstance(d, int) and d > 1) >= 2:
+                r = root(G, ins[0])
+                for t in [r] if r is not None else _built_from(G, ins[0], root, scales=True):
+                    found.setdefault(t, SINUSOID)
+            continue
         if (op_type != "Add" and op_type != "Sub") or len(ins) != 2 or nd["domain"] not in ("", "ai.onnx"):
             continue
         if rotary:
@@ -218,6 +236,7 @@ _WEIGHT_POSITION = {("MatMul", 1), ("Gemm", 1), ("Gemm", 2), ("Conv", 1), ("Conv
                     ("GatherND", 0), ("LayerNormalization", 1), ("LayerNormalization", 2),
                     ("PRelu", 1)}
 _ELEMENTWISE = frozenset({"Add", "Sub", "Mul", "Div"})
+_SUMS = frozenset({"Add", "Sub"})
 
 # Ops that only move, pick or resample what they read: a learned table that reaches a weight
 # position through them (BEiT's relative position table, sliced and interpolated to the window
@@ -227,9 +246,11 @@ _MOVES = frozenset({"Slice", "Reshape", "Transpose", "Resize", "Concat", "Squeez
 _SHAPE_ONLY = frozenset({"Shape", "Size"})
 
 
-def _built_from(G: Graph, name: str, root) -> List[str]:
+def _built_from(G: Graph, name: str, root, scales: bool = False) -> List[str]:
     """The constants in data position of the input-independent computation of ``name``: not
-    those in weight position, nor those that reach one through ops that only move data."""
+    those in weight position, nor those that reach one through ops that only move data, nor the
+    smaller operand of an elementwise op (a bias or a scale; with ``scales``, only of an Add or
+    a Sub: a sinusoid's frequencies divide or multiply)."""
     consts, producers, tensors = G.graph["constants"], G.graph["producers"], G.graph["tensors"]
     out: List[str] = []
     stack, seen = [(name, False)], set()  # (tensor, whether it only moves data into a weight position)
@@ -256,7 +277,7 @@ def _built_from(G: Graph, name: str, root) -> List[str]:
                 continue
             if at_weight or moves:
                 continue
-            if nd["op_type"] in _ELEMENTWISE and len(sizes) == 2 and sizes[j] is not None and \
+            if nd["op_type"] in (_SUMS if scales else _ELEMENTWISE) and len(sizes) == 2 and sizes[j] is not None and \
                     sizes[1 - j] is not None and sizes[j] < sizes[1 - j]:
                 continue  # the smaller operand: a bias or a scale
             out.append(r)

@@ -190,6 +190,42 @@ def test_folded_activation_is_not_a_parameter():
     assert (r.totals.params, r.totals.buffers) == (8 * 4 * 3 * 3 + 8 * 6 * 6, 4 * 8 * 8)
 
 
+def fourier(learned_frequencies=False):
+    """XCiT's Fourier position encoding as TorchScript writes it, for a 4x4 grid, 8 frequencies,
+    projected by a 1x1 conv to the tokens' 6 channels and added to x [1, 6, 4, 4]: a grid of
+    ones [1, 4, 4] summed along each axis (CumSum), Unsqueezed, divided by the frequencies [8],
+    Sin and Cos concatenated ([1, 4, 4, 16]), Transposed to [1, 16, 4, 4], Conv (weight
+    [6, 16, 1, 1], bias [6]). With ``learned_frequencies`` the grid's positions are multiplied
+    by a learned matrix [1, 8] (MatMul) instead of divided by constant frequencies."""
+    nodes = [helper.make_node("CumSum", ["ones", "axis1"], ["y_embed"]),
+             helper.make_node("Unsqueeze", ["y_embed", "last"], ["y4"])]
+    if learned_frequencies:
+        nodes.append(helper.make_node("MatMul", ["y4", "freq"], ["phase"]))
+        freq = weight("freq", [1, 8])
+    else:
+        nodes.append(helper.make_node("Div", ["y4", "dim_t"], ["phase"]))
+        freq = weight("dim_t", [8])
+    nodes += [helper.make_node("Sin", ["phase"], ["s"]),
+              helper.make_node("Cos", ["phase"], ["c"]),
+              helper.make_node("Concat", ["s", "c"], ["pos"], axis=-1),
+              helper.make_node("Transpose", ["pos"], ["pos_t"], perm=[0, 3, 1, 2]),
+              helper.make_node("Conv", ["pos_t", "proj.weight", "proj.bias"], ["p"]),
+              helper.make_node("Add", ["x", "p"], ["y"])]
+    inits = [weight("ones", [1, 4, 4]), ints("axis1", 1), ints("last", [3]), freq,
+             weight("proj.weight", [6, 16, 1, 1]), weight("proj.bias", [6])]
+    return model(nodes, [("x", [1, 6, 4, 4])], inits)
+
+
+def test_fourier_position_encoding_is_computed_not_learned():
+    # as torch counts XCiT's PositionalEncodingFourier: the projection's 6*16 + 6 = 102; the
+    # grid (16) and the frequencies (8) are buffers
+    r = onnxscore.analyze(fourier())
+    assert (r.totals.params, r.totals.buffers) == (6 * 16 + 6, 4 * 4 + 8)
+    # learned Fourier features: the frequency matrix is in a MatMul's weight position: 8 more
+    r = onnxscore.analyze(fourier(learned_frequencies=True))
+    assert (r.totals.params, r.totals.buffers) == (6 * 16 + 6 + 8, 4 * 4)
+
+
 def lstm(state):
     """An LSTM over x [T=4, B=2, 8], hidden 16: W [1, 64, 8], R [1, 64, 16], B [1, 128] (4
     gates x 16), so 64*8 + 64*16 + 128 = 1,664 parameters, torch's nn.LSTM(8, 16) count. Its
