@@ -63,6 +63,13 @@ node other than their real reader reads them as data (:data:`UNCOUNTED`):
   (``[G]`` each), a Reshape back, then the learned weight and bias (``[C]``) as a Mul and an
   Add: the InstanceNormalization between two Reshapes has the identity's affine, not a
   parameter (PoolFormer's GroupNorm(1, C): 2 per norm; a diffusion UNet's GroupNorm(32, C): 64).
+* **A weight standardization's affine.** timm's StdConv2d and ScaledStdConv2d standardize
+  their kernel with ``F.batch_norm(weight.reshape(1, C, -1), None, None, weight=gain,
+  training=True)``: a BatchNormalization whose input is computed from constants only (a
+  weight, not an activation). The scale and bias that torch passes as ``None`` the exporter
+  writes as constants of ones and zeros (``[C]`` each; NF-ResNet-26: 15,424 zeros); they are
+  the identity's affine. A learned gain reaches the scale through a Mul and stays a parameter,
+  as does a constant there that is named as a module's parameter (``conv.gain``).
 
 Learned tensors used in other ways (an absolute position embedding added to the tokens, a
 class token, every weight of a contraction) are untouched.
@@ -72,6 +79,7 @@ from __future__ import annotations
 from typing import Callable, Dict, List, Optional
 
 from onnxscore.digraph import Graph
+from onnxscore.graph import module_tensor_name
 from onnxscore.ops.data import RANDOM_OPS
 from onnxscore.shapes.evaluate import numel
 
@@ -81,7 +89,8 @@ FOLDED = "folded activation"
 RNN_STATE = "initial recurrent state"
 RESIZE_SCALES = "resize scales"
 GROUP_NORM_UNIT = "group norm's unit affine"
-UNCOUNTED = frozenset({RNN_STATE, RESIZE_SCALES, GROUP_NORM_UNIT})  # constants no tensor of the model
+STANDARDIZATION_UNIT = "weight standardization's unit affine"
+UNCOUNTED = frozenset({RNN_STATE, RESIZE_SCALES, GROUP_NORM_UNIT, STANDARDIZATION_UNIT})  # constants no tensor of the model
 # (op type, input index) -> what a constant there is, and the ops it may come through.
 _FED = {("LSTM", 5): RNN_STATE, ("LSTM", 6): RNN_STATE, ("GRU", 5): RNN_STATE, ("RNN", 5): RNN_STATE,
         ("Resize", 1): RESIZE_SCALES, ("Resize", 2): RESIZE_SCALES, ("Upsample", 1): RESIZE_SCALES}
@@ -121,11 +130,12 @@ def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Di
     present = {nd["op_type"] for _, nd in G.nodes(data=True)}
     rotary, bias = "Mul" in present, "Softmax" in present  # what each search needs to find
     trig = "Sin" in present or "Cos" in present
+    standardized = "BatchNormalization" in present
     if not present.isdisjoint(_FED_OPS):
         _fed_constants(G, root, found)
     if "InstanceNormalization" in present:
         _group_norm_units(G, root, found)
-    if not (rotary or bias or trig):
+    if not (rotary or bias or trig or standardized):
         return found
     static = set(consts)  # tensors computed from constants only (no graph input on any path to them)
 
@@ -143,7 +153,7 @@ def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Di
     for key in G.graph["order"]:  # one pass: a node's inputs are static or not by then
         nd = nodes[key]
         ins = nd["inputs"]
-        if bias or trig:
+        if bias or trig or standardized:
             for n in ins:  # most nodes fail at their first input: an activation
                 if n and n not in static:
                     break
@@ -158,6 +168,13 @@ def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Di
                 r = root(G, ins[0])
                 for t in [r] if r is not None else _built_from(G, ins[0], root, scales=True):
                     found.setdefault(t, SINUSOID)
+            continue
+        if standardized and op_type == "BatchNormalization" and ins and ins[0] in static and \
+                nd["domain"] in ("", "ai.onnx") and _into_weight(G, key):
+            for name in ins[1:3]:
+                r = root(G, name) if name else None
+                if r is not None and not module_tensor_name(r):
+                    found.setdefault(r, STANDARDIZATION_UNIT)
             continue
         if (op_type != "Add" and op_type != "Sub") or len(ins) != 2 or nd["domain"] not in ("", "ai.onnx"):
             continue
@@ -282,6 +299,28 @@ def _built_from(G: Graph, name: str, root, scales: bool = False) -> List[str]:
                 continue  # the smaller operand: a bias or a scale
             out.append(r)
     return out
+
+
+def _into_weight(G: Graph, key) -> bool:
+    """Node ``key``'s first output is a weight: it reaches a weight position through ops that
+    only move data."""
+    frontier, nodes = [(key, G.nodes[key]["outputs"][0])], G.nodes
+    for _ in range(_MAX_HOPS):
+        nxt = []
+        for k, tensor in frontier:
+            for user in G.successors(k):
+                nd = nodes[user]
+                for j, name in enumerate(nd["inputs"]):
+                    if name != tensor:
+                        continue
+                    if (nd["op_type"], j) in _WEIGHT_POSITION:
+                        return True
+                    if nd["op_type"] in _MOVES and j == 0 and nd["outputs"]:
+                        nxt.append((user, nd["outputs"][0]))
+        if not nxt:
+            return False
+        frontier = nxt
+    return False
 
 
 def _activation_times_table(mul: dict, table, root, G: Graph) -> Optional[str]:

@@ -125,10 +125,16 @@ def weight_like(c: ConstTensor, dtype: int = 0) -> bool:
     return c.numel == 1 and c.source == "initializer" and _parameter_name(c.name)
 
 
+def module_tensor_name(name: str) -> bool:
+    """``a.b.gain``: a tensor named by a dotted module path, as exporters name a module's
+    parameters and buffers (not ``onnx::Mul_3`` nor ``/a/b/Constant_output_0``)."""
+    module, dot, last = name.rpartition(".")
+    return bool(dot and module and last and not module.startswith(("onnx::", "/")))
+
+
 def _parameter_name(name: str) -> bool:
     """``a.b.weight``: a dotted module path whose last part names a parameter."""
-    module, dot, last = name.rpartition(".")
-    return bool(dot and module and not module.startswith(("onnx::", "/")) and last.lower() in _PARAMETER_WORDS)
+    return module_tensor_name(name) and name.rpartition(".")[2].lower() in _PARAMETER_WORDS
 
 
 def _scopes_from_weight_names(G: Graph, consts: Mapping[str, ConstTensor]) -> None:

@@ -289,6 +289,56 @@ def test_a_group_norms_unit_affine_is_not_a_parameter():
     assert onnxscore.analyze(group_norm(False)).totals.params == 2 + 2  # a learned affine stays
 
 
+def standardized_conv(gain):
+    """timm's weight-standardized conv over x [1, 3, 8, 8] as TorchScript writes it: the kernel
+    conv.weight [4, 3, 3, 3] Reshaped to [1, 4, 27], normalized by a BatchNormalization in
+    training mode (its mean and variance ReduceMeans of the kernel), Reshaped back and read by
+    the Conv, with conv.bias [4]. The BatchNormalization's bias is a Constant of zeros [4]; its
+    scale: "none" (StdConv2d) a Constant of ones [4]; "computed" (ScaledStdConv2d) the learned
+    conv.gain [4, 1, 1, 1] times a scalar Constant, Reshaped to [4]; "direct" conv.gain [4]
+    given as it is. "activations": a plain BatchNormalization of the conv's output instead,
+    its scale and bias Constants [4] and its mean and variance initializers [4]."""
+    nodes = [helper.make_node("Constant", [], ["zeros"], value=weight("zeros", [4]))]
+    inits = [weight("conv.weight", [4, 3, 3, 3]), weight("conv.bias", [4])]
+    if gain == "activations":
+        nodes += [helper.make_node("Constant", [], ["ones"], value=weight("ones", [4])),
+                  helper.make_node("Conv", ["x", "conv.weight", "conv.bias"], ["c"]),
+                  helper.make_node("BatchNormalization", ["c", "ones", "zeros", "mean", "var"], ["y"])]
+        return model(nodes, [("x", [1, 3, 8, 8])], inits + [weight("mean", [4]), weight("var", [4])])
+    inits += [ints("flat", [1, 4, -1]), ints("back", [4, 3, 3, 3])]
+    if gain == "none":
+        nodes.append(helper.make_node("Constant", [], ["scale"], value=weight("ones", [4])))
+    elif gain == "computed":
+        nodes += [helper.make_node("Constant", [], ["s"], value=weight("s", [])),
+                  helper.make_node("Mul", ["conv.gain", "s"], ["g"]),
+                  helper.make_node("Reshape", ["g", "vector"], ["scale"])]
+        inits += [weight("conv.gain", [4, 1, 1, 1]), ints("vector", [-1])]
+    else:
+        inits.append(weight("scale", [4]))
+        inits[-1].name = "conv.gain"
+        nodes.append(helper.make_node("Identity", ["conv.gain"], ["scale"]))
+    nodes += [helper.make_node("Reshape", ["conv.weight", "flat"], ["w"]),
+              helper.make_node("ReduceMean", ["w"], ["mean"], axes=[0, 2], keepdims=0),
+              helper.make_node("Mul", ["w", "w"], ["w2"]),
+              helper.make_node("ReduceMean", ["w2"], ["var"], axes=[0, 2], keepdims=0),
+              helper.make_node("BatchNormalization", ["w", "scale", "zeros", "mean", "var"], ["wn"],
+                               training_mode=1),
+              helper.make_node("Reshape", ["wn", "back"], ["ws"]),
+              helper.make_node("Conv", ["x", "ws", "conv.bias"], ["y"])]
+    return model(nodes, [("x", [1, 3, 8, 8])], inits)
+
+
+@pytest.mark.parametrize("gain,params", [
+    ("none", 4 * 3 * 3 * 3 + 4),              # torch's StdConv2d(3, 4, 3): weight and bias
+    ("computed", 4 * 3 * 3 * 3 + 4 + 4),      # ScaledStdConv2d: and its gain [4, 1, 1, 1]
+    ("direct", 4 * 3 * 3 * 3 + 4 + 4),        # a gain named as a parameter, given as it is
+    ("activations", 4 * 3 * 3 * 3 + 4 + 4 + 4)])  # an ordinary norm's scale and bias count
+def test_a_weight_standardizations_unit_affine_is_not_a_parameter(gain, params):
+    r = onnxscore.analyze(standardized_conv(gain))
+    assert r.totals.params == params
+    assert r.totals.buffers == (4 + 4 if gain == "activations" else 0)  # running mean and variance
+
+
 def test_a_learned_table_resized_before_its_gather_stays_a_parameter():
     """BEiT (transformers 5) interpolates its learned relative-position table [9, 2] to the
     window before the Gather by constant indices that makes the [2, 4, 4] attention bias: the
