@@ -40,6 +40,18 @@ such tables are used.
   parameter (learned Fourier features: a constant grid times a learned matrix), and so does
   the smaller operand of an Add or Sub (a bias).
 
+* **Input normalization.** A model that normalizes its own input (Keras's Normalization
+  layer in EfficientNet and ConvNeXt, torchvision's detection transform) subtracts a mean
+  from a graph input and divides by a standard deviation (or multiplies by its reciprocal):
+  constants of one value per channel, statistics of the data that torch keeps as plain
+  attributes and Keras as non-trainable weights. The first Sub of such a vector from a
+  graph input (through layout ops and rescales by one number, like 1/255) and the Div (or
+  Mul) that follows it are tables; an Add of a vector (the negated mean) is one only when
+  such a Div or Mul follows (alone, it is a learned bias). A per-channel affine that
+  multiplies first (a BatchNormalization of the input that an exporter folded into a Mul and
+  an Add) stays a parameter. Only the graph's first nodes are looked at (:data:`_FIRST_NODES`): that is
+  where exporters write a model's preprocessing.
+
 * **Folded activations.** An exporter that folds everything computable at export time turns
   activations into constants too: RAFT's first refinement step starts from a zero flow, so
   the dynamo exporter stores its lookup grids and a conv's output as initializers. A constant
@@ -85,6 +97,7 @@ from onnxscore.shapes.evaluate import numel
 
 ROTARY = "rotary table"
 SINUSOID = "sinusoidal encoding"
+INPUT_NORMALIZATION = "input normalization"
 FOLDED = "folded activation"
 RNN_STATE = "initial recurrent state"
 RESIZE_SCALES = "resize scales"
@@ -135,6 +148,8 @@ def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Di
         _fed_constants(G, root, found)
     if "InstanceNormalization" in present:
         _group_norm_units(G, root, found)
+    if not present.isdisjoint(("Sub", "Add")):
+        _input_normalization(G, root, found)
     if not (rotary or bias or trig or standardized):
         return found
     static = set(consts)  # tensors computed from constants only (no graph input on any path to them)
@@ -245,6 +260,44 @@ def _group_norm_units(G: Graph, root: Callable[[Graph, str], Optional[str]], fou
             r = root(G, name) if name else None
             if r is not None:
                 found.setdefault(r, GROUP_NORM_UNIT)
+
+
+_LAYOUT = frozenset({"Transpose", "Cast", "Reshape", "Unsqueeze", "Squeeze", "Identity", "Flatten"})
+_FIRST_NODES = 256  # how far into the graph an input's normalization is looked for
+
+
+def _input_normalization(G: Graph, root: Callable[[Graph, str], Optional[str]], found: Dict[str, str]) -> None:
+    """The mean and the scale a graph input is normalized by (see the module docstring)."""
+    consts, nodes = G.graph["constants"], G.nodes
+    # the tensors followed -> None (not centered yet), "" (centered by a Sub: a table), or the
+    # constant an Add centered it by (a table only if a Div or Mul by a vector follows)
+    centered: Dict[str, Optional[str]] = {name: None for name in G.graph["inputs"]}
+    for key in G.graph["order"][:_FIRST_NODES]:
+        nd = nodes[key]
+        ins, op = nd["inputs"], nd["op_type"]
+        x = next((i for i, n in enumerate(ins[:2]) if n in centered), None)
+        if x is None or not nd["outputs"] or nd["domain"] not in ("", "ai.onnx"):
+            continue
+        mean, out = centered[ins[x]], nd["outputs"][0]
+        if op in _LAYOUT:
+            if x == 0:
+                centered[out] = mean
+            continue
+        r = root(G, ins[1 - x]) if op in _ELEMENTWISE and len(ins) == 2 else None
+        shape = consts[r].shape if r is not None else None
+        if shape is None or sum(1 for d in shape if d > 1) > 1:
+            continue
+        if all(d == 1 for d in shape):
+            centered[out] = mean  # a rescale by one number (1/255)
+        elif mean is None and op == "Sub" and x == 0:
+            found.setdefault(r, INPUT_NORMALIZATION)
+            centered[out] = ""
+        elif mean is None and op == "Add":
+            centered[out] = r
+        elif mean is not None and (op == "Mul" or (op == "Div" and x == 0)):
+            for t in (mean, r):
+                if t:
+                    found.setdefault(t, INPUT_NORMALIZATION)
 
 
 # Inputs in weight position: (op type, input index) that a learned tensor fills.

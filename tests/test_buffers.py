@@ -226,6 +226,39 @@ def test_fourier_position_encoding_is_computed_not_learned():
     assert (r.totals.params, r.totals.buffers) == (6 * 16 + 6 + 8, 4 * 4)
 
 
+def preprocessed(steps):
+    """x [1, 3, 8, 8] through ``steps`` ((op, constant shape), in order, each with the running
+    tensor first), then a Conv (weight [4, 3, 3, 3], bias [4]): 4*27 + 4 = 112 parameters.
+    "nhwc": x [1, 8, 8, 3], the steps, then a Transpose to NCHW, as tf2onnx writes Keras."""
+    nhwc = steps and steps[0] == "nhwc"
+    steps = steps[1:] if nhwc else steps
+    nodes, inits, t = [], [weight("conv.weight", [4, 3, 3, 3]), weight("conv.bias", [4])], "x"
+    for i, (op, shape) in enumerate(steps):
+        inits.append(weight(f"c{i}", shape))
+        nodes.append(helper.make_node(op, [t, f"c{i}"], [f"t{i}"]))
+        t = f"t{i}"
+    if nhwc:
+        nodes.append(helper.make_node("Transpose", [t], ["nchw"], perm=[0, 3, 1, 2]))
+        t = "nchw"
+    nodes.append(helper.make_node("Conv", [t, "conv.weight", "conv.bias"], ["y"]))
+    return model(nodes, [("x", [1, 8, 8, 3] if nhwc else [1, 3, 8, 8])], inits)
+
+
+@pytest.mark.parametrize("steps,params,buffers", [
+    ([("Mul", []), ("Sub", [3, 1, 1]), ("Div", [3, 1, 1])], 112, 3 + 3),  # /255, - mean, / std
+    (["nhwc", ("Add", [1, 1, 1, 3]), ("Mul", [1, 1, 1, 3])], 112, 3 + 3),  # Keras's Normalization
+    ([("Sub", [3, 1, 1])], 112, 3),                                         # a mean alone
+    ([("Add", [3, 1, 1])], 112 + 3, 0),                                     # a bias alone: learned
+    ([("Mul", [3, 1, 1]), ("Add", [3, 1, 1])], 112 + 3 + 3, 0)])           # a folded affine
+def test_an_inputs_normalization_is_a_buffer(steps, params, buffers):
+    """torch does not count torchvision's detection transform's image_mean and image_std,
+    Keras counts its Normalization's mean and variance as non-trainable weights; a per-channel
+    affine that multiplies first (an input BatchNormalization folded) stays a parameter. The
+    scalar 1/255 is no tensor of the model (one value, not named as a parameter)."""
+    r = onnxscore.analyze(preprocessed(steps))
+    assert (r.totals.params, r.totals.buffers) == (params, buffers)
+
+
 def lstm(state):
     """An LSTM over x [T=4, B=2, 8], hidden 16: W [1, 64, 8], R [1, 64, 16], B [1, 128] (4
     gates x 16), so 64*8 + 64*16 + 128 = 1,664 parameters, torch's nn.LSTM(8, 16) count. Its
