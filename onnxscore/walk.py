@@ -348,11 +348,21 @@ def _lost_at(G: Graph, key: str) -> Tuple[Optional[Lost], Tuple[str, ...]]:
     return None, ()
 
 
+@functools.lru_cache(maxsize=None)
+def not_onnx(op: str) -> bool:
+    """``ai.onnx::Op`` names no operator of the ONNX standard (an exporter's own op left in the
+    default domain, as tf2onnx leaves ``Erfc``); other domains are not judged."""
+    domain, _, op_type = op.rpartition("::")
+    return domain == "ai.onnx" and not onnx.defs.has(op_type)
+
+
 def _apply(rule: Optional[Rule], ctx: Ctx, nd: dict, name: str, w: _Walk, G: Graph, key: str):
     """Run one rule: (status, note, Cost or None)."""
     if rule is None:
         op = f"{nd['domain'] or 'ai.onnx'}::{nd['op_type']}"
         w.unsupported[op] += 1
+        if not_onnx(op):
+            return UNSUPPORTED, f"{op} is not an ONNX operator (an exporter left it unconverted)", None
         return UNSUPPORTED, f"no cost rule for {op}", None
     try:
         cost = rule.fn(ctx)
@@ -526,8 +536,12 @@ def analyze_graph(G: Graph, accuracy: Optional[float] = None, alpha: float = ALP
         w.warnings.append(f"{len(unused)} initializer(s) are not used by any node and not counted "
                           f"(e.g. {unused[0]!r})")
     if w.unsupported:
-        w.warnings.append("totals are lower bounds: no cost rule for "
-                          + ", ".join(f"{op} ({n})" for op, n in sorted(w.unsupported.items())))
+        foreign = sorted((op, n) for op, n in w.unsupported.items() if not_onnx(op))
+        missing = sorted((op, n) for op, n in w.unsupported.items() if not not_onnx(op))
+        said = ([("not ONNX operators (an exporter left them unconverted): ", foreign)] if foreign else []) + \
+            ([("no cost rule for ", missing)] if missing else [])
+        w.warnings.append("totals are lower bounds: " + "; ".join(
+            head + ", ".join(f"{op} ({n})" for op, n in ops_) for head, ops_ in said))
     kv = kvcache.detect(loaded.declared_inputs, loaded.dims)
     if w.unresolved:
         w.warnings.append(_unresolved_warning(w.unresolved, loaded.input_shapes,

@@ -160,6 +160,23 @@ def test_unsupported_op_is_reported_not_fatal():
     assert r.totals.params == 16  # its float constant input still counts as a weight
 
 
+def test_an_op_onnx_does_not_have_is_named_as_such():
+    """tf2onnx leaves TensorFlow ops it cannot convert (Erfc) in the default domain; a user
+    should read that the file is not valid ONNX there, not that onnxscore lacks a rule.
+    An op of ONNX without a rule would say "no cost rule"; a custom domain is not judged."""
+    nodes = [helper.make_node("Erfc", ["x"], ["e"], name="erfc"),
+             helper.make_node("Frobnicate", ["e"], ["y"], name="frob", domain="my.ops")]
+    m = model(nodes, [], inputs=(("x", F, [16]),))
+    m.opset_import.append(helper.make_opsetid("my.ops", 1))
+    r = onnxscore.analyze(m)
+    assert [layer.status for layer in r.layers] == [UNSUPPORTED, UNSUPPORTED]
+    assert r.layers[0].note == "ai.onnx::Erfc is not an ONNX operator (an exporter left it unconverted)"
+    assert r.layers[1].note == "no cost rule for my.ops::Frobnicate"
+    assert r.unsupported_ops == {"ai.onnx::Erfc": 1, "my.ops::Frobnicate": 1}
+    assert "totals are lower bounds: not ONNX operators (an exporter left them unconverted): " \
+           "ai.onnx::Erfc (1); no cost rule for my.ops::Frobnicate (1)" in r.warnings
+
+
 def test_unused_initializer_is_warned_and_not_counted():
     r = onnxscore.analyze(model([conv()], [weight("w", [4, 3, 3, 3]), weight("orphan", [100])]))
     assert r.totals.params == W_ELEMS
