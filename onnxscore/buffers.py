@@ -49,8 +49,8 @@ such tables are used.
   Mul) that follows it are tables; an Add of a vector (the negated mean) is one only when
   such a Div or Mul follows (alone, it is a learned bias). A per-channel affine that
   multiplies first (a BatchNormalization of the input that an exporter folded into a Mul and
-  an Add) stays a parameter. Only the graph's first nodes are looked at (:data:`_FIRST_NODES`): that is
-  where exporters write a model's preprocessing.
+  an Add) stays a parameter. Only the graph's first nodes are looked at
+  (:data:`_FIRST_NODES`): that is where exporters write a model's preprocessing.
 
 * **Folded activations.** An exporter that folds everything computable at export time turns
   activations into constants too: RAFT's first refinement step starts from a zero flow, so
@@ -103,7 +103,8 @@ RNN_STATE = "initial recurrent state"
 RESIZE_SCALES = "resize scales"
 GROUP_NORM_UNIT = "group norm's unit affine"
 STANDARDIZATION_UNIT = "weight standardization's unit affine"
-UNCOUNTED = frozenset({RNN_STATE, RESIZE_SCALES, GROUP_NORM_UNIT, STANDARDIZATION_UNIT})  # constants no tensor of the model
+# constants that are no tensor of the model
+UNCOUNTED = frozenset({RNN_STATE, RESIZE_SCALES, GROUP_NORM_UNIT, STANDARDIZATION_UNIT})
 # (op type, input index) -> what a constant there is, and the ops it may come through.
 _FED = {("LSTM", 5): RNN_STATE, ("LSTM", 6): RNN_STATE, ("GRU", 5): RNN_STATE, ("RNN", 5): RNN_STATE,
         ("Resize", 1): RESIZE_SCALES, ("Resize", 2): RESIZE_SCALES, ("Upsample", 1): RESIZE_SCALES}
@@ -347,8 +348,9 @@ def _built_from(G: Graph, name: str, root, scales: bool = False) -> List[str]:
                 continue
             if at_weight or moves:
                 continue
-            if nd["op_type"] in (_SUMS if scales else _ELEMENTWISE) and len(sizes) == 2 and sizes[j] is not None and \
-                    sizes[1 - j] is not None and sizes[j] < sizes[1 - j]:
+            smaller = len(sizes) == 2 and sizes[j] is not None and sizes[1 - j] is not None and \
+                sizes[j] < sizes[1 - j]
+            if smaller and nd["op_type"] in (_SUMS if scales else _ELEMENTWISE):
                 continue  # the smaller operand: a bias or a scale
             out.append(r)
     return out
