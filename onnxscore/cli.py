@@ -210,8 +210,12 @@ def _analyze_all(models, dim_values, shapes, values, accuracy=None, alpha=ALPHA,
 
 
 def terminal_width(output: Optional[str]) -> Optional[int]:
-    """The terminal's width when the report goes to one, else None (80 columns: piped or to
-    a file, so that what a script reads does not depend on a window)."""
+    """The width the text report is laid out at (80 columns at least): ``COLUMNS`` when it is
+    set, else the terminal's when the report goes to one, else None (80 columns: piped or to a
+    file, so that what a script reads does not depend on a window)."""
+    env = os.environ.get("COLUMNS", "")
+    if env.isdigit():
+        return max(int(env), 80)
     if output is not None or not sys.stdout.isatty():
         return None
     import shutil

@@ -14,6 +14,13 @@ def light_dir():
     return LIGHT_DIR
 
 
+@pytest.fixture(autouse=True)
+def _no_columns(monkeypatch):
+    """Text reports are laid out at ``COLUMNS`` when it is set: a shell that exports it must not
+    change what the tests read (a test that wants it sets it)."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
 def pytest_addoption(parser):
     parser.addoption("--update-goldens", action="store_true",
                      help="rewrite the golden files of tests/render/test_golden.py from the current output")

@@ -2,6 +2,7 @@
 import csv
 import io
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -189,7 +190,6 @@ def test_an_output_that_cannot_be_written_is_bad_input_not_a_bug(conv_path, tmp_
 
 def test_text_uses_the_terminal_width(monkeypatch, tmp_path):
     # a terminal of 160 columns gets 160; piped or written to a file, 80 (never under 80)
-    import os
     import shutil
     import sys
 
@@ -203,3 +203,19 @@ def test_text_uses_the_terminal_width(monkeypatch, tmp_path):
     assert terminal_width(None) == 80
     monkeypatch.setattr(sys.stdout, "isatty", lambda: False, raising=False)
     assert terminal_width(None) is None
+    # COLUMNS said explicitly wins, piped or to a file too (80 at least); a non-number is ignored
+    monkeypatch.setenv("COLUMNS", "132")
+    assert terminal_width(None) == terminal_width(str(tmp_path / "out.txt")) == 132
+    monkeypatch.setenv("COLUMNS", "40")
+    assert terminal_width(None) == 80
+    monkeypatch.setenv("COLUMNS", "wide")
+    assert terminal_width(None) is None
+
+
+def test_columns_lays_out_a_piped_report(monkeypatch, light_dir):
+    # the same report piped: 80 columns wide, or COLUMNS wide when it is set
+    path = os.path.join(light_dir, "light_squeezenet.onnx")
+    narrow = CliRunner().invoke(main, ["analyze", path]).output
+    monkeypatch.setenv("COLUMNS", "150")
+    wide = CliRunner().invoke(main, ["analyze", path]).output
+    assert max(map(len, narrow.splitlines())) <= 80 < max(map(len, wide.splitlines())) <= 150
