@@ -316,11 +316,26 @@ def _known_shape(shape) -> bool:
 _FROM_SHAPES = frozenset({"Shape", "Size"}) | sequences.OPS
 
 
+# Ops whose first output has their first input's shape: where a file declares another shape
+# for it (jax2onnx 0.17 declares a Relu's output in JAX's NHWC layout after the Conv that made
+# its input NCHW), the op's own shape is taken, as onnxruntime does, and what follows redone.
+_KEEPS_SHAPE = frozenset(rules.SAME_SHAPE) | {"Cast", "CastLike", "Identity"}
+
+
+def _conflict(declared: Shape, derived: Shape) -> bool:
+    """Two shapes of one tensor that cannot both hold: other ranks, or other numbers in a dim."""
+    if declared is None or derived is None or declared is derived:
+        return False
+    return len(declared) != len(derived) or any(
+        a != b and a.__class__ is int and b.__class__ is int for a, b in zip(declared, derived))
+
+
 def _settled(s: Shapes, op_type: str, inputs: Sequence[str], outputs: Sequence[str], has_graph: bool) -> bool:
     """Nothing to add to a node (as :attr:`GraphFacts.ops` describes it): ONNX knows every
     output's shape and dtype, and some input carries no value and no symbols, so no output can
     have a value either (most nodes of a large model: activations in, activations out; a
-    Reshape of an activation by a constant shape)."""
+    Reshape of an activation by a constant shape). Not settled: an op of :data:`_KEEPS_SHAPE`
+    whose output is declared with a shape its input's contradicts."""
     if op_type in _FROM_SHAPES or op_type in rules.CEIL_POOLS or s.corrected or has_graph:
         return False
     tensors = s.tensors
@@ -329,6 +344,9 @@ def _settled(s: Shapes, op_type: str, inputs: Sequence[str], outputs: Sequence[s
             shape, dtype = tensors.get(n, _UNKNOWN)
             if not dtype or not _known_shape(shape):
                 return False
+    if op_type in _KEEPS_SHAPE and inputs and inputs[0] and outputs[0] and \
+            _conflict(tensors[outputs[0]][0], tensors.get(inputs[0], _UNKNOWN)[0]):
+        return False
     symbols, values = s.symbols, s.values
     for n in inputs:
         if n and n not in symbols and not _available(values, n):
@@ -375,6 +393,10 @@ def _visit(s: Shapes, i: int, node: NodeProto) -> None:
                     s.tensors.get(name, (None, 0))[0] != shape:
                 s.tensors[name] = (shape, s.tensors.get(name, (None, 0))[1])
                 s.corrected.add(name)
+    if default and node.op_type in _KEEPS_SHAPE and node.output and node.output[0] and \
+            _conflict(s.tensors.get(node.output[0], _UNKNOWN)[0], ours[0]):
+        s.tensors[node.output[0]] = (ours[0], s.tensors[node.output[0]][1])  # the op's, not the file's
+        s.corrected.add(node.output[0])
     _store_shapes(s, node, ours, our_dtypes)
 
     if not all(_known_shape(s.tensors[n][0]) and s.tensors[n][1] for n in node.output if n):

@@ -503,6 +503,25 @@ def test_ceil_mode_pool_drops_a_window_that_starts_in_the_end_padding():
     assert onnxscore.analyze(m).totals.macs == 1 * 4 * 3 * 3 * 3  # N*Cout*H*W*Cin
 
 
+def test_a_declared_shape_that_its_op_contradicts_is_corrected():
+    # jax2onnx 0.17 declares a Relu's output in JAX's NHWC layout ([1, 8, 8, 4]) though the
+    # Conv before it made its input NCHW ([1, 4, 6, 6]); the depthwise Conv after it (group 4)
+    # reads 4 channels. As onnxruntime does, the Relu's own shape is taken, and what follows it:
+    # conv 1*4*6*6*(3*3*3) = 3,888 MACs, depthwise 3x3 stride 2 -> [1, 4, 2, 2]: 1*4*2*2*9 = 144
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c"], name="conv"),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("Conv", ["r", "w2"], ["y"], name="depthwise", group=4, strides=[2, 2])]
+    m = model(nodes, [("x", F, [1, 3, 8, 8])], inits=[weight("w1", [4, 3, 3, 3]), weight("w2", [4, 1, 3, 3])])
+    m.graph.value_info.append(helper.make_tensor_value_info("r", F, [1, 8, 8, 4]))
+    tensors = graph_of(m).graph["tensors"]
+    assert (tensors["r"][0], tensors["y"][0]) == ((1, 4, 6, 6), (1, 4, 2, 2))
+    r = onnxscore.analyze(m)
+    assert r.totals.complete and r.totals.macs == 4 * 6 * 6 * 27 + 4 * 2 * 2 * 9
+    # a declared shape that only names what is known stays (batch for 1: no contradiction)
+    m.graph.value_info[0].CopyFrom(helper.make_tensor_value_info("r", F, ["batch", 4, 6, 6]))
+    assert graph_of(m).graph["tensors"]["r"][0] == (1, 4, 6, 6)
+
+
 def test_a_fill_value_in_external_data_is_never_read(tmp_path, monkeypatch):
     # ConstantOfShape whose value attribute points at an external file: its shape is known,
     # its value is not, and no file is opened for it (not even one beside the working folder)
