@@ -40,6 +40,15 @@ such tables are used.
   parameter (learned Fourier features: a constant grid times a learned matrix), and so does
   the smaller operand of an Add or Sub (a bias).
 
+* **Attention from positions alone.** A Softmax of a table computed from constants only
+  (ConViT's gated positional attention: its relative positions [1, N, N, 3] projected by a
+  learned Linear to a score per head) is attention that no input decides: the constants in
+  data position are tables, those in weight position (the Linear's) parameters.
+
+  Here, as for sinusoids, attention biases and a weight standardization, "computed from
+  constants only" admits the input's shape: a table expanded to the batch read off a Shape
+  is still a table (a Shape reads no value).
+
 * **Input normalization.** A model that normalizes its own input (Keras's Normalization
   layer in EfficientNet and ConvNeXt, torchvision's detection transform) subtracts a mean
   from a graph input and divides by a standard deviation (or multiplies by its reciprocal):
@@ -97,6 +106,7 @@ from onnxscore.shapes.evaluate import numel
 
 ROTARY = "rotary table"
 SINUSOID = "sinusoidal encoding"
+POSITIONAL_ATTENTION = "attention computed from positions"
 INPUT_NORMALIZATION = "input normalization"
 FOLDED = "folded activation"
 RNN_STATE = "initial recurrent state"
@@ -169,21 +179,24 @@ def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Di
     for key in G.graph["order"]:  # one pass: a node's inputs are static or not by then
         nd = nodes[key]
         ins = nd["inputs"]
+        op_type = nd["op_type"]
         if bias or trig or standardized:
+            if op_type in _SHAPE_ONLY:  # a shape, not a value, of what it reads: a batch Expand's
+                static.update(n for n in nd["outputs"] if n)
             for n in ins:  # most nodes fail at their first input: an activation
                 if n and n not in static:
                     break
             else:
-                if any(ins) and not nd["subgraphs"] and nd["op_type"] not in RANDOM_OPS:
+                if any(ins) and not nd["subgraphs"] and op_type not in RANDOM_OPS:
                     static.update(n for n in nd["outputs"] if n)
-        op_type = nd["op_type"]
-        if trig and (op_type == "Sin" or op_type == "Cos") and ins and ins[0] in static and \
-                nd["domain"] in ("", "ai.onnx"):
+        if ((trig and (op_type == "Sin" or op_type == "Cos")) or (bias and op_type == "Softmax")) and ins and \
+                ins[0] in static and nd["domain"] in ("", "ai.onnx"):
             shape = tensors.get(ins[0], (None, 0))[0]
             if shape is not None and sum(1 for d in shape if isinstance(d, int) and d > 1) >= 2:
                 r = root(G, ins[0])
-                for t in [r] if r is not None else _built_from(G, ins[0], root, scales=True):
-                    found.setdefault(t, SINUSOID)
+                sinusoid = op_type != "Softmax"
+                for t in [r] if r is not None else _built_from(G, ins[0], root, scales=sinusoid):
+                    found.setdefault(t, SINUSOID if sinusoid else POSITIONAL_ATTENTION)
             continue
         if standardized and op_type == "BatchNormalization" and ins and ins[0] in static and \
                 nd["domain"] in ("", "ai.onnx") and _into_weight(G, key):

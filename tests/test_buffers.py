@@ -322,6 +322,27 @@ def test_a_group_norms_unit_affine_is_not_a_parameter():
     assert onnxscore.analyze(group_norm(False)).totals.params == 2 + 2  # a learned affine stays
 
 
+def test_attention_computed_from_positions_alone_is_a_table():
+    """ConViT's gated positional self-attention: the relative positions rel_indices [1, 16, 16, 3]
+    (a buffer in torch), expanded to the batch read off the input's Shape, projected by a learned
+    Linear (3 -> 2 heads: weight [3, 2], bias [2]), Transposed to [B, 2, 16, 16] and Softmaxed,
+    then applied to v [B, 2, 16, 8]. torch counts the Linear: 3*2 + 2 = 8; the positions
+    (16*16*3 = 768) are a table, though the batch they are expanded to comes from the input."""
+    nodes = [helper.make_node("Shape", ["v"], ["vs"]),
+             helper.make_node("Slice", ["vs", "s0", "s1"], ["batch"]),
+             helper.make_node("Concat", ["batch", "rest"], ["to"], axis=0),
+             helper.make_node("Expand", ["rel_indices", "to"], ["rel"]),
+             helper.make_node("MatMul", ["rel", "pos_proj.weight"], ["p0"]),
+             helper.make_node("Add", ["p0", "pos_proj.bias"], ["p1"]),
+             helper.make_node("Transpose", ["p1"], ["p2"], perm=[0, 3, 1, 2]),
+             helper.make_node("Softmax", ["p2"], ["pos"], axis=-1),
+             helper.make_node("MatMul", ["pos", "v"], ["y"])]
+    inits = [weight("rel_indices", [1, 16, 16, 3]), weight("pos_proj.weight", [3, 2]), weight("pos_proj.bias", [2]),
+             ints("s0", [0]), ints("s1", [1]), ints("rest", [16, 16, 3])]
+    r = onnxscore.analyze(model(nodes, [("v", [1, 2, 16, 8])], inits))
+    assert (r.totals.params, r.totals.buffers) == (3 * 2 + 2, 16 * 16 * 3)
+
+
 def standardized_conv(gain):
     """timm's weight-standardized conv over x [1, 3, 8, 8] as TorchScript writes it: the kernel
     conv.weight [4, 3, 3, 3] Reshaped to [1, 4, 27], normalized by a BatchNormalization in
