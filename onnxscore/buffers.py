@@ -10,10 +10,10 @@ such tables are used.
   activation times a constant table of at least two dims longer than 1 (positions x features).
   A learned scale (LayerScale's gamma, a gate) is one vector, never a pair of such tables.
 * **Attention biases and masks.** A constant added to attention scores: the Add sits between a
-  MatMul (Q x K^T, maybe scaled by a Mul or Div) and the Softmax that reads it (maybe through
-  Reshapes and further Adds), and it has an entry per key (its last dim longer than 1) for
-  each query, or one row for all (ALiBi's [heads, 1, keys]); fewer queries than keys in
-  LeViT's subsampling attention, or new tokens over past ones. Shifted-window masks (0 /
+  MatMul (Q x K^T, maybe scaled by a Mul or Div, or capped by a Tanh as Gemma 2 does) and the
+  Softmax that reads it (maybe through Reshapes and further Adds), and it has an entry per key
+  (its last dim longer than 1) for each query, or one row for all (ALiBi's [heads, 1, keys]);
+  fewer queries than keys in LeViT's subsampling attention, or new tokens over past ones. Shifted-window masks (0 /
   -100), causal masks (0 / -inf) and Swin's relative position bias once the exporter has
   expanded the learned [(2W-1)^2, heads] table by its constant index into [heads, W*W, W*W]
   are all of this kind. When the exporter keeps the Gather (table, constant index), the table
@@ -140,7 +140,7 @@ def activation_only(op_type: str, index: int) -> bool:
 
 ATTENTION_BIAS = "attention bias or mask"
 # Ops between an attention score MatMul and its Softmax that keep the scores' meaning.
-_SCORE_PATH = frozenset({"Mul", "Div", "Add", "Reshape", "Cast", "Identity", "Where"})
+_SCORE_PATH = frozenset({"Mul", "Div", "Add", "Reshape", "Cast", "Identity", "Where", "Tanh"})
 _MAX_HOPS = 8
 _MAX_FED = 64  # tensors looked at behind one fed input
 

@@ -47,6 +47,22 @@ def test_attention_mask_or_expanded_bias_is_a_buffer():
     assert r.totals.buffers == 2 * 16 * 16  # heads * queries * keys
 
 
+def test_a_mask_added_to_soft_capped_scores_is_a_buffer():
+    """Gemma 2 caps its attention logits (scores / 50, Tanh, * 50) before the mask is added:
+    the [1, 1, 16, 16] mask is a buffer all the same."""
+    nodes = [helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]),
+             helper.make_node("MatMul", ["q", "kt"], ["raw"], name="qk"),
+             helper.make_node("Div", ["raw", "cap"], ["d"]),
+             helper.make_node("Tanh", ["d"], ["t"]),
+             helper.make_node("Mul", ["t", "cap"], ["capped"]),
+             helper.make_node("Add", ["capped", "mask"], ["biased"], name="add_mask"),
+             helper.make_node("Softmax", ["biased"], ["p"], axis=-1),
+             helper.make_node("MatMul", ["p", "v"], ["y"], name="pv")]
+    inits = [numpy_helper.from_array(np.array(50.0, np.float32), "cap"), weight("mask", [1, 1, 16, 16])]
+    r = onnxscore.analyze(model(nodes, [("q", [1, 2, 16, 8]), ("k", [1, 2, 16, 8]), ("v", [1, 2, 16, 8])], inits))
+    assert (r.totals.params, r.totals.buffers) == (0, 16 * 16)
+
+
 def test_a_bias_of_fewer_queries_than_keys_is_a_buffer():
     """LeViT's subsampling attention (4 queries over 16 keys; its [heads, 4, 16] bias, once the
     exporter folded the gather), or a causal mask of new tokens over past + new ones."""
