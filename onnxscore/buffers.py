@@ -13,10 +13,10 @@ such tables are used.
   MatMul (Q x K^T, maybe scaled by a Mul or Div, or capped by a Tanh as Gemma 2 does) and the
   Softmax that reads it (maybe through Reshapes and further Adds), and it has an entry per key
   (its last dim longer than 1) for each query, or one row for all (ALiBi's [heads, 1, keys]);
-  fewer queries than keys in LeViT's subsampling attention, or new tokens over past ones. Shifted-window masks (0 /
-  -100), causal masks (0 / -inf) and Swin's relative position bias once the exporter has
-  expanded the learned [(2W-1)^2, heads] table by its constant index into [heads, W*W, W*W]
-  are all of this kind. When the exporter keeps the Gather (table, constant index), the table
+  fewer queries than keys in LeViT's subsampling attention, or new tokens over past ones.
+  Shifted-window masks (0 / -100), causal masks (0 / -inf) and Swin's relative position bias
+  once the exporter has expanded the learned [(2W-1)^2, heads] table by its constant index
+  into [heads, W*W, W*W] are all of this kind. When the exporter keeps the Gather (table, constant index), the table
   itself is read by the Gather and counted as the parameter it is; only its expanded copy is a
   buffer.
 
