@@ -16,9 +16,9 @@ such tables are used.
   fewer queries than keys in LeViT's subsampling attention, or new tokens over past ones.
   Shifted-window masks (0 / -100), causal masks (0 / -inf) and Swin's relative position bias
   once the exporter has expanded the learned [(2W-1)^2, heads] table by its constant index
-  into [heads, W*W, W*W] are all of this kind. When the exporter keeps the Gather (table, constant index), the table
-  itself is read by the Gather and counted as the parameter it is; only its expanded copy is a
-  buffer.
+  into [heads, W*W, W*W] are all of this kind. When the exporter keeps the Gather (table,
+  constant index), the table itself is read by the Gather and counted as the parameter it is;
+  only its expanded copy is a buffer.
 
 * **What builds them.** An attention bias is often not one constant but computed from
   constants only, with no graph input on the way (the exporter left the computation in the
