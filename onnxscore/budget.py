@@ -40,7 +40,7 @@ from onnxscore.config import ConfigError, cache_folder, find_config, path_settin
 from onnxscore.config import where as config_where
 from onnxscore.errors import OnnxScoreError
 from onnxscore.netscore import ALPHA, BETA, GAMMA, netscore
-from onnxscore.report import Report
+from onnxscore.report import Report, unsupported_text
 
 BASELINE_FILE = "onnxscore-baseline.json"
 BASELINE_SCHEMA = "onnxscore.baseline/1"
@@ -338,7 +338,7 @@ def evaluate(figures: Figures, budget: Budget, path: str, baseline: Optional[Fig
             out.append(Violation(path, attr, f"{label} {_human(value, kind)} exceed budget "
                                  f"{_human(limit, kind)} ({_over(value, limit)})", value, limit))
     if figures.unsupported_ops and not budget.allow_unsupported:
-        out.append(Violation(path, "unsupported", "no cost rule for " + ", ".join(figures.unsupported_ops)
+        out.append(Violation(path, "unsupported", unsupported_text(dict.fromkeys(figures.unsupported_ops))
                              + " (totals are lower bounds; set allow_unsupported = true to accept)"))
     if figures.unresolved_dims and any(getattr(budget, k) is not None for k, *_ in _LIMITS):
         out.append(Violation(path, "unresolved", "costs unknown until dims are set: "

@@ -20,6 +20,29 @@ OK, ZERO, UNKNOWN, UNSUPPORTED, ERROR = "ok", "zero", "unknown", "unsupported", 
 SYMBOLIC = "symbolic"  # the cost is a polynomial in named dims (macs_formula, flops_formula)
 
 
+@functools.lru_cache(maxsize=None)
+def not_onnx(op: str) -> bool:
+    """``ai.onnx::Op`` names no operator of the ONNX standard (an exporter's own op left in the
+    default domain, as tf2onnx leaves ``Erfc``); other domains are not judged."""
+    domain, _, op_type = op.rpartition("::")
+    if domain != "ai.onnx":
+        return False
+    import onnx.defs
+
+    return not onnx.defs.has(op_type)
+
+
+def unsupported_text(ops: Mapping[str, Optional[int]]) -> str:
+    """What the ops without a cost rule are ("domain::op" -> node count, or None for no count):
+    those ONNX does not have said apart from those onnxscore has no rule for."""
+    def listed(head: str, names: List[str]) -> List[str]:
+        return [head + ", ".join(op if ops[op] is None else f"{op} ({ops[op]})" for op in names)] if names else []
+    foreign = sorted(op for op in ops if not_onnx(op))
+    missing = sorted(op for op in ops if not not_onnx(op))
+    return "; ".join(listed("not ONNX operators (an exporter left them unconverted): ", foreign)
+                     + listed("no cost rule for ", missing))
+
+
 @dataclass
 class LayerCost:
     """One ONNX node: its shapes and what it costs. ``macs``/``flops`` are None when unknown.

@@ -22,7 +22,7 @@ from onnxscore.ops.registry import ZERO as ZERO_COST
 from onnxscore.ops.registry import (BUFFER, DATA, QUANT, WEIGHT, Cost, Ctx, InvalidNode, Rule, Tensor,
                                     UnknownShape, is_named)
 from onnxscore.report import (ERROR, OK, SYMBOLIC, UNKNOWN, UNSUPPORTED, ZERO, LayerCost, ModelInfo,
-                              Report, Totals, UnknownCause)
+                              Report, Totals, UnknownCause, not_onnx, unsupported_text)
 from onnxscore.shapes import ConstTensor, Lost, dtype_name, peek, storage_bytes
 from onnxscore.shapes.engine import Values
 
@@ -348,14 +348,6 @@ def _lost_at(G: Graph, key: str) -> Tuple[Optional[Lost], Tuple[str, ...]]:
     return None, ()
 
 
-@functools.lru_cache(maxsize=None)
-def not_onnx(op: str) -> bool:
-    """``ai.onnx::Op`` names no operator of the ONNX standard (an exporter's own op left in the
-    default domain, as tf2onnx leaves ``Erfc``); other domains are not judged."""
-    domain, _, op_type = op.rpartition("::")
-    return domain == "ai.onnx" and not onnx.defs.has(op_type)
-
-
 def _apply(rule: Optional[Rule], ctx: Ctx, nd: dict, name: str, w: _Walk, G: Graph, key: str):
     """Run one rule: (status, note, Cost or None)."""
     if rule is None:
@@ -536,12 +528,7 @@ def analyze_graph(G: Graph, accuracy: Optional[float] = None, alpha: float = ALP
         w.warnings.append(f"{len(unused)} initializer(s) are not used by any node and not counted "
                           f"(e.g. {unused[0]!r})")
     if w.unsupported:
-        foreign = sorted((op, n) for op, n in w.unsupported.items() if not_onnx(op))
-        missing = sorted((op, n) for op, n in w.unsupported.items() if not not_onnx(op))
-        said = ([("not ONNX operators (an exporter left them unconverted): ", foreign)] if foreign else []) + \
-            ([("no cost rule for ", missing)] if missing else [])
-        w.warnings.append("totals are lower bounds: " + "; ".join(
-            head + ", ".join(f"{op} ({n})" for op, n in ops_) for head, ops_ in said))
+        w.warnings.append("totals are lower bounds: " + unsupported_text(w.unsupported))
     kv = kvcache.detect(loaded.declared_inputs, loaded.dims)
     if w.unresolved:
         w.warnings.append(_unresolved_warning(w.unresolved, loaded.input_shapes,

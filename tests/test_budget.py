@@ -105,6 +105,9 @@ def test_evaluate_each_limit():
     assert [v.figure for v in evaluate(f, Budget(disallow_ops=("Conv",)), "m")] == ["disallowed"]
     unsupported = figures(unsupported_ops=("my.ops::Frob",))
     assert [v.figure for v in evaluate(unsupported, Budget(), "m")] == ["unsupported"]
+    (v,) = evaluate(figures(unsupported_ops=("ai.onnx::Erfc", "my.ops::Frob")), Budget(), "m")
+    assert str(v) == ("m: not ONNX operators (an exporter left them unconverted): ai.onnx::Erfc; no cost rule "
+                      "for my.ops::Frob (totals are lower bounds; set allow_unsupported = true to accept)")
     assert evaluate(unsupported, Budget(allow_unsupported=True), "m") == []
     unknown = figures(peak_activation_bytes=None, unresolved_dims=("seq",))
     assert {v.figure for v in evaluate(unknown, Budget(max_peak_activation_bytes=10), "m")} == \
