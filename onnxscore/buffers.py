@@ -45,9 +45,9 @@ such tables are used.
   learned Linear to a score per head) is attention that no input decides: the constants in
   data position are tables, those in weight position (the Linear's) parameters.
 
-  Here, as for sinusoids, attention biases and a weight standardization, "computed from
-  constants only" admits the input's shape: a table expanded to the batch read off a Shape
-  is still a table (a Shape reads no value).
+  Here, as for sinusoids and attention biases, "computed from constants only" admits the
+  input's shape: a table expanded to the batch read off a Shape is still a table (a Shape
+  reads no value).
 
 * **Input normalization.** A model that normalizes its own input (Keras's Normalization
   layer in EfficientNet and ConvNeXt, torchvision's detection transform) subtracts a mean
@@ -86,11 +86,12 @@ node other than their real reader reads them as data (:data:`UNCOUNTED`):
   parameter (PoolFormer's GroupNorm(1, C): 2 per norm; a diffusion UNet's GroupNorm(32, C): 64).
 * **A weight standardization's affine.** timm's StdConv2d and ScaledStdConv2d standardize
   their kernel with ``F.batch_norm(weight.reshape(1, C, -1), None, None, weight=gain,
-  training=True)``: a BatchNormalization whose input is computed from constants only (a
-  weight, not an activation). The scale and bias that torch passes as ``None`` the exporter
-  writes as constants of ones and zeros (``[C]`` each; NF-ResNet-26: 15,424 zeros); they are
-  the identity's affine. A learned gain reaches the scale through a Mul and stays a parameter,
-  as does a constant there that is named as a module's parameter (``conv.gain``).
+  training=True)``: a BatchNormalization whose input is a weight (a constant, reshaped), not
+  an activation, and whose output is a weight again. The scale and bias that torch passes as
+  ``None`` the exporter writes as constants of ones and zeros (``[C]`` each; NF-ResNet-26:
+  15,424 zeros); they are the identity's affine. A learned gain reaches the scale through a
+  Mul and stays a parameter, as does a constant there that is named as a module's parameter
+  (``conv.gain``).
 
 Learned tensors used in other ways (an absolute position embedding added to the tokens, a
 class token, every weight of a contraction) are untouched.
@@ -100,7 +101,7 @@ from __future__ import annotations
 from typing import Callable, Dict, List, Optional
 
 from onnxscore.digraph import Graph
-from onnxscore.graph import module_tensor_name
+from onnxscore.graph import TRANSPARENT, module_tensor_name
 from onnxscore.ops.data import RANDOM_OPS
 from onnxscore.shapes.evaluate import numel
 
@@ -154,14 +155,15 @@ def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Di
     present = {nd["op_type"] for _, nd in G.nodes(data=True)}
     rotary, bias = "Mul" in present, "Softmax" in present  # what each search needs to find
     trig = "Sin" in present or "Cos" in present
-    standardized = "BatchNormalization" in present
     if not present.isdisjoint(_FED_OPS):
         _fed_constants(G, root, found)
     if "InstanceNormalization" in present:
         _group_norm_units(G, root, found)
+    if "BatchNormalization" in present:
+        _standardization_units(G, root, found)
     if not present.isdisjoint(("Sub", "Add")):
         _input_normalization(G, root, found)
-    if not (rotary or bias or trig or standardized):
+    if not (rotary or bias or trig):
         return found
     static = set(consts)  # tensors computed from constants only (no graph input on any path to them)
 
@@ -180,7 +182,7 @@ def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Di
         nd = nodes[key]
         ins = nd["inputs"]
         op_type = nd["op_type"]
-        if bias or trig or standardized:
+        if bias or trig:
             if op_type in _SHAPE_ONLY:  # a shape, not a value, of what it reads: a batch Expand's
                 static.update(n for n in nd["outputs"] if n)
             for n in ins:  # most nodes fail at their first input: an activation
@@ -197,13 +199,6 @@ def computed_tables(G: Graph, root: Callable[[Graph, str], Optional[str]]) -> Di
                 sinusoid = op_type != "Softmax"
                 for t in [r] if r is not None else _built_from(G, ins[0], root, scales=sinusoid):
                     found.setdefault(t, SINUSOID if sinusoid else POSITIONAL_ATTENTION)
-            continue
-        if standardized and op_type == "BatchNormalization" and ins and ins[0] in static and \
-                nd["domain"] in ("", "ai.onnx") and _into_weight(G, key):
-            for name in ins[1:3]:
-                r = root(G, name) if name else None
-                if r is not None and not module_tensor_name(r):
-                    found.setdefault(r, STANDARDIZATION_UNIT)
             continue
         if (op_type != "Add" and op_type != "Sub") or len(ins) != 2 or nd["domain"] not in ("", "ai.onnx"):
             continue
@@ -276,7 +271,21 @@ def _group_norm_units(G: Graph, root: Callable[[Graph, str], Optional[str]], fou
                 found.setdefault(r, GROUP_NORM_UNIT)
 
 
-_LAYOUT = frozenset({"Transpose", "Cast", "Reshape", "Unsqueeze", "Squeeze", "Identity", "Flatten"})
+def _standardization_units(G: Graph, root: Callable[[Graph, str], Optional[str]], found: Dict[str, str]) -> None:
+    """The scale and bias, not named as a module's tensors, of each BatchNormalization that
+    normalizes a weight (its input a constant, re-arranged) into a weight position: a weight
+    standardization's unit affine (see the module docstring)."""
+    for key, nd in G.nodes(data=True):
+        ins = nd["inputs"]
+        if nd["op_type"] != "BatchNormalization" or nd["domain"] not in ("", "ai.onnx") or not ins or \
+                root(G, ins[0]) is None or not _into_weight(G, key):
+            continue
+        for name in ins[1:3]:
+            r = root(G, name) if name else None
+            if r is not None and not module_tensor_name(r):
+                found.setdefault(r, STANDARDIZATION_UNIT)
+
+
 _FIRST_NODES = 256  # how far into the graph an input's normalization is looked for
 
 
@@ -293,7 +302,7 @@ def _input_normalization(G: Graph, root: Callable[[Graph, str], Optional[str]], 
         if x is None or not nd["outputs"] or nd["domain"] not in ("", "ai.onnx"):
             continue
         mean, out = centered[ins[x]], nd["outputs"][0]
-        if op in _LAYOUT:
+        if op in TRANSPARENT:
             if x == 0:
                 centered[out] = mean
             continue

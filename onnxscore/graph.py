@@ -112,6 +112,13 @@ def _scope_of_weight(name: str) -> Tuple[str, ...]:
     return tuple("_".join(parts[: i + 1]) for i in range(len(parts)))
 
 
+# Ops that only re-type or re-arrange what they read: a weight reached through them is still the
+# one weight it was, counted once at the node that finally uses it; an input reached through
+# them is still that input.
+TRANSPARENT = frozenset({"Cast", "CastLike", "Transpose", "Reshape", "Squeeze", "Unsqueeze",
+                         "Identity", "Flatten", "DequantizeLinear", "Dropout"})
+
+
 def weight_like(c: ConstTensor, dtype: int = 0) -> bool:
     """Floating point (as ``dtype`` when the consumer sees a cast of it) and not a scalar: a
     weight rather than a shape, an index or a constant such as 0.5. A one-element initializer

@@ -15,7 +15,7 @@ import onnx
 from onnxscore import kvcache, ops
 from onnxscore.buffers import UNCOUNTED, activation_only, computed_tables
 from onnxscore.digraph import Graph
-from onnxscore.graph import bind_dims, default_opset, graph_of, weight_like
+from onnxscore.graph import TRANSPARENT, bind_dims, default_opset, graph_of, weight_like
 from onnxscore.model import collector_paused
 from onnxscore.netscore import ACCURACY_METADATA_KEY, ALPHA, BETA, GAMMA, netscore
 from onnxscore.ops.registry import ZERO as ZERO_COST
@@ -27,11 +27,6 @@ from onnxscore.shapes import ConstTensor, Lost, dtype_name, peek, storage_bytes
 from onnxscore.shapes.engine import Values
 
 log = logging.getLogger(__name__)
-
-# Ops that only re-type or re-arrange a constant: a weight reached through them is still the
-# one weight it was, counted once at the node that finally uses it.
-TRANSPARENT = frozenset({"Cast", "CastLike", "Transpose", "Reshape", "Squeeze", "Unsqueeze",
-                         "Identity", "Flatten", "DequantizeLinear", "Dropout"})
 
 # Claim strength: a tensor used as a parameter anywhere is a parameter.
 _RANK = {WEIGHT: 3, BUFFER: 2, QUANT: 1}
